@@ -1,0 +1,92 @@
+//! Faults a test switches on through `POST /_sim/faults`, so that every failure the extension must
+//! survive can be produced on demand: latency, statuses with Databricks error bodies (and
+//! `Retry-After`), HTML from a proxy, broken JSON, repeated page tokens, hangs and resets.
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Fault {
+    /// The clean room whose requests it hits (`None`: every API request).
+    #[serde(default)]
+    pub room: Option<String>,
+    /// Let this many matching requests through untouched first (to hit page 2, say).
+    #[serde(default)]
+    pub after: u32,
+    /// Hit this many matching requests, then stop (`None`: for ever).
+    #[serde(default)]
+    pub times: Option<u32>,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FaultKind {
+    /// An error status with a Databricks error body.
+    Status {
+        status: u16,
+        #[serde(default)]
+        error_code: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+        /// Sent as the `Retry-After` header, verbatim (seconds or an HTTP date).
+        #[serde(default)]
+        retry_after: Option<String>,
+    },
+    /// An HTML page, as a load balancer or proxy sends.
+    Html { status: u16 },
+    /// A 200 whose body is not JSON at all.
+    Malformed,
+    /// A 200 whose JSON stops halfway (with a matching Content-Length).
+    Truncated,
+    /// The page's `next_page_token` is the token it was asked with.
+    RepeatToken,
+    /// A page with no runs that still names a next page.
+    EmptyPageWithToken,
+    /// A 200 whose body is padded to at least `bytes` bytes.
+    Oversize { bytes: usize },
+    /// Wait this long before answering normally.
+    Delay { ms: u64 },
+    /// Never answer.
+    Hang,
+    /// Send the first part of the body, then drop the connection.
+    Reset,
+}
+
+/// A fault and how many matching requests it has seen.
+pub struct ArmedFault {
+    pub fault: Fault,
+    seen: u32,
+}
+
+impl ArmedFault {
+    pub fn new(fault: Fault) -> Self {
+        ArmedFault { fault, seen: 0 }
+    }
+
+    /// Counts a request for `room` and says whether the fault applies to it.
+    pub fn hits(&mut self, room: Option<&str>) -> bool {
+        if let Some(target) = &self.fault.room {
+            if room != Some(target.as_str()) {
+                return false;
+            }
+        }
+        let n = self.seen;
+        self.seen += 1;
+        n >= self.fault.after && self.fault.times.is_none_or(|t| n < self.fault.after + t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_and_times_select_a_window_of_requests() {
+        let f: Fault = serde_json::from_str(r#"{"room":"r","after":1,"times":2,"kind":"status","status":503}"#).unwrap();
+        let mut a = ArmedFault::new(f);
+        let hits: Vec<bool> = (0..5).map(|_| a.hits(Some("r"))).collect();
+        assert_eq!(hits, [false, true, true, false, false]);
+        assert!(!a.hits(Some("other")));
+    }
+}

@@ -1,0 +1,44 @@
+//! The request log: one entry per API request served, read by tests through
+//! `GET /_sim/requests` to assert exactly what the extension asked for. The token itself is never
+//! recorded, only whether it was accepted.
+
+use serde::Serialize;
+use std::sync::Mutex;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub seq: u64,
+    pub method: String,
+    /// The path as it arrived (still percent-encoded), without the `/ws/{deployment}` prefix.
+    pub path: String,
+    /// The raw query string.
+    pub query: String,
+    /// From a `/ws/{deployment}` prefix, else from the Host header.
+    pub deployment: String,
+    /// "valid", "invalid" or "missing".
+    pub auth: &'static str,
+    /// The decoded clean room name, when the path names one.
+    pub room: Option<String>,
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub struct RequestLog {
+    entries: Mutex<Vec<Entry>>,
+}
+
+impl RequestLog {
+    pub fn push(&self, mut entry: Entry) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entry.seq = entries.len() as u64 + 1;
+        entries.push(entry);
+    }
+
+    pub fn snapshot(&self) -> Vec<Entry> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}

@@ -1,0 +1,63 @@
+//! `databricks-sim`: runs the simulator until killed. Prints `listening on http://ADDR` on stdout.
+//!
+//! Options: `--port N` (default 0: the system picks), `--fixture FILE` (default: the shipped one),
+//! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (default 25),
+//! `--synthetic NAME=COUNT` (repeatable; a room of COUNT generated runs), `--latency-ms N`,
+//! `--port-file FILE` (write the port there once listening).
+
+use databricks_sim::data::Dataset;
+use databricks_sim::{serve, Config, State};
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("databricks-sim: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let mut config = Config::with_fixture();
+    let mut port: u16 = 0;
+    let mut port_file = None;
+    let mut tokens = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--port" => port = value()?.parse().map_err(|_| "--port takes a number")?,
+            "--fixture" => {
+                let path = value()?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                config.data = Dataset::from_fixture_json(&text)?;
+            }
+            "--token" => tokens.push(value()?),
+            "--page-size" => config.default_page_size = value()?.parse().map_err(|_| "--page-size takes a number")?,
+            "--latency-ms" => config.latency_ms = value()?.parse().map_err(|_| "--latency-ms takes a number")?,
+            "--synthetic" => {
+                let spec = value()?;
+                let (name, count) = spec.split_once('=').ok_or("--synthetic takes NAME=COUNT")?;
+                config.data.add_synthetic(name, count.parse().map_err(|_| "--synthetic COUNT must be a number")?);
+            }
+            "--port-file" => port_file = Some(value()?),
+            "--help" | "-h" => {
+                println!("usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... [--latency-ms N] [--port-file FILE]");
+                return Ok(());
+            }
+            other => return Err(format!("unknown option {other} (try --help)")),
+        }
+    }
+    if !tokens.is_empty() {
+        config.tokens = tokens;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("bind: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        if let Some(f) = port_file {
+            std::fs::write(&f, addr.port().to_string()).map_err(|e| format!("{f}: {e}"))?;
+        }
+        println!("listening on http://{addr}");
+        serve(listener, State::new(config)).await;
+        Ok(())
+    })
+}

@@ -1,0 +1,462 @@
+//! Routing and responses. Each API request is answered from the dataset, after the token check
+//! and the armed faults, and is recorded in the request log.
+
+use crate::body::SimBody;
+use crate::data::{Dataset, LastPage};
+use crate::faults::{ArmedFault, Fault, FaultKind};
+use crate::log::{Entry, RequestLog};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use percent_encoding::percent_decode_str;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+pub struct Config {
+    pub data: Dataset,
+    /// Bearer tokens the simulator accepts.
+    pub tokens: Vec<String>,
+    /// Runs per page when the request names no `page_size`.
+    pub default_page_size: usize,
+    /// The largest `page_size` honoured; larger ones are capped.
+    pub max_page_size: usize,
+    /// Added to every API request.
+    pub latency_ms: u64,
+}
+
+impl Config {
+    /// The shipped fixture, the token `dapi-simulator-token`, 25 runs per page.
+    pub fn with_fixture() -> Config {
+        Config {
+            data: Dataset::from_fixture_json(include_str!("../fixtures/cleanrooms.json")).expect("shipped fixture is valid"),
+            tokens: vec![DEFAULT_TOKEN.to_string()],
+            default_page_size: 25,
+            max_page_size: 1000,
+            latency_ms: 0,
+        }
+    }
+}
+
+pub const DEFAULT_TOKEN: &str = "dapi-simulator-token";
+
+pub struct State {
+    config: Config,
+    latency_ms: AtomicU64,
+    pub log: RequestLog,
+    faults: Mutex<Vec<ArmedFault>>,
+}
+
+impl State {
+    pub fn new(config: Config) -> Arc<State> {
+        Arc::new(State {
+            latency_ms: AtomicU64::new(config.latency_ms),
+            config,
+            log: RequestLog::default(),
+            faults: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn arm(&self, fault: Fault) {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).push(ArmedFault::new(fault));
+    }
+
+    pub fn disarm_all(&self) {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The first armed fault that hits this request (every armed fault counts the request).
+    fn fault_for(&self, room: Option<&str>) -> Option<FaultKind> {
+        let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
+        let mut chosen = None;
+        for f in faults.iter_mut() {
+            if f.hits(room) && chosen.is_none() {
+                chosen = Some(f.fault.kind.clone());
+            }
+        }
+        chosen
+    }
+}
+
+/// A simulator running on its own thread, for tests in the same process.
+pub struct SimHandle {
+    pub addr: SocketAddr,
+    pub state: Arc<State>,
+}
+
+impl SimHandle {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Starts a simulator on 127.0.0.1 (port picked by the system) in a background thread.
+pub fn spawn(config: Config) -> SimHandle {
+    let state = State::new(config);
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    std_listener.set_nonblocking(true).expect("nonblocking listener");
+    let addr = std_listener.local_addr().expect("local addr");
+    let served = state.clone();
+    std::thread::Builder::new()
+        .name("databricks-sim".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::from_std(std_listener).expect("tokio listener");
+                serve(listener, served).await
+            })
+        })
+        .expect("spawn simulator thread");
+    SimHandle { addr, state }
+}
+
+/// Serves connections on `listener` for ever.
+pub async fn serve(listener: TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+            });
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+fn json(status: u16, body: String) -> Response<SimBody> {
+    let mut resp = Response::new(SimBody::full(body));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn api_error(status: u16, code: &str, message: &str) -> Response<SimBody> {
+    json(status, serde_json::json!({"error_code": code, "message": message, "details": []}).to_string())
+}
+
+async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
+    let path = req.uri().path().to_string();
+    if let Some(control) = path.strip_prefix("/_sim/") {
+        return control_request(state, control, req).await;
+    }
+    let query = req.uri().query().unwrap_or("").to_string();
+    let (deployment, api_path) = split_workspace_prefix(&path, req.headers().get(HOST));
+    let auth = match req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        None => "missing",
+        Some(v) => match v.strip_prefix("Bearer ") {
+            Some(t) if state.config.tokens.iter().any(|ok| ok == t) => "valid",
+            _ => "invalid",
+        },
+    };
+    let segments: Vec<String> =
+        api_path.split('/').skip(1).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
+    let room = match segments.as_slice() {
+        [a, v, c, name, ..] if a == "api" && v == "2.0" && c == "clean-rooms" => Some(name.clone()),
+        _ => None,
+    };
+    let params = parse_query(&query);
+
+    let latency = state.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let fault = if auth == "valid" { state.fault_for(room.as_deref()) } else { None };
+    let resp = match fault {
+        Some(kind) => faulty_response(state, kind, &req, &segments, &params).await,
+        None => api_response(state, auth, req.method(), &segments, &params),
+    };
+    state.log.push(Entry {
+        seq: 0,
+        method: req.method().to_string(),
+        path: api_path.to_string(),
+        query,
+        deployment,
+        auth,
+        room,
+        status: resp.status().as_u16(),
+    });
+    resp
+}
+
+/// `/ws/{deployment}/api/...` stands for the workspace `{deployment}`; otherwise the Host header
+/// names it.
+fn split_workspace_prefix<'a>(path: &'a str, host: Option<&HeaderValue>) -> (String, &'a str) {
+    if let Some(rest) = path.strip_prefix("/ws/") {
+        if let Some(slash) = rest.find('/') {
+            return (percent_decode_str(&rest[..slash]).decode_utf8_lossy().into_owned(), &rest[slash..]);
+        }
+    }
+    let host = host.and_then(|h| h.to_str().ok()).unwrap_or("");
+    (host.to_string(), path)
+}
+
+fn parse_query(query: &str) -> HashMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn api_response(
+    state: &State,
+    auth: &str,
+    method: &Method,
+    segments: &[String],
+    params: &HashMap<String, String>,
+) -> Response<SimBody> {
+    if auth != "valid" {
+        return api_error(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API.");
+    }
+    let route: Vec<&str> = segments.iter().map(String::as_str).collect();
+    if method != Method::GET {
+        return api_error(405, "BAD_REQUEST", &format!("Method {method} is not allowed here."));
+    }
+    match route.as_slice() {
+        ["api", "2.0", "clean-rooms"] => list_rooms(state, params),
+        ["api", "2.0", "clean-rooms", name] => match state.config.data.rooms.get(*name) {
+            Some(room) => json(200, room.info.to_string()),
+            None => room_not_found(name),
+        },
+        ["api", "2.0", "clean-rooms", name, "runs"] => list_runs(state, name, params, false),
+        _ => api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for 'GET /{}'", segments.join("/"))),
+    }
+}
+
+fn room_not_found(name: &str) -> Response<SimBody> {
+    api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Clean room '{name}' does not exist."))
+}
+
+/// Page tokens are opaque to clients; here they carry the offset of the page they start.
+fn page_token(offset: usize) -> String {
+    format!("pt{:x}", (offset as u64).wrapping_mul(0x9E37_79B9).wrapping_add(0x5bd1))
+}
+
+fn parse_page_token(token: &str) -> Option<usize> {
+    let n = u64::from_str_radix(token.strip_prefix("pt")?, 16).ok()?;
+    let offset = n.wrapping_sub(0x5bd1) / 0x9E37_79B9;
+    (page_token(offset as usize) == token).then_some(offset as usize)
+}
+
+/// Reads `page_size` and `page_token`: the page's offset and length, or a 400 response.
+fn page_window(state: &State, params: &HashMap<String, String>, default: usize) -> Result<(usize, usize), Response<SimBody>> {
+    let size = match params.get("page_size").map(|s| s.parse::<i64>()) {
+        None => default,
+        Some(Ok(n)) if n <= 0 => default,
+        Some(Ok(n)) => (n as usize).min(state.config.max_page_size),
+        Some(Err(_)) => return Err(api_error(400, "INVALID_PARAMETER_VALUE", "page_size must be an integer.")),
+    };
+    let offset = match params.get("page_token").filter(|t| !t.is_empty()) {
+        None => 0,
+        Some(t) => match parse_page_token(t) {
+            Some(o) => o,
+            None => return Err(api_error(400, "INVALID_PARAMETER_VALUE", "Invalid page token.")),
+        },
+    };
+    Ok((offset, size))
+}
+
+/// Writes `{"<key>":[...],"next_page_token":"..."}`; `{}` when there is nothing at all.
+fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage) -> String {
+    let mut out = String::with_capacity(items.len() + 64);
+    out.push('{');
+    if !items.is_empty() {
+        out.push_str(&format!("\"{key}\":[{items}]"));
+    }
+    let token = match (next, last) {
+        (Some(t), _) => Some(t),
+        (None, LastPage::Empty) => Some(String::new()),
+        (None, LastPage::Absent) => None,
+    };
+    if let Some(t) = token {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&format!("\"next_page_token\":\"{t}\""));
+    }
+    out.push('}');
+    out
+}
+
+fn list_runs(state: &State, name: &str, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
+    let Some(room) = state.config.data.rooms.get(name) else { return room_not_found(name) };
+    let (offset, size) = match page_window(state, params, state.config.default_page_size) {
+        Ok(w) => w,
+        Err(resp) => return resp,
+    };
+    let matching = room.matching(params.get("notebook_name").map(String::as_str).filter(|s| !s.is_empty()));
+    let end = (offset + size).min(matching.len());
+    let mut items = String::with_capacity((end.saturating_sub(offset)) * 700);
+    for k in offset..end {
+        if k > offset {
+            items.push(',');
+        }
+        matching.render(k, &mut items);
+    }
+    let next = if repeat_token {
+        Some(params.get("page_token").cloned().unwrap_or_else(|| page_token(0)))
+    } else {
+        (end < matching.len()).then(|| page_token(end))
+    };
+    json(200, envelope("runs", &items, next, room.last_page))
+}
+
+fn list_rooms(state: &State, params: &HashMap<String, String>) -> Response<SimBody> {
+    let (offset, size) = match page_window(state, params, 100) {
+        Ok(w) => w,
+        Err(resp) => return resp,
+    };
+    let rooms: Vec<_> = state.config.data.rooms.values().collect();
+    let end = (offset + size).min(rooms.len());
+    let items: Vec<String> = rooms.get(offset..end).unwrap_or(&[]).iter().map(|r| r.info.to_string()).collect();
+    let next = (end < rooms.len()).then(|| page_token(end));
+    json(200, envelope("clean_rooms", &items.join(","), next, LastPage::Absent))
+}
+
+async fn faulty_response(
+    state: &State,
+    kind: FaultKind,
+    req: &Request<Incoming>,
+    segments: &[String],
+    params: &HashMap<String, String>,
+) -> Response<SimBody> {
+    let normal = || api_response(state, "valid", req.method(), segments, params);
+    match kind {
+        FaultKind::Status { status, error_code, message, retry_after } => {
+            let code = error_code.unwrap_or_else(|| default_error_code(status).to_string());
+            let message = message.unwrap_or_else(|| format!("Simulated {status}."));
+            let mut resp = api_error(status, &code, &message);
+            if let Some(ra) = retry_after.and_then(|ra| HeaderValue::from_str(&ra).ok()) {
+                resp.headers_mut().insert(RETRY_AFTER, ra);
+            }
+            resp
+        }
+        FaultKind::Html { status } => {
+            let mut resp = json(status, format!("<html><head><title>{status}</title></head><body><h1>{status} Gateway error</h1></body></html>"));
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            resp
+        }
+        FaultKind::Malformed => json(200, "{\"runs\": [{\"notebook_name\": oops".to_string()),
+        FaultKind::Truncated => {
+            let body = body_text(normal());
+            let cut = body.len() / 2;
+            json(200, body[..cut].to_string())
+        }
+        FaultKind::RepeatToken => match segments {
+            [.., runs] if runs == "runs" && segments.len() == 5 => list_runs(state, &segments[3], params, true),
+            _ => normal(),
+        },
+        FaultKind::EmptyPageWithToken => json(200, format!("{{\"runs\":[],\"next_page_token\":\"{}\"}}", page_token(0))),
+        FaultKind::Oversize { bytes } => json(200, format!("{{\"runs\":[],\"padding\":\"{}\"}}", "x".repeat(bytes))),
+        FaultKind::Delay { ms } => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            normal()
+        }
+        FaultKind::Hang => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            normal()
+        }
+        FaultKind::Reset => {
+            let body = body_text(normal());
+            let mut resp = Response::new(SimBody::broken_after(body[..body.len() / 2].to_string()));
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+    }
+}
+
+fn body_text(resp: Response<SimBody>) -> String {
+    use http_body_util::BodyExt;
+    use std::future::Future;
+    // SimBody is always ready, so one poll of the collect future finishes it.
+    let mut fut = std::pin::pin!(resp.into_body().collect());
+    let waker = std::task::Waker::noop();
+    match fut.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+        std::task::Poll::Ready(Ok(c)) => String::from_utf8_lossy(&c.to_bytes()).into_owned(),
+        _ => String::new(),
+    }
+}
+
+fn default_error_code(status: u16) -> &'static str {
+    match status {
+        400 => "INVALID_PARAMETER_VALUE",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "RESOURCE_DOES_NOT_EXIST",
+        409 => "RESOURCE_CONFLICT",
+        429 => "REQUEST_LIMIT_EXCEEDED",
+        501 => "NOT_IMPLEMENTED",
+        503 => "TEMPORARILY_UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "INTERNAL_ERROR",
+    }
+}
+
+async fn control_request(state: &State, what: &str, req: Request<Incoming>) -> Response<SimBody> {
+    use http_body_util::BodyExt;
+    match (req.method().clone(), what) {
+        (Method::GET, "health") => json(200, "{\"ok\":true}".into()),
+        (Method::GET, "requests") => json(200, serde_json::json!({ "requests": state.log.snapshot() }).to_string()),
+        (Method::DELETE, "requests") => {
+            state.log.clear();
+            json(200, "{}".into())
+        }
+        (Method::POST, "faults") => {
+            let body = match req.into_body().collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return json(400, serde_json::json!({"error": e.to_string()}).to_string()),
+            };
+            match serde_json::from_slice::<Fault>(&body) {
+                Ok(f) => {
+                    state.arm(f);
+                    json(200, "{}".into())
+                }
+                Err(e) => json(400, serde_json::json!({"error": e.to_string()}).to_string()),
+            }
+        }
+        (Method::DELETE, "faults") => {
+            state.disarm_all();
+            json(200, "{}".into())
+        }
+        (Method::POST, "latency") => {
+            let ms = req.uri().query().and_then(|q| parse_query(q).get("ms").and_then(|v| v.parse().ok())).unwrap_or(0);
+            state.latency_ms.store(ms, Ordering::Relaxed);
+            json(200, "{}".into())
+        }
+        _ => json(404, "{\"error\":\"unknown control endpoint\"}".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_tokens_round_trip_and_reject_forgeries() {
+        for o in [0, 1, 25, 999_975] {
+            assert_eq!(parse_page_token(&page_token(o)), Some(o));
+        }
+        assert_eq!(parse_page_token("pt1"), None);
+        assert_eq!(parse_page_token("garbage"), None);
+    }
+
+    #[test]
+    fn envelope_shapes() {
+        assert_eq!(envelope("runs", "", None, LastPage::Absent), "{}");
+        assert_eq!(envelope("runs", "", None, LastPage::Empty), "{\"next_page_token\":\"\"}");
+        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent), "{\"runs\":[1],\"next_page_token\":\"t\"}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The backend's async runtime, and a `block_on` that keeps checking for query cancel and
+//! statement_timeout while it waits, so a slow or hung request never pins a backend.
+
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// How often a wait looks at the interrupt flag.
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
+
+/// What the waiting side needs from Postgres: whether an interrupt is pending, and a way to
+/// process it (which raises the cancel error, or returns if the interrupt was harmless).
+pub trait Interrupts {
+    fn pending(&self) -> bool;
+    fn process(&self);
+}
+
+/// Never interrupted: for use outside a backend (tests, tools).
+pub struct NoInterrupts;
+
+impl Interrupts for NoInterrupts {
+    fn pending(&self) -> bool {
+        false
+    }
+    fn process(&self) {}
+}
+
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime can always be built")
+    })
+}
+
+/// Runs `fut` to completion on the backend's runtime. Whenever an interrupt is pending, the wait
+/// pauses to let `interrupts` process it; if that raises an error, `fut` is dropped with the
+/// unwinding stack, which closes its connection.
+pub fn block_on<F: Future>(fut: F, interrupts: &dyn Interrupts) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        let outcome = runtime().block_on(async {
+            tokio::select! {
+                biased;
+                out = &mut fut => Some(out),
+                _ = wait_for_interrupt(interrupts) => None,
+            }
+        });
+        match outcome {
+            Some(out) => return out,
+            None => interrupts.process(),
+        }
+    }
+}
+
+async fn wait_for_interrupt(interrupts: &dyn Interrupts) {
+    loop {
+        if interrupts.pending() {
+            return;
+        }
+        tokio::time::sleep(INTERRUPT_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    struct Flag {
+        pending: Cell<bool>,
+        processed: Cell<u32>,
+    }
+
+    impl Interrupts for Flag {
+        fn pending(&self) -> bool {
+            self.pending.get()
+        }
+        fn process(&self) {
+            self.processed.set(self.processed.get() + 1);
+            self.pending.set(false);
+        }
+    }
+
+    #[test]
+    fn a_harmless_interrupt_is_processed_and_the_wait_goes_on() {
+        let flag = Flag { pending: Cell::new(true), processed: Cell::new(0) };
+        let out = block_on(async { tokio::time::sleep(Duration::from_millis(60)).await; 7 }, &flag);
+        assert_eq!(out, 7);
+        assert_eq!(flag.processed.get(), 1);
+    }
+}

@@ -1,0 +1,56 @@
+//! Every failure the wrapper reports, in the user's terms. Each variant knows its SQLSTATE, its
+//! message (naming the table, column, option or HTTP status), and, where the user can fix it, a
+//! hint. Nothing here ever holds a secret: tokens are kept in [`crate::options::Secret`], which
+//! cannot be formatted.
+
+use pgrx::PgSqlErrorCode;
+use pgrx::PgSqlErrorCode::*;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FdwError {
+    pub code: PgSqlErrorCode,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl FdwError {
+    pub fn new(code: PgSqlErrorCode, message: impl Into<String>) -> Self {
+        FdwError { code, message: message.into(), detail: None, hint: None }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// An option that is not valid where it was given.
+    pub fn unknown_option(name: &str, context: &str, valid: &[&str]) -> Self {
+        let valid = if valid.is_empty() { "(none)".to_string() } else { valid.join(", ") };
+        FdwError::new(ERRCODE_FDW_INVALID_OPTION_NAME, format!("invalid option \"{name}\" for a {context}"))
+            .hint(format!("Valid options for a {context} are: {valid}."))
+    }
+
+    /// An option whose value cannot be used.
+    pub fn bad_option_value(name: &str, problem: impl Into<String>) -> Self {
+        FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid value for option \"{name}\": {}", problem.into()))
+    }
+
+    /// A required option that is missing.
+    pub fn missing_option(name: &str, context: &str, hint: impl Into<String>) -> Self {
+        FdwError::new(ERRCODE_FDW_OPTION_NAME_NOT_FOUND, format!("{context} needs the option \"{name}\"")).hint(hint)
+    }
+}
+
+impl std::fmt::Display for FdwError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type FdwResult<T> = Result<T, FdwError>;

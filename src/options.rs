@@ -1,0 +1,381 @@
+//! Every option the wrapper accepts, in one table, with the catalog it belongs to; the validator
+//! walks given options against it. Also the typed views of server, user-mapping and table
+//! options that planning and execution use. Pure: no Postgres calls.
+
+use crate::error::{FdwError, FdwResult};
+use crate::resources::{self, Resource};
+use pgrx::PgSqlErrorCode::*;
+use url::{Host, Url};
+
+/// Where an option is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionContext {
+    Wrapper,
+    Server,
+    UserMapping,
+    Table,
+    Column,
+}
+
+impl OptionContext {
+    pub fn label(self) -> &'static str {
+        match self {
+            OptionContext::Wrapper => "foreign-data wrapper",
+            OptionContext::Server => "foreign server",
+            OptionContext::UserMapping => "user mapping",
+            OptionContext::Table => "foreign table",
+            OptionContext::Column => "foreign table column",
+        }
+    }
+}
+
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub context: OptionContext,
+    pub description: &'static str,
+    /// Checks a value on its own (cross-option rules are checked where options are read).
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+pub const DEFAULT_WORKSPACE_URL: &str = "https://{deployment_name}.cloud.databricks.com";
+pub const DEPLOYMENT_PLACEHOLDER: &str = "{deployment_name}";
+
+pub static OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        name: "workspace_url",
+        context: OptionContext::Server,
+        description: "Workspace URL, e.g. https://dbc-abcd0123-a1bc.cloud.databricks.com; may contain {deployment_name}. Default: https://{deployment_name}.cloud.databricks.com",
+        check: |v| WorkspaceUrl::parse(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "deployment_name",
+        context: OptionContext::Server,
+        description: "The workspace's deployment name (dbc-abcd0123-a1bc); the default for the deployment_name column",
+        check: check_deployment_name,
+    },
+    OptionSpec {
+        name: "token",
+        context: OptionContext::UserMapping,
+        description: "A Databricks personal access token, sent as a bearer token",
+        check: |v| if v.trim().is_empty() { Err("the token is empty".into()) } else { Ok(()) },
+    },
+    OptionSpec {
+        name: "resource",
+        context: OptionContext::Table,
+        description: "Which API resource the table reads (task_runs)",
+        check: |v| match resources::find(v) {
+            Some(_) => Ok(()),
+            None => Err(format!("unknown resource \"{v}\"; valid resources are: {}", resources::names().join(", "))),
+        },
+    },
+    OptionSpec {
+        name: "page_size",
+        context: OptionContext::Table,
+        description: "page_size sent with each list request (1 to 10000); default: the API's",
+        check: |v| parse_page_size(v).map(|_| ()),
+    },
+];
+
+/// Secret option names that must never be given outside a user mapping.
+const SECRET_OPTIONS: &[&str] = &["token"];
+
+/// The validator: every option must be known in `context` and have a usable value.
+pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResult<()> {
+    for (name, value) in options {
+        let Some(spec) = OPTIONS.iter().find(|s| s.name == name && s.context == context) else {
+            if SECRET_OPTIONS.contains(&name.as_str()) {
+                return Err(FdwError::new(
+                    ERRCODE_FDW_INVALID_OPTION_NAME,
+                    format!("option \"{name}\" is not allowed on a {}", context.label()),
+                )
+                .hint("Secrets belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (token '...'). Server and table options are readable by every role."));
+            }
+            let valid: Vec<&str> = OPTIONS.iter().filter(|s| s.context == context).map(|s| s.name).collect();
+            return Err(FdwError::unknown_option(name, context.label(), &valid));
+        };
+        (spec.check)(value).map_err(|problem| {
+            // Never echo a secret back, not even a malformed one.
+            let problem = if SECRET_OPTIONS.contains(&spec.name) { problem } else { problem.replace('\0', "") };
+            FdwError::bad_option_value(name, problem)
+        })?;
+    }
+    if context == OptionContext::Table && !options.iter().any(|(n, _)| n == "resource") {
+        return Err(FdwError::missing_option(
+            "resource",
+            "a databricks_fdw foreign table",
+            format!("Add OPTIONS (resource '...'); valid resources are: {}.", resources::names().join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    options.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Deployment names become part of a host name: letters, digits and inner hyphens only.
+pub fn check_deployment_name(v: &str) -> Result<(), String> {
+    let ok_chars = v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if v.is_empty() || v.len() > 63 || !ok_chars || v.starts_with('-') || v.ends_with('-') {
+        return Err(format!(
+            "\"{}\" is not a deployment name (1 to 63 letters, digits and inner hyphens, like dbc-abcd0123-a1bc)",
+            v.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+fn parse_page_size(v: &str) -> Result<u32, String> {
+    match v.trim().parse::<u32>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!("\"{v}\" is not a whole number from 1 to 10000")),
+    }
+}
+
+/// A secret value. It has no `Display`, and its `Debug` hides the value, so it cannot end up in
+/// a message by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A checked `workspace_url`: https (plain http only to a loopback host), no credentials, query
+/// or fragment, and `{deployment_name}` at most once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkspaceUrl {
+    template: String,
+}
+
+impl WorkspaceUrl {
+    pub fn parse(template: &str) -> Result<WorkspaceUrl, String> {
+        let template = template.trim().trim_end_matches('/');
+        let placeholders = template.matches(DEPLOYMENT_PLACEHOLDER).count();
+        if placeholders > 1 {
+            return Err("{deployment_name} may appear only once".into());
+        }
+        if template.replace(DEPLOYMENT_PLACEHOLDER, "").contains(['{', '}']) {
+            return Err("the only placeholder allowed is {deployment_name}".into());
+        }
+        let url = Url::parse(&template.replace(DEPLOYMENT_PLACEHOLDER, "dbc-abcd0123-a1bc"))
+            .map_err(|e| format!("\"{template}\" is not a URL ({e})"))?;
+        check_base_url(&url)?;
+        Ok(WorkspaceUrl { template: template.to_string() })
+    }
+
+    pub fn default_template() -> WorkspaceUrl {
+        WorkspaceUrl { template: DEFAULT_WORKSPACE_URL.to_string() }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.template
+    }
+
+    /// Whether the URL depends on the deployment name.
+    pub fn is_template(&self) -> bool {
+        self.template.contains(DEPLOYMENT_PLACEHOLDER)
+    }
+
+    /// The deployment a fixed URL stands for: the first label of a DNS host name
+    /// (`dbc-abcd0123-a1bc` for `https://dbc-abcd0123-a1bc.cloud.databricks.com`).
+    pub fn implied_deployment(&self) -> Option<String> {
+        if self.is_template() {
+            return None;
+        }
+        let url = Url::parse(&self.template).ok()?;
+        match url.host()? {
+            Host::Domain(d) if d.contains('.') => {
+                let label = d.split('.').next()?.to_string();
+                check_deployment_name(&label).ok().map(|_| label)
+            }
+            _ => None,
+        }
+    }
+
+    /// The base URL for one deployment (checked again after substitution).
+    pub fn resolve(&self, deployment: Option<&str>) -> FdwResult<Url> {
+        let text = match (self.is_template(), deployment) {
+            (false, _) => self.template.clone(),
+            (true, Some(d)) => {
+                check_deployment_name(d).map_err(|p| FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid deployment_name: {p}")))?;
+                self.template.replace(DEPLOYMENT_PLACEHOLDER, d)
+            }
+            (true, None) => {
+                return Err(FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, "no deployment_name to build the workspace URL with")
+                    .hint("Add WHERE deployment_name = '...' to the query, or set the server option deployment_name."))
+            }
+        };
+        let url = Url::parse(&text).map_err(|e| FdwError::bad_option_value("workspace_url", e.to_string()))?;
+        check_base_url(&url).map_err(|p| FdwError::bad_option_value("workspace_url", p))?;
+        Ok(url)
+    }
+}
+
+fn check_base_url(url: &Url) -> Result<(), String> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("credentials do not belong in the URL; put the token in a user mapping".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("the URL must not have a query or fragment".into());
+    }
+    let loopback = match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => return Err("the URL has no host".into()),
+    };
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        "http" => Err("plain http is allowed only for a loopback host (127.0.0.1, ::1, localhost); use https".into()),
+        other => Err(format!("scheme \"{other}\" is not supported; use https")),
+    }
+}
+
+/// Server options as planning and execution use them.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub server_name: String,
+    pub workspace: WorkspaceUrl,
+    pub deployment_name: Option<String>,
+}
+
+impl ServerOptions {
+    pub fn from_options(server_name: &str, options: &[(String, String)]) -> FdwResult<Self> {
+        let workspace = match option(options, "workspace_url") {
+            Some(v) => WorkspaceUrl::parse(v).map_err(|p| FdwError::bad_option_value("workspace_url", p))?,
+            None => WorkspaceUrl::default_template(),
+        };
+        let deployment_name = option(options, "deployment_name").map(str::to_string).or_else(|| workspace.implied_deployment());
+        Ok(ServerOptions { server_name: server_name.to_string(), workspace, deployment_name })
+    }
+}
+
+/// User-mapping options: the credentials.
+#[derive(Debug, Clone)]
+pub struct UserOptions {
+    pub token: Option<Secret>,
+}
+
+impl UserOptions {
+    pub fn from_options(options: &[(String, String)]) -> Self {
+        UserOptions { token: option(options, "token").map(|t| Secret::new(t.to_string())) }
+    }
+}
+
+/// Table options.
+#[derive(Debug, Clone)]
+pub struct TableOptions {
+    pub resource: &'static Resource,
+    pub page_size: Option<u32>,
+}
+
+impl TableOptions {
+    pub fn from_options(table_name: &str, options: &[(String, String)]) -> FdwResult<Self> {
+        let name = option(options, "resource").ok_or_else(|| {
+            FdwError::missing_option(
+                "resource",
+                &format!("foreign table \"{table_name}\""),
+                format!("ALTER FOREIGN TABLE {table_name} OPTIONS (ADD resource '...'); valid resources are: {}.", resources::names().join(", ")),
+            )
+        })?;
+        let resource = resources::find(name).ok_or_else(|| {
+            FdwError::bad_option_value("resource", format!("unknown resource \"{name}\" on foreign table \"{table_name}\""))
+                .hint(format!("Valid resources are: {}.", resources::names().join(", ")))
+        })?;
+        let page_size = option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
+        Ok(TableOptions { resource, page_size })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn misspelled_options_are_refused_with_the_valid_ones() {
+        let e = validate(OptionContext::Server, &opts(&[("workspace_ulr", "https://x.cloud.databricks.com")])).unwrap_err();
+        assert_eq!(e.code, ERRCODE_FDW_INVALID_OPTION_NAME);
+        assert!(e.message.contains("workspace_ulr"), "{}", e.message);
+        assert_eq!(e.hint.as_deref(), Some("Valid options for a foreign server are: workspace_url, deployment_name."));
+    }
+
+    #[test]
+    fn tokens_outside_user_mappings_are_refused_without_echoing_them() {
+        for ctx in [OptionContext::Server, OptionContext::Table] {
+            let e = validate(ctx, &opts(&[("token", "dapi-secret-123")])).unwrap_err();
+            assert!(e.hint.unwrap().contains("user mapping"));
+            assert!(!e.message.contains("dapi-secret-123"));
+        }
+        validate(OptionContext::UserMapping, &opts(&[("token", "dapi-secret-123")])).unwrap();
+        assert!(format!("{:?}", Secret::new("dapi-secret-123".into())).find("dapi").is_none());
+    }
+
+    #[test]
+    fn tables_need_a_known_resource() {
+        assert!(validate(OptionContext::Table, &opts(&[("resource", "task_runs"), ("page_size", "50")])).is_ok());
+        let e = validate(OptionContext::Table, &opts(&[("resource", "task_run")])).unwrap_err();
+        assert!(e.message.contains("task_runs"), "{}", e.message);
+        assert_eq!(validate(OptionContext::Table, &opts(&[("page_size", "5")])).unwrap_err().code, ERRCODE_FDW_OPTION_NAME_NOT_FOUND);
+        assert!(validate(OptionContext::Table, &opts(&[("resource", "task_runs"), ("page_size", "0")])).is_err());
+    }
+
+    #[test]
+    fn workspace_urls() {
+        assert!(WorkspaceUrl::parse("https://dbc-abcd0123-a1bc.cloud.databricks.com").is_ok());
+        assert!(WorkspaceUrl::parse("https://{deployment_name}.cloud.databricks.com").is_ok());
+        assert!(WorkspaceUrl::parse("http://127.0.0.1:8080").is_ok());
+        assert!(WorkspaceUrl::parse("http://localhost:8080/ws/{deployment_name}").is_ok());
+        assert!(WorkspaceUrl::parse("http://[::1]:8080").is_ok());
+        for bad in [
+            "http://dbc-a.cloud.databricks.com",
+            "ftp://127.0.0.1",
+            "https://user:pw@x.cloud.databricks.com",
+            "https://x.cloud.databricks.com?a=1",
+            "https://{deployment_name}.{deployment_name}.com",
+            "https://{region}.cloud.databricks.com",
+            "not a url",
+        ] {
+            assert!(WorkspaceUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fixed_urls_imply_their_deployment_and_templates_need_one() {
+        let fixed = WorkspaceUrl::parse("https://dbc-abcd0123-a1bc.cloud.databricks.com").unwrap();
+        assert_eq!(fixed.implied_deployment().as_deref(), Some("dbc-abcd0123-a1bc"));
+        assert_eq!(WorkspaceUrl::parse("http://127.0.0.1:1").unwrap().implied_deployment(), None);
+        let t = WorkspaceUrl::default_template();
+        assert_eq!(t.resolve(Some("dbc-x")).unwrap().as_str(), "https://dbc-x.cloud.databricks.com/");
+        assert_eq!(t.resolve(None).unwrap_err().code, ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED);
+        for hostile in ["evil.com#", "a.b", "x/y", "", "-a", "a_b"] {
+            assert!(t.resolve(Some(hostile)).is_err(), "{hostile}");
+        }
+    }
+
+    #[test]
+    fn server_options_default_the_deployment_from_the_host() {
+        let s = ServerOptions::from_options("dbx", &opts(&[("workspace_url", "https://dbc-abcd0123-a1bc.cloud.databricks.com")])).unwrap();
+        assert_eq!(s.deployment_name.as_deref(), Some("dbc-abcd0123-a1bc"));
+        let s = ServerOptions::from_options("dbx", &opts(&[("deployment_name", "dbc-1")])).unwrap();
+        assert!(s.workspace.is_template());
+        assert_eq!(s.deployment_name.as_deref(), Some("dbc-1"));
+    }
+}

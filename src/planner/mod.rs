@@ -1,0 +1,76 @@
+//! The Postgres-facing glue, and the only place with `unsafe` code: the FdwRoutine callbacks
+//! (planning, execution, EXPLAIN) and the validator. Planning produces plain data copied into
+//! the plan, so a cached plan can be executed any number of times; executor state lives in the
+//! query's memory context and dies with one execution.
+
+mod catalog;
+mod datum;
+mod explain;
+mod paths;
+mod plan_data;
+mod quals;
+mod scan;
+
+use crate::error::FdwError;
+use crate::options::{self, OptionContext};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::prelude::*;
+
+pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
+    // SAFETY: alloc_node returns a zeroed, palloc'd FdwRoutine node; we only set callbacks.
+    unsafe {
+        let mut routine = PgBox::<pg_sys::FdwRoutine>::alloc_node(pg_sys::NodeTag::T_FdwRoutine);
+        routine.GetForeignRelSize = Some(paths::get_foreign_rel_size);
+        routine.GetForeignPaths = Some(paths::get_foreign_paths);
+        routine.GetForeignPlan = Some(paths::get_foreign_plan);
+        routine.ExplainForeignScan = Some(explain::explain_foreign_scan);
+        routine.BeginForeignScan = Some(scan::begin_foreign_scan);
+        routine.IterateForeignScan = Some(scan::iterate_foreign_scan);
+        routine.ReScanForeignScan = Some(scan::rescan_foreign_scan);
+        routine.EndForeignScan = Some(scan::end_foreign_scan);
+        routine.into_pg_boxed()
+    }
+}
+
+/// Raises `e` as a Postgres ERROR. Never returns.
+pub(crate) fn raise(e: FdwError) -> ! {
+    let mut report = ErrorReport::new(e.code, e.message, "databricks_fdw");
+    if let Some(d) = e.detail {
+        report = report.set_detail(d);
+    }
+    if let Some(h) = e.hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("an ERROR report does not return")
+}
+
+pub(crate) trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, FdwError> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| raise(e))
+    }
+}
+
+pub fn validate(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) {
+    let context = match catalog {
+        Some(pg_sys::ForeignDataWrapperRelationId) => OptionContext::Wrapper,
+        Some(pg_sys::ForeignServerRelationId) => OptionContext::Server,
+        Some(pg_sys::UserMappingRelationId) => OptionContext::UserMapping,
+        Some(pg_sys::ForeignTableRelationId) => OptionContext::Table,
+        Some(pg_sys::AttributeRelationId) => OptionContext::Column,
+        _ => return,
+    };
+    let pairs: Vec<(String, String)> = options
+        .into_iter()
+        .flatten()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv, String::new()),
+        })
+        .collect();
+    options::validate(context, &pairs).or_raise();
+}

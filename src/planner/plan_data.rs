@@ -1,0 +1,56 @@
+//! What planning hands to execution, as plain data: serialised into one String node in the
+//! ForeignScan's `fdw_private`, so `copyObject` copies it and a cached plan can run any number of
+//! times. The values for request columns are expressions in `fdw_exprs`, evaluated at execution
+//! (constants, parameters of prepared statements, subquery results).
+
+use pgrx::prelude::*;
+use pgrx::PgList;
+use serde::{Deserialize, Serialize};
+use std::ffi::{CStr, CString};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanPlan {
+    /// The foreign table's name, for messages.
+    pub table: String,
+    pub resource: String,
+    pub page_size: Option<u32>,
+    /// `params[i]` gets its value(s) from `fdw_exprs[i]`.
+    pub params: Vec<PlannedParam>,
+    /// The columns the query reads; the others are left NULL.
+    pub columns: Vec<PlannedColumn>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedParam {
+    pub column: String,
+    /// The expression is an array (`IN (...)`, `= ANY(...)`): one listing per element.
+    pub list: bool,
+    /// How EXPLAIN shows the condition.
+    pub shown: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlannedColumn {
+    pub attnum: i16,
+    pub name: String,
+}
+
+impl ScanPlan {
+    pub fn into_list(&self) -> *mut pg_sys::List {
+        let json = CString::new(serde_json::to_string(self).expect("a ScanPlan always serialises")).expect("JSON has no NUL byte");
+        let mut list = PgList::<pg_sys::Node>::new();
+        // SAFETY: pstrdup copies the text into the current (planner) memory context, and
+        // makeString wraps it in a String node that copyObject knows how to copy.
+        unsafe { list.push(pg_sys::makeString(pg_sys::pstrdup(json.as_ptr())) as *mut pg_sys::Node) };
+        list.into_pg()
+    }
+
+    /// # Safety
+    /// `list` must be the `fdw_private` of a ForeignScan made by this wrapper.
+    pub unsafe fn from_list(list: *mut pg_sys::List) -> ScanPlan {
+        let list = PgList::<pg_sys::String>::from_pg(list);
+        let node = list.get_ptr(0).expect("databricks_fdw plan data is present");
+        let text = CStr::from_ptr((*node).sval).to_string_lossy();
+        serde_json::from_str(&text).expect("databricks_fdw plan data is valid")
+    }
+}

@@ -1,0 +1,195 @@
+//! Execution callbacks. BeginForeignScan reads the plan's data and the credentials; the first
+//! IterateForeignScan (and the first after each rescan) evaluates the request values and starts
+//! the listings; each call then returns one row, fetching the next page only when the current
+//! one is used up.
+
+use super::catalog;
+use super::datum::{param_values, ColumnWriter};
+use super::plan_data::ScanPlan;
+use super::{raise, OrRaise};
+use crate::client::listing::{Listing, Stats};
+use crate::client::request::{self, GivenValues};
+use crate::client::runtime::Interrupts;
+use crate::convert::convert;
+use crate::error::FdwError;
+use crate::options::{Secret, ServerOptions, UserOptions};
+use crate::resources::{self, ColumnDef, Resource, Source};
+use pgrx::prelude::*;
+use pgrx::{PgList, PgMemoryContexts};
+use pgrx::PgSqlErrorCode::*;
+use serde_json::Value;
+
+/// The state of one execution of a foreign scan. It lives in the executor's query memory
+/// context and is dropped with it, also when the query fails.
+pub struct ScanState {
+    pub plan: ScanPlan,
+    resource: &'static Resource,
+    server: ServerOptions,
+    token: Secret,
+    columns: Vec<(ColumnWriter, &'static ColumnDef)>,
+    /// Initialised `fdw_exprs`, one per planned parameter.
+    param_exprs: Vec<*mut pg_sys::ExprState>,
+    listing: Option<Listing>,
+    /// Totals of the listings already finished (rescans start new ones).
+    pub finished: Stats,
+}
+
+impl ScanState {
+    pub fn stats(&self) -> Stats {
+        let mut s = self.finished;
+        if let Some(l) = &self.listing {
+            s.requests += l.stats.requests;
+            s.pages += l.stats.pages;
+            s.items += l.stats.items;
+            s.bytes += l.stats.bytes;
+        }
+        s
+    }
+
+    fn close_listing(&mut self) {
+        self.finished = self.stats();
+        self.listing = None;
+    }
+}
+
+/// Postgres's interrupt flag and handler, for waits on the network.
+struct PgInterrupts;
+
+impl Interrupts for PgInterrupts {
+    fn pending(&self) -> bool {
+        // SAFETY: a plain read of a flag that signal handlers set.
+        unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0 }
+    }
+
+    fn process(&self) {
+        // Raises the cancel or timeout error, or returns after handling a harmless interrupt.
+        pg_sys::check_for_interrupts!();
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignScanState, eflags: std::ffi::c_int) {
+    // Plain EXPLAIN never talks to the API.
+    if eflags & pg_sys::EXEC_FLAG_EXPLAIN_ONLY as i32 != 0 {
+        return;
+    }
+    let fsplan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
+    let plan = ScanPlan::from_list((*fsplan).fdw_private);
+    let resource = resources::find(&plan.resource)
+        .unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_ERROR, format!("unknown resource \"{}\" in a cached plan", plan.resource))));
+
+    let relation = (*node).ss.ss_currentRelation;
+    let table = catalog::table((*relation).rd_id);
+    let server_info = catalog::server(table.server_id);
+    let server = ServerOptions::from_options(&server_info.name, &server_info.options).or_raise();
+    let estate = (*node).ss.ps.state;
+    let rte = pg_sys::exec_rt_fetch((*fsplan).scan.scanrelid, estate);
+    let user = if (*rte).checkAsUser != pg_sys::InvalidOid { (*rte).checkAsUser } else { pg_sys::GetUserId() };
+    let mapping = catalog::user_mapping(user, table.server_id, &server_info.name).or_raise();
+    let token = UserOptions::from_options(&mapping).token.unwrap_or_else(|| {
+        raise(
+            FdwError::missing_option("token", &format!("the user mapping on server \"{}\"", server_info.name), "ALTER USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (ADD token '...').")
+        )
+    });
+
+    let desc = (*relation).rd_att;
+    let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+    let columns = plan
+        .columns
+        .iter()
+        .map(|c| {
+            let attr = &attrs[c.attnum as usize - 1];
+            let def = resource.column(&c.name).unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))));
+            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), attr.atttypid, attr.atttypmod), def)
+        })
+        .collect();
+    let param_exprs = PgList::<pg_sys::ExprState>::from_pg(pg_sys::ExecInitExprList((*fsplan).fdw_exprs, node as *mut pg_sys::PlanState))
+        .iter_ptr()
+        .collect();
+
+    let state = ScanState { plan, resource, server, token, columns, param_exprs, listing: None, finished: Stats::default() };
+    (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
+}
+
+/// Evaluates the request values and builds the listings to follow.
+unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -> Listing {
+    let econtext = (*node).ss.ps.ps_ExprContext;
+    let given: Vec<GivenValues> = PgMemoryContexts::For((*econtext).ecxt_per_tuple_memory).switch_to(|_| {
+        state
+            .plan
+            .params
+            .iter()
+            .zip(&state.param_exprs)
+            .map(|(param, &expr_state)| {
+                let mut is_null = false;
+                let datum = pg_sys::ExecEvalExpr(expr_state, econtext, &mut is_null);
+                let type_oid = pg_sys::exprType((*expr_state).expr as *mut pg_sys::Node);
+                GivenValues { column: param.column.clone(), values: param_values(datum, is_null, type_oid, param.list) }
+            })
+            .collect()
+    });
+    let targets = request::targets(state.resource, &state.server, state.plan.page_size, &given, &state.plan.table).or_raise();
+    Listing::new(targets, state.resource.list_key, state.token.clone())
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let slot = (*node).ss.ss_ScanTupleSlot;
+    clear_slot(slot);
+    let state = &mut *((*node).fdw_state as *mut ScanState);
+    if state.listing.is_none() {
+        state.listing = Some(start_listing(node, state));
+    }
+    let ScanState { listing, columns, plan, .. } = state;
+    let listing = listing.as_mut().expect("started above");
+    let (item, target) = match listing.next_item(&PgInterrupts) {
+        Ok(Some(found)) => found,
+        Ok(None) => return slot,
+        Err(e) => raise(e.into_fdw_error(&plan.table)),
+    };
+
+    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
+    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+    nulls.fill(true);
+    for (writer, def) in columns.iter_mut() {
+        let echoed;
+        let value = match def.source {
+            Source::Field(field) => item.get(field),
+            Source::Request => {
+                echoed = target.echo_value(def.name).map(|v| Value::String(v.to_string()));
+                echoed.as_ref()
+            }
+        };
+        let cell = convert(value, writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
+        if let Some(datum) = writer.datum(cell, &plan.table) {
+            values[writer.index] = datum;
+            nulls[writer.index] = false;
+        }
+    }
+    pg_sys::ExecStoreVirtualTuple(slot);
+    slot
+}
+
+/// ExecClearTuple, a static inline function in C.
+unsafe fn clear_slot(slot: *mut pg_sys::TupleTableSlot) {
+    if let Some(clear) = (*(*slot).tts_ops).clear {
+        clear(slot);
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
+        // Parameter values may have changed: evaluate them again on the next row.
+        state.close_listing();
+    }
+}
+
+#[pg_guard]
+pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanState) {
+    // The state itself is freed with the query's memory context; release the page now.
+    if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
+        state.close_listing();
+    }
+}
