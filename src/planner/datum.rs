@@ -44,7 +44,7 @@ impl ColumnWriter {
             pg_sys::TIMESTAMPOID => TargetType::Timestamp,
             _ => TargetType::Other,
         };
-        let type_name = CStr::from_ptr(pg_sys::format_type_be(type_oid)).to_string_lossy().into_owned();
+        let type_name = CStr::from_ptr(pg_sys::format_type_with_typemod(type_oid, typmod)).to_string_lossy().into_owned();
         let needs_input = matches!(target, TargetType::Jsonb | TargetType::Other | TargetType::Timestamptz | TargetType::Timestamp);
         let input = needs_input.then(|| {
             let mut func = pg_sys::InvalidOid;

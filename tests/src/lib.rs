@@ -1,0 +1,139 @@
+//! The harness for end-to-end tests: a real PostgreSQL (with databricks_fdw installed, started by
+//! `scripts/test.sh`), a simulator per test on its own port, and a client connection over TCP
+//! that uses the extended query protocol (Parse/Bind/Execute with parameters), as drivers do.
+//!
+//! Connection: `DATABRICKS_FDW_TEST_PG`, a libpq-style connection string
+//! (default `host=127.0.0.1 port=55433 user=postgres dbname=e2e`).
+
+use databricks_sim::{spawn, Config, SimHandle};
+use postgres::{Client, NoTls};
+use serde_json::Value;
+
+pub use databricks_sim::log::Entry;
+
+pub const TOKEN: &str = "dapi-simulator-token";
+
+/// The task_runs columns of the foundation issue, in its order.
+pub const TASK_RUNS_COLUMNS: &str = "clean_room_name text, deployment_name text, notebook_name text, notebook_etag text,
+  notebook_updated_at bigint, notebook_job_run_state jsonb, output_schema_name text,
+  output_schema_expiration_time bigint, shared_output_schema_name text,
+  shared_output_schema_expiration_time bigint, run_duration bigint, start_time bigint,
+  collaborator_job_run_info jsonb";
+
+pub fn connection_string() -> String {
+    std::env::var("DATABRICKS_FDW_TEST_PG").unwrap_or_else(|_| "host=127.0.0.1 port=55433 user=postgres dbname=e2e".into())
+}
+
+pub fn connect() -> Client {
+    Client::connect(&connection_string(), NoTls).unwrap_or_else(|e| {
+        panic!("cannot connect to the test cluster ({}): {e}; run the tests through scripts/test.sh", connection_string())
+    })
+}
+
+/// One test's world: its own simulator, and in the database its own schema holding a server
+/// that points at that simulator, a user mapping and a `task_runs` table.
+pub struct World {
+    pub sim: SimHandle,
+    pub db: Client,
+    pub schema: String,
+    pub server: String,
+}
+
+impl World {
+    pub fn new(name: &str) -> World {
+        World::with_config(name, Config::with_fixture())
+    }
+
+    pub fn with_config(name: &str, config: Config) -> World {
+        let sim = spawn(config);
+        let mut db = connect();
+        let schema = format!("t_{name}");
+        let server = format!("sim_{name}");
+        db.batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE;
+             DROP SERVER IF EXISTS {server} CASCADE;
+             CREATE SCHEMA {schema};
+             SET search_path = {schema};
+             CREATE SERVER {server} FOREIGN DATA WRAPPER databricks_fdw
+               OPTIONS (workspace_url '{url}', deployment_name 'dbc-abcd0123-a1bc');
+             CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (token '{TOKEN}');
+             CREATE FOREIGN TABLE task_runs ({TASK_RUNS_COLUMNS}) SERVER {server} OPTIONS (resource 'task_runs');",
+            url = sim.url()
+        ))
+        .expect("set up the test schema");
+        World { sim, db, schema, server }
+    }
+
+    /// The API requests the simulator has served so far.
+    pub fn requests(&self) -> Vec<Entry> {
+        self.sim.state.log.snapshot()
+    }
+
+    pub fn clear_requests(&self) {
+        self.sim.state.log.clear();
+    }
+
+    /// Arms a simulator fault, given as the JSON the control endpoint takes.
+    pub fn fault(&self, json: Value) {
+        self.sim.state.arm(serde_json::from_value(json).expect("a valid fault"));
+    }
+
+    /// Runs `sql` expecting an error; returns (SQLSTATE, message, detail, hint).
+    pub fn error(&mut self, sql: &str) -> DbError {
+        match self.db.batch_execute(sql) {
+            Ok(()) => panic!("expected an error from: {sql}"),
+            Err(e) => DbError::from(e),
+        }
+    }
+
+    pub fn count(&mut self, sql: &str) -> i64 {
+        self.db.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {}", DbError::from(e))).get(0)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.db.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE; DROP SERVER IF EXISTS {} CASCADE;", self.schema, self.server));
+    }
+}
+
+#[derive(Debug)]
+pub struct DbError {
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl DbError {
+    /// Everything the client was told, for "does not leak" checks.
+    pub fn everything(&self) -> String {
+        format!("{} {} {:?} {:?}", self.code, self.message, self.detail, self.hint)
+    }
+}
+
+impl From<postgres::Error> for DbError {
+    fn from(e: postgres::Error) -> Self {
+        match e.as_db_error() {
+            Some(db) => DbError {
+                code: db.code().code().to_string(),
+                message: db.message().to_string(),
+                detail: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+            },
+            None => DbError { code: String::new(), message: e.to_string(), detail: None, hint: None },
+        }
+    }
+}
+
+impl std::fmt::Display for DbError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} (detail: {:?}, hint: {:?})", self.code, self.message, self.detail, self.hint)
+    }
+}
+
+/// The runs of a fixture room, as the simulator serves them.
+pub fn fixture_runs(room: &str) -> Vec<Value> {
+    let fixture: Value = serde_json::from_str(include_str!("../../simulator/fixtures/cleanrooms.json")).unwrap();
+    fixture["clean_rooms"].as_array().unwrap().iter().find(|r| r["name"] == room).map(|r| r["runs"].as_array().unwrap().clone()).unwrap_or_default()
+}
