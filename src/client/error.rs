@@ -121,4 +121,14 @@ mod tests {
         assert_eq!(e.code, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
         assert!(e.message.ends_with("HTTP 401 for foreign table \"t\""));
     }
+
+    #[test]
+    fn statuses_map_to_sqlstates_a_user_can_act_on() {
+        let code = |status| ApiError::from_status("/p", status, b"{}").into_fdw_error("t").code;
+        assert_eq!(code(403), ERRCODE_INSUFFICIENT_PRIVILEGE);
+        assert_eq!(code(429), ERRCODE_INSUFFICIENT_RESOURCES);
+        assert_eq!(code(400), ERRCODE_INVALID_PARAMETER_VALUE);
+        assert_eq!(code(404), ERRCODE_FDW_TABLE_NOT_FOUND);
+        assert_eq!(code(503), ERRCODE_FDW_ERROR);
+    }
 }

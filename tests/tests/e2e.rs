@@ -225,6 +225,30 @@ fn statement_timeout_interrupts_a_hung_request_and_the_session_goes_on() {
 }
 
 #[test]
+fn query_cancel_interrupts_a_hung_request_and_the_session_goes_on() {
+    let mut w = World::new("cancel");
+    w.fault(json!({"room": ACME, "kind": "hang"}));
+    let pid: i32 = w.db.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let canceller = std::thread::spawn(move || {
+        let mut other = connect();
+        // Wait until the request is in flight, then cancel the backend that waits on it.
+        for _ in 0..200 {
+            let waiting: i64 = other.query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%acme_x_retailer%' AND state = 'active'", &[&pid]).unwrap().get(0);
+            if waiting == 1 {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                return other.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    });
+    let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
+    assert!(canceller.join().unwrap(), "the query was cancelled by pg_cancel_backend");
+    assert_eq!(e.code, "57014", "{e}");
+    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"), 12);
+}
+
+#[test]
 fn declared_types_drive_conversion() {
     let mut w = World::new("types");
     w.db.batch_execute(&format!(

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The demo: on a fresh machine (as root), installs what is missing, builds and installs
+# databricks_fdw, starts a PostgreSQL 15 cluster (as user postgres) and the Databricks API
+# simulator, creates the server, user mapping and foreign table, and runs the seed's query.
+# Both keep running afterwards, so you can open psql (the command is printed at the end).
+# Idempotent: run it again at will. `scripts/demo.sh stop` stops both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+DEMO_PORT=${DEMO_PORT:-55432}
+DEMO_DIR=$PWD/.demo
+PSQL=(psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+
+if [ "${1:-}" = stop ]; then
+    stop_cluster "$DEMO_DIR/pgdata"
+    [ -s "$DEMO_DIR/sim.pid" ] && kill "$(cat "$DEMO_DIR/sim.pid")" 2>/dev/null || true
+    log "demo stopped"
+    exit 0
+fi
+
+ensure_toolchain
+install_extension release
+mkdir -p "$DEMO_DIR"
+chmod 755 "$DEMO_DIR"
+start_cluster "$DEMO_DIR/pgdata" "$DEMO_PORT"
+log "starting the Databricks API simulator"
+SIM_URL=$(start_simulator "$DEMO_DIR/sim.pid" "$DEMO_DIR/sim.port")
+log "simulator at $SIM_URL"
+
+"${PSQL[@]}" -q <<SQL
+SET client_min_messages = warning;
+DROP EXTENSION IF EXISTS databricks_fdw CASCADE;
+CREATE EXTENSION databricks_fdw;
+-- A real workspace: workspace_url 'https://dbc-abcd0123-a1bc.cloud.databricks.com'.
+CREATE SERVER dbx FOREIGN DATA WRAPPER databricks_fdw
+  OPTIONS (workspace_url '$SIM_URL', deployment_name 'dbc-abcd0123-a1bc');
+CREATE USER MAPPING FOR CURRENT_USER SERVER dbx OPTIONS (token 'dapi-simulator-token');
+CREATE SCHEMA IF NOT EXISTS cleanrooms;
+CREATE FOREIGN TABLE cleanrooms.task_runs (
+  clean_room_name text, deployment_name text, notebook_name text, notebook_etag text,
+  notebook_updated_at bigint, notebook_job_run_state jsonb, output_schema_name text,
+  output_schema_expiration_time bigint, shared_output_schema_name text,
+  shared_output_schema_expiration_time bigint, run_duration bigint, start_time bigint,
+  collaborator_job_run_info jsonb
+) SERVER dbx OPTIONS (resource 'task_runs');
+SQL
+
+log "the seed's query"
+"${PSQL[@]}" <<'SQL'
+SELECT
+notebook_name,
+output_schema_name,
+collaborator_job_run_info,
+notebook_etag,
+notebook_job_run_state,
+notebook_updated_at,
+output_schema_expiration_time,
+run_duration,
+start_time
+FROM cleanrooms.task_runs
+WHERE clean_room_name = 'acme_x_retailer' -- required
+AND deployment_name = 'dbc-abcd0123-a1bc'
+LIMIT 10;
+
+SELECT notebook_name, notebook_job_run_state->>'result_state' AS result_state,
+       to_timestamp(start_time / 1000.0) AS started
+FROM cleanrooms.task_runs
+WHERE clean_room_name = 'acme_x_retailer'
+ORDER BY start_time DESC
+LIMIT 5;
+SQL
+
+cat <<EOF
+
+The cluster and the simulator are still running. Try it yourself:
+    psql -h 127.0.0.1 -p $DEMO_PORT -U postgres -d postgres
+    postgres=# SELECT count(*) FROM cleanrooms.task_runs WHERE clean_room_name = 'acme_x_retailer';
+Clean rooms in the simulator's fixture: acme_x_retailer, bank_x_insurer, empty_room, 'partners/2024 é'.
+Stop both with: scripts/demo.sh stop
+EOF
