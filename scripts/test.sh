@@ -14,6 +14,9 @@ PGRX_DATA=$WORK/pgrx-data
 E2E_DATA=$WORK/e2e-data
 
 ensure_toolchain
+# cargo pgrx test wants to initdb its own cluster: start from an empty directory every time.
+stop_cluster "$PGRX_DATA/15"
+rm -rf "$PGRX_DATA"
 mkdir -p "$WORK" "$PGRX_DATA"
 chmod 755 "$WORK"
 chown postgres:postgres "$PGRX_DATA"
