@@ -10,7 +10,7 @@ pub mod client;
 pub mod convert;
 pub mod error;
 pub mod options;
-mod planner;
+pub(crate) mod planner;
 pub mod resources;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -4,7 +4,7 @@
 //! query's memory context and dies with one execution.
 
 mod catalog;
-mod datum;
+pub(crate) mod datum;
 mod explain;
 mod paths;
 mod plan_data;
