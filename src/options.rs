@@ -54,6 +54,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: check_deployment_name,
     },
     OptionSpec {
+        name: "max_concurrent_requests",
+        context: OptionContext::Server,
+        description: "Requests one scan keeps in flight at once (IN lists, several workspaces); default 8",
+        check: |v| parse_concurrency(v).map(|_| ()),
+    },
+    OptionSpec {
         name: "token",
         context: OptionContext::UserMapping,
         description: "A Databricks personal access token, sent as a bearer token",
@@ -67,6 +73,12 @@ pub static OPTIONS: &[OptionSpec] = &[
             Some(_) => Ok(()),
             None => Err(format!("unknown resource \"{v}\"; valid resources are: {}", resources::names().join(", "))),
         },
+    },
+    OptionSpec {
+        name: "expected_rows",
+        context: OptionContext::Table,
+        description: "Rows one listing (one clean room) is expected to return, for the planner's estimates; default 100",
+        check: |v| parse_expected_rows(v).map(|_| ()),
     },
     OptionSpec {
         name: "page_size",
@@ -131,6 +143,24 @@ fn parse_page_size(v: &str) -> Result<u32, String> {
         _ => Err(format!("\"{v}\" is not a whole number from 1 to 10000")),
     }
 }
+
+fn parse_concurrency(v: &str) -> Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("\"{v}\" is not a whole number from 1 to 64")),
+    }
+}
+
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
+
+fn parse_expected_rows(v: &str) -> Result<f64, String> {
+    match v.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 1.0 => Ok(n),
+        _ => Err(format!("\"{v}\" is not a number of rows (1 or more)")),
+    }
+}
+
+pub const DEFAULT_EXPECTED_ROWS: f64 = 100.0;
 
 /// A secret value. It has no `Display`, and its `Debug` hides the value, so it cannot end up in
 /// a message by accident.
@@ -251,6 +281,7 @@ pub struct ServerOptions {
     pub server_name: String,
     pub workspace: WorkspaceUrl,
     pub deployment_name: Option<String>,
+    pub max_concurrent_requests: usize,
 }
 
 impl ServerOptions {
@@ -260,7 +291,12 @@ impl ServerOptions {
             None => WorkspaceUrl::default_template(),
         };
         let deployment_name = option(options, "deployment_name").map(str::to_string).or_else(|| workspace.implied_deployment());
-        Ok(ServerOptions { server_name: server_name.to_string(), workspace, deployment_name })
+        let max_concurrent_requests = option(options, "max_concurrent_requests")
+            .map(parse_concurrency)
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value("max_concurrent_requests", p))?
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS);
+        Ok(ServerOptions { server_name: server_name.to_string(), workspace, deployment_name, max_concurrent_requests })
     }
 }
 
@@ -281,6 +317,8 @@ impl UserOptions {
 pub struct TableOptions {
     pub resource: &'static Resource,
     pub page_size: Option<u32>,
+    /// Rows per listing, for estimates.
+    pub expected_rows: f64,
 }
 
 impl TableOptions {
@@ -297,7 +335,12 @@ impl TableOptions {
                 .hint(format!("Valid resources are: {}.", resources::names().join(", ")))
         })?;
         let page_size = option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
-        Ok(TableOptions { resource, page_size })
+        let expected_rows = option(options, "expected_rows")
+            .map(parse_expected_rows)
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value("expected_rows", p))?
+            .unwrap_or(DEFAULT_EXPECTED_ROWS);
+        Ok(TableOptions { resource, page_size, expected_rows })
     }
 }
 
@@ -314,7 +357,7 @@ mod tests {
         let e = validate(OptionContext::Server, &opts(&[("workspace_ulr", "https://x.cloud.databricks.com")])).unwrap_err();
         assert_eq!(e.code, ERRCODE_FDW_INVALID_OPTION_NAME);
         assert!(e.message.contains("workspace_ulr"), "{}", e.message);
-        assert_eq!(e.hint.as_deref(), Some("Valid options for a foreign server are: workspace_url, deployment_name."));
+        assert_eq!(e.hint.as_deref(), Some("Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests."));
     }
 
     #[test]

@@ -1,12 +1,20 @@
-//! Streams the items of a set of listings, page by page as they are pulled: only one page is held
-//! at a time, and the next page is requested only when the current one is used up.
+//! Streams the items of a set of listings. Each listing (one [`Target`]) is followed by a task on
+//! the backend's runtime, so several listings are in flight at once (at most `max_in_flight`
+//! requests), and rows are handed out as pages arrive. A listing's next page is requested once
+//! half of its current page has been consumed: a scan that stops early (LIMIT) asks only for the
+//! pages it needs, and a scan that reads everything overlaps the next request with the rest of
+//! the page. Memory is bounded: each listing holds at most one page waiting, plus the one being
+//! read.
 
 use super::error::ApiError;
-use super::pages::{Cursor, Page};
+use super::pages::Cursor;
 use super::request::Target;
-use super::runtime::{block_on, Interrupts};
+use super::runtime::{block_on, runtime, Interrupts};
 use crate::options::Secret;
 use serde_json::Value;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 /// What a scan did, for EXPLAIN ANALYZE.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -15,53 +23,230 @@ pub struct Stats {
     pub pages: u64,
     pub items: u64,
     pub bytes: u64,
+    /// Listings answered from the scan's own cache of earlier listings.
+    pub cache_hits: u64,
 }
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.requests += o.requests;
+        self.pages += o.pages;
+        self.items += o.items;
+        self.bytes += o.bytes;
+        self.cache_hits += o.cache_hits;
+    }
+}
+
+pub type Items = Arc<Vec<Value>>;
+
+/// How listings are fetched.
+#[derive(Clone)]
+pub struct FetchConfig {
+    pub list_key: &'static str,
+    pub token: Secret,
+    pub max_in_flight: usize,
+}
+
+enum Event {
+    Page { target: usize, items: Vec<Value>, last: bool, bytes: u64 },
+    Failed { error: ApiError, bytes: u64 },
+}
+
+struct Current {
+    target: usize,
+    items: Items,
+    pos: usize,
+    /// The listing's next page has been asked for (or there is none).
+    asked: bool,
+}
+
+/// Pages of earlier listings in the same execution, by first-page URL, so that a nested loop
+/// meeting the same outer value again does not fetch it again. Bounded by response bytes.
+#[derive(Default)]
+pub struct ListingCache {
+    complete: HashMap<String, Vec<Items>>,
+    bytes: u64,
+}
+
+/// The most response bytes a scan keeps for repeated listings.
+pub const CACHE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 
 pub struct Listing {
     targets: Vec<Target>,
-    list_key: &'static str,
-    token: Secret,
-    /// Index of the target being read; `targets.len()` when all are done.
-    current: usize,
-    cursor: Cursor,
-    page: std::vec::IntoIter<Value>,
+    rx: mpsc::Receiver<Event>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Per target: wakes its task to fetch the next page.
+    asks: Vec<Arc<Notify>>,
+    /// Pages from the cache, served before anything fetched.
+    replay: VecDeque<(usize, Items)>,
+    current: Option<Current>,
+    /// Listings still being fetched.
+    unfinished: usize,
+    /// Pages seen so far per target, while they may still go into the cache.
+    recording: Option<HashMap<usize, (Vec<Items>, u64)>>,
     pub stats: Stats,
 }
 
 impl Listing {
-    pub fn new(targets: Vec<Target>, list_key: &'static str, token: Secret) -> Self {
-        Listing { targets, list_key, token, current: 0, cursor: Cursor::new(), page: Vec::new().into_iter(), stats: Stats::default() }
+    /// Starts following `targets`; those whose pages are in `cache` are replayed from it.
+    pub fn start(targets: Vec<Target>, config: &FetchConfig, cache: Option<&ListingCache>) -> Listing {
+        let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
+        // Room for one waiting page per listing in flight; senders wait beyond that.
+        let (tx, rx) = mpsc::channel(config.max_in_flight.max(1));
+        let mut listing = Listing {
+            asks: (0..targets.len()).map(|_| Arc::new(Notify::new())).collect(),
+            targets,
+            rx,
+            tasks: Vec::new(),
+            replay: VecDeque::new(),
+            current: None,
+            unfinished: 0,
+            recording: cache.map(|_| HashMap::new()),
+            stats: Stats::default(),
+        };
+        let _guard = runtime().enter();
+        for (i, target) in listing.targets.iter().enumerate() {
+            if let Some(pages) = cache.and_then(|c| c.complete.get(target.url.as_str())) {
+                listing.stats.cache_hits += 1;
+                listing.replay.extend(pages.iter().map(|p| (i, p.clone())));
+                continue;
+            }
+            listing.unfinished += 1;
+            let task = follow(i, target.clone(), config.clone(), slots.clone(), tx.clone(), listing.asks[i].clone());
+            listing.tasks.push(tokio::spawn(task));
+        }
+        listing
     }
 
     /// The next item and the listing it came from; `None` when every listing is finished.
-    pub fn next_item(&mut self, interrupts: &dyn Interrupts) -> Result<Option<(Value, &Target)>, ApiError> {
+    pub fn next_item(&mut self, interrupts: &dyn Interrupts) -> Result<Option<(&Value, &Target)>, ApiError> {
         loop {
-            if let Some(item) = self.page.next() {
-                self.stats.items += 1;
-                return Ok(Some((item, &self.targets[self.current])));
+            if let Some(cur) = &mut self.current {
+                if cur.pos < cur.items.len() {
+                    cur.pos += 1;
+                    if !cur.asked && cur.pos * 2 >= cur.items.len() {
+                        cur.asked = true;
+                        self.asks[cur.target].notify_one();
+                    }
+                    self.stats.items += 1;
+                    let cur = self.current.as_ref().expect("checked above");
+                    return Ok(Some((&cur.items[cur.pos - 1], &self.targets[cur.target])));
+                }
+                if !cur.asked {
+                    self.asks[cur.target].notify_one();
+                }
+                self.current = None;
             }
-            let Some(target) = self.targets.get(self.current) else { return Ok(None) };
-            match self.cursor.next_request() {
-                Some(token) => {
-                    let url = target.page_url(token);
-                    let path = url.path().to_string();
+            if let Some((target, items)) = self.replay.pop_front() {
+                self.current = Some(Current { target, items, pos: 0, asked: true });
+                continue;
+            }
+            if self.unfinished == 0 {
+                return Ok(None);
+            }
+            match block_on(self.rx.recv(), interrupts) {
+                Some(Event::Page { target, items, last, bytes }) => {
                     self.stats.requests += 1;
-                    let page: Page = block_on(super::fetch_page(url, &self.token, self.list_key, &mut self.stats.bytes), interrupts)?;
                     self.stats.pages += 1;
-                    self.cursor.advance(page.next_page_token, &path)?;
-                    self.page = page.items.into_iter();
+                    self.stats.bytes += bytes;
+                    let items = Arc::new(items);
+                    self.record(target, &items, bytes);
+                    if last {
+                        self.unfinished -= 1;
+                    }
+                    self.current = Some(Current { target, items, pos: 0, asked: last });
+                }
+                Some(Event::Failed { error, bytes }) => {
+                    self.stats.requests += 1;
+                    self.stats.bytes += bytes;
+                    self.finish();
+                    return Err(error);
                 }
                 None => {
-                    self.current += 1;
-                    self.cursor = Cursor::new();
+                    return Err(ApiError::BadResponse { path: String::new(), problem: "a listing stopped without finishing".into() });
                 }
             }
         }
     }
 
-    /// Drops what is buffered; the listing yields nothing more.
+    fn record(&mut self, target: usize, items: &Items, bytes: u64) {
+        if let Some(rec) = &mut self.recording {
+            let entry = rec.entry(target).or_default();
+            entry.0.push(items.clone());
+            entry.1 += bytes;
+        }
+    }
+
+    /// Moves the listings read to the end into `cache`, within its byte limit.
+    pub fn save_into(&mut self, cache: &mut ListingCache) {
+        let Some(rec) = self.recording.take() else { return };
+        let finished_all = self.unfinished == 0 && self.current.as_ref().is_none_or(|c| c.pos == c.items.len());
+        if !finished_all {
+            return;
+        }
+        for (target, (pages, bytes)) in rec {
+            if cache.bytes + bytes > CACHE_LIMIT_BYTES {
+                continue;
+            }
+            cache.bytes += bytes;
+            cache.complete.insert(self.targets[target].url.to_string(), pages);
+        }
+    }
+
+    /// Stops every request in flight and drops what is buffered.
     pub fn finish(&mut self) {
-        self.current = self.targets.len();
-        self.page = Vec::new().into_iter();
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.unfinished = 0;
+        self.replay.clear();
+        self.current = None;
+        self.recording = None;
+    }
+}
+
+impl Drop for Listing {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Follows one listing to its end, sending each page; waits to be asked before each next page.
+async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Semaphore>, tx: mpsc::Sender<Event>, ask: Arc<Notify>) {
+    let mut cursor = Cursor::new();
+    while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
+        let url = target.page_url(token.as_deref());
+        let path = url.path().to_string();
+        let Ok(slot) = slots.acquire().await else { return };
+        let mut bytes = 0;
+        let event = match super::fetch_page(url, &config.token, config.list_key, &mut bytes).await {
+            Ok(page) => match cursor.advance(page.next_page_token, &path) {
+                Ok(()) => Event::Page { target: index, items: page.items, last: cursor.next_request().is_none(), bytes },
+                Err(error) => Event::Failed { error, bytes },
+            },
+            Err(error) => Event::Failed { error, bytes },
+        };
+        let stop = !matches!(event, Event::Page { last: false, .. });
+        // The slot is held until the page is handed over, which bounds the pages in memory.
+        if tx.send(event).await.is_err() || stop {
+            return;
+        }
+        drop(slot);
+        ask.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::runtime::NoInterrupts;
+
+    #[test]
+    fn empty_target_lists_finish_at_once() {
+        let config = FetchConfig { list_key: "runs", token: Secret::new("t".into()), max_in_flight: 2 };
+        let mut l = Listing::start(Vec::new(), &config, None);
+        assert!(l.next_item(&NoInterrupts).unwrap().is_none());
     }
 }

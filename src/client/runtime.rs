@@ -1,5 +1,9 @@
 //! The backend's async runtime, and a `block_on` that keeps checking for query cancel and
 //! statement_timeout while it waits, so a slow or hung request never pins a backend.
+//!
+//! The runtime has one worker thread, so requests progress (and pages are decoded) while
+//! Postgres works on rows. That thread never calls into Postgres, and it blocks every signal:
+//! Postgres's signal handlers must run on the backend's own thread.
 
 use std::future::Future;
 use std::sync::OnceLock;
@@ -28,13 +32,46 @@ impl Interrupts for NoInterrupts {
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime can always be built")
+        // Threads inherit the signal mask of the thread that creates them: block everything
+        // while the runtime starts its threads, then restore the backend's mask.
+        with_signals_blocked(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .max_blocking_threads(2)
+                .thread_name("databricks_fdw-io")
+                .on_thread_start(block_all_signals)
+                .enable_all()
+                .build()
+                .expect("the runtime's threads can be started")
+        })
     })
 }
 
-/// Runs `fut` to completion on the backend's runtime. Whenever an interrupt is pending, the wait
+fn block_all_signals() {
+    // SAFETY: plain libc calls on a local, fully initialised signal set.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+}
+
+fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: as above; the previous mask is restored before returning.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+        let out = f();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &previous, std::ptr::null_mut());
+        out
+    }
+}
+
+/// Runs `fut` to completion, on the calling thread. Whenever an interrupt is pending, the wait
 /// pauses to let `interrupts` process it; if that raises an error, `fut` is dropped with the
-/// unwinding stack, which closes its connection.
+/// unwinding stack.
 pub fn block_on<F: Future>(fut: F, interrupts: &dyn Interrupts) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     loop {
@@ -84,8 +121,31 @@ mod tests {
     #[test]
     fn a_harmless_interrupt_is_processed_and_the_wait_goes_on() {
         let flag = Flag { pending: Cell::new(true), processed: Cell::new(0) };
-        let out = block_on(async { tokio::time::sleep(Duration::from_millis(60)).await; 7 }, &flag);
+        let out = block_on(
+            async {
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                7
+            },
+            &flag,
+        );
         assert_eq!(out, 7);
         assert_eq!(flag.processed.get(), 1);
+    }
+
+    #[test]
+    fn worker_threads_block_signals() {
+        let blocked = runtime().block_on(async {
+            tokio::spawn(async {
+                // SAFETY: reading this thread's signal mask into a local set.
+                unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+                    libc::sigismember(&set, libc::SIGINT) == 1 && libc::sigismember(&set, libc::SIGTERM) == 1
+                }
+            })
+            .await
+            .unwrap()
+        });
+        assert!(blocked);
     }
 }

@@ -5,7 +5,8 @@ use super::plan_data::ScanPlan;
 use super::scan::ScanState;
 use crate::resources;
 use pgrx::prelude::*;
-use std::ffi::CString;
+use pgrx::PgList;
+use std::ffi::{CStr, CString};
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState) {
@@ -15,7 +16,27 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
         text(es, "Databricks", &format!("GET {}", resource.path));
     }
     if !plan.params.is_empty() {
-        let shown: Vec<&str> = plan.params.iter().map(|p| p.shown.as_str()).collect();
+        let exprs = PgList::<pg_sys::Node>::from_pg((*fsplan).fdw_exprs);
+        let shown: Vec<String> = plan
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                if !p.shown.is_empty() {
+                    return p.shown.clone();
+                }
+                let op = if p.list { "= ANY" } else { "=" };
+                match exprs.get_ptr(i) {
+                    // The Filter line was just deparsed with this plan node's context (every
+                    // pushed condition is also in the Filter), so outer references resolve.
+                    Some(expr) if !(*fsplan).scan.plan.qual.is_null() => {
+                        let text = CStr::from_ptr(pg_sys::deparse_expression(expr, (*es).deparse_cxt, true, false)).to_string_lossy().into_owned();
+                        format!("{} {op} {text}", p.column)
+                    }
+                    _ => format!("{} {op} (value from the outer query)", p.column),
+                }
+            })
+            .collect();
         text(es, "Pushed", &shown.join(", "));
     }
     if let Some(size) = plan.page_size {
@@ -27,6 +48,9 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             integer(es, "Requests", s.requests as i64);
             integer(es, "Pages", s.pages as i64);
             integer(es, "Bytes Received", s.bytes as i64);
+            if state.plan.cache_listings {
+                integer(es, "Listings From Cache", s.cache_hits as i64);
+            }
         }
     }
 }

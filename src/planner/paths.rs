@@ -12,8 +12,6 @@ use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
 use pgrx::PgSqlErrorCode::*;
 
-/// Rows one listing is expected to return, for estimates.
-const ROWS_PER_LISTING: f64 = 100.0;
 /// Rows assumed when the required column has no value: large, so a plan that can supply the
 /// value wins.
 const ROWS_UNBOUNDED: f64 = 1_000_000.0;
@@ -28,75 +26,166 @@ const IMPOSSIBLE_COST: f64 = 1.0e10;
 struct RelPlan {
     table: String,
     options: TableOptions,
-    pushed: Vec<PushedQual>,
-    /// The first required request column with no value, if any.
-    missing: Option<&'static str>,
+    /// Live column names by attnum (index 0 is attnum 1).
+    names: Vec<Option<String>>,
     columns: Vec<PlannedColumn>,
-    listings: f64,
+}
+
+impl RelPlan {
+    /// The first required request column that `pushed` gives no value for.
+    fn missing(&self, pushed: &[PushedQual]) -> Option<&'static str> {
+        self.options.resource.required_params().map(|p| p.column).find(|c| !pushed.iter().any(|q| q.column == *c))
+    }
+
+    /// Estimated rows and total cost of a scan with these conditions pushed down.
+    unsafe fn estimate(&self, pushed: &[PushedQual]) -> (f64, f64) {
+        if self.missing(pushed).is_some() {
+            return (ROWS_UNBOUNDED, IMPOSSIBLE_COST);
+        }
+        let listings: f64 = pushed.iter().map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).product();
+        let rows = self.options.expected_rows * listings;
+        (rows, REQUEST_COST * listings + rows * PER_ROW_COST)
+    }
 }
 
 #[pg_guard]
-pub unsafe extern "C-unwind" fn get_foreign_rel_size(_root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
+pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, relid: pg_sys::Oid) {
     let table = catalog::table(relid);
     let options = TableOptions::from_options(&table.name, &table.options).or_raise();
     let names = catalog::column_names(relid);
     check_columns(options.resource, &table.name, &names);
-    let pushed = quals::pushable(baserel, options.resource, &names);
-    let missing = options.resource.required_params().map(|p| p.column).find(|c| !pushed.iter().any(|q| q.column == *c));
     let columns = used_columns(baserel, &names);
-    let listings: f64 = pushed.iter().map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).product();
-    let rows = if missing.is_some() { ROWS_UNBOUNDED } else { ROWS_PER_LISTING * listings };
-    (*baserel).rows = rows;
-    (*(*baserel).reltarget).width = 64 * columns.len().max(1) as i32;
-    let plan = RelPlan { table: table.name, options, pushed, missing, columns, listings };
+    let plan = RelPlan { table: table.name, options, names, columns };
+    let pushed = quals::pushable(root, (*baserel).relid, (*baserel).baserestrictinfo, plan.options.resource, &plan.names);
+    (*baserel).rows = plan.estimate(&pushed).0;
+    (*(*baserel).reltarget).width = 64 * plan.columns.len().max(1) as i32;
     (*baserel).fdw_private = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(plan) as *mut std::ffi::c_void;
 }
 
+/// One path using only the table's own conditions, and one parameterized path per set of
+/// outer relations whose join clauses can supply request columns: with those, the planner
+/// builds a nested loop that runs one listing per outer row. A path that would lack a required
+/// column costs so much that the planner takes any path that has it.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, _relid: pg_sys::Oid) {
     let plan = &*((*baserel).fdw_private as *const RelPlan);
-    let rows = (*baserel).rows;
-    let startup = REQUEST_COST;
-    let total = if plan.missing.is_some() { IMPOSSIBLE_COST } else { startup + REQUEST_COST * (plan.listings - 1.0).max(0.0) + rows * PER_ROW_COST };
+    let relid = (*baserel).relid;
+    let base = quals::pushable(root, relid, (*baserel).baserestrictinfo, plan.options.resource, &plan.names);
+    let (rows, total) = plan.estimate(&base);
+    add_scan_path(root, baserel, rows, total, std::ptr::null_mut());
+
+    let mut outer_sets: Vec<*mut pg_sys::Bitmapset> = Vec::new();
+    for clause in join_clauses(root, baserel, plan) {
+        let mut required = pg_sys::bms_union((*clause).clause_relids, (*baserel).lateral_relids);
+        required = pg_sys::bms_del_member(required, relid as i32);
+        if pg_sys::bms_is_empty(required) || outer_sets.iter().any(|&s| pg_sys::bms_equal(s, required)) {
+            continue;
+        }
+        outer_sets.push(required);
+    }
+    // Request columns joined to different relations: also offer the path that needs them all.
+    if outer_sets.len() > 1 {
+        let all = outer_sets.iter().fold(std::ptr::null_mut(), |acc, &s| pg_sys::bms_union(acc, s));
+        outer_sets.push(all);
+    }
+    for required in outer_sets {
+        let info = pg_sys::get_baserel_parampathinfo(root, baserel, required);
+        let clauses = pg_sys::list_concat_copy((*baserel).baserestrictinfo, (*info).ppi_clauses);
+        let pushed = quals::pushable(root, relid, clauses, plan.options.resource, &plan.names);
+        if pushed.len() > base.len() && plan.missing(&pushed).is_none() {
+            let (rows, total) = plan.estimate(&pushed);
+            add_scan_path(root, baserel, rows, total, required);
+        }
+    }
+}
+
+unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, rows: f64, total: f64, required_outer: *mut pg_sys::Bitmapset) {
     let path = pg_sys::create_foreignscan_path(
         root,
         baserel,
         std::ptr::null_mut(),
         rows,
-        startup,
-        total,
+        REQUEST_COST,
+        total.max(REQUEST_COST),
         std::ptr::null_mut(),
-        std::ptr::null_mut(),
+        required_outer,
         std::ptr::null_mut(),
         std::ptr::null_mut(),
     );
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
 }
 
+/// Join clauses that could give a request column its value: those in the relation's join info,
+/// and those implied by equivalence classes (`t.clean_room_name = r.name` is one of those).
+unsafe fn join_clauses(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, plan: &RelPlan) -> Vec<*mut pg_sys::RestrictInfo> {
+    let relid = (*baserel).relid;
+    let mut found = Vec::new();
+    for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo).iter_ptr() {
+        if pg_sys::join_clause_is_movable_to(ri, baserel) {
+            found.push(ri);
+        }
+    }
+    for param in plan.options.resource.params {
+        let Some(attnum) = plan.names.iter().position(|n| n.as_deref() == Some(param.column)) else { continue };
+        let mut target = EcTarget { relid, attnum: attnum as i16 + 1 };
+        let list = pg_sys::generate_implied_equalities_for_column(
+            root,
+            baserel,
+            Some(ec_member_is_column),
+            &mut target as *mut EcTarget as *mut std::ffi::c_void,
+            (*baserel).lateral_referencers,
+        );
+        found.extend(PgList::<pg_sys::RestrictInfo>::from_pg(list).iter_ptr());
+    }
+    found
+}
+
+struct EcTarget {
+    relid: u32,
+    attnum: i16,
+}
+
+/// Callback for `generate_implied_equalities_for_column`: is this member our column?
+#[pg_guard]
+unsafe extern "C-unwind" fn ec_member_is_column(
+    _root: *mut pg_sys::PlannerInfo,
+    _rel: *mut pg_sys::RelOptInfo,
+    ec: *mut pg_sys::EquivalenceClass,
+    em: *mut pg_sys::EquivalenceMember,
+    arg: *mut std::ffi::c_void,
+) -> bool {
+    let target = &*(arg as *const EcTarget);
+    !(*ec).ec_has_volatile && quals::column_of((*em).em_expr as *mut pg_sys::Node, target.relid) == Some(target.attnum)
+}
+
 #[pg_guard]
 pub unsafe extern "C-unwind" fn get_foreign_plan(
-    _root: *mut pg_sys::PlannerInfo,
+    root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
     _relid: pg_sys::Oid,
-    _best_path: *mut pg_sys::ForeignPath,
+    best_path: *mut pg_sys::ForeignPath,
     tlist: *mut pg_sys::List,
     scan_clauses: *mut pg_sys::List,
     outer_plan: *mut pg_sys::Plan,
 ) -> *mut pg_sys::ForeignScan {
     let plan = &*((*baserel).fdw_private as *const RelPlan);
-    if let Some(column) = plan.missing {
+    // For a parameterized path, scan_clauses holds the join clauses too: their outer columns
+    // become executor parameters in fdw_exprs, evaluated again at each rescan.
+    let pushed = quals::pushable(root, (*baserel).relid, scan_clauses, plan.options.resource, &plan.names);
+    if let Some(column) = plan.missing(&pushed) {
         raise(missing_required(&plan.table, column));
     }
     let mut exprs = PgList::<pg_sys::Expr>::new();
-    for q in &plan.pushed {
+    for q in &pushed {
         exprs.push(q.value);
     }
     let data = ScanPlan {
         table: plan.table.clone(),
         resource: plan.options.resource.name.to_string(),
         page_size: plan.options.page_size,
-        params: plan.pushed.iter().map(|q| PlannedParam { column: q.column.to_string(), list: q.list, shown: q.shown.clone() }).collect(),
+        params: pushed.iter().map(|q| PlannedParam { column: q.column.to_string(), list: q.list, shown: q.shown.clone() }).collect(),
         columns: plan.columns.clone(),
+        cache_listings: !(*best_path).path.param_info.is_null() || pushed.iter().any(|q| q.shown.is_empty()),
     };
     // Every condition stays for Postgres to check: pushing one down only narrows the request.
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);

@@ -18,6 +18,9 @@ pub struct ScanPlan {
     pub params: Vec<PlannedParam>,
     /// The columns the query reads; the others are left NULL.
     pub columns: Vec<PlannedColumn>,
+    /// The scan may be rescanned with request values it has seen before (the inner side of a
+    /// nested loop): keep finished listings for the rest of the execution.
+    pub cache_listings: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

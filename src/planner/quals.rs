@@ -1,7 +1,9 @@
-//! Which WHERE conditions become part of the request: `column = value` and
-//! `column IN (...)`/`= ANY(array)` on a resource's request columns, where the value side is
-//! free of this table's columns and of volatile functions. Every condition also stays in the
-//! plan for Postgres to check, so pushing one down never changes a result.
+//! Which conditions become part of the request: `column = value` and `column IN (...)` /
+//! `= ANY(array)` on a resource's request columns, where the value side does not depend on this
+//! table's own columns and has no volatile functions. The value may be a constant, a parameter,
+//! a subquery's result, or (in a parameterized path) a column of another table in a join. Every
+//! condition also stays in the plan for Postgres to check, so pushing one down never changes a
+//! result.
 
 use crate::resources::Resource;
 use pgrx::prelude::*;
@@ -12,25 +14,37 @@ pub struct PushedQual {
     pub column: &'static str,
     pub list: bool,
     pub value: *mut pg_sys::Expr,
+    /// How EXPLAIN shows it; empty when the value can only be deparsed at EXPLAIN time.
     pub shown: String,
 }
 
-/// The first usable condition for each request column of `resource`.
+/// The first usable condition for each request column of `resource`, among `clauses`.
 ///
 /// # Safety
-/// `baserel` must be the planner's RelOptInfo for a foreign table whose live column names (by
-/// attnum) are `names`.
-pub unsafe fn pushable(baserel: *mut pg_sys::RelOptInfo, resource: &'static Resource, names: &[Option<String>]) -> Vec<PushedQual> {
-    let relid = (*baserel).relid;
+/// `clauses` must be a List of RestrictInfo of the planner's query `root`, and `relid` the range
+/// table index of a foreign table whose live column names (by attnum) are `names`.
+pub unsafe fn pushable(
+    root: *mut pg_sys::PlannerInfo,
+    relid: u32,
+    clauses: *mut pg_sys::List,
+    resource: &'static Resource,
+    names: &[Option<String>],
+) -> Vec<PushedQual> {
     let mut found: Vec<PushedQual> = Vec::new();
-    for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr() {
-        let Some((attnum, list, value)) = column_condition((*ri).clause as *mut pg_sys::Node, relid) else { continue };
+    for ri in PgList::<pg_sys::RestrictInfo>::from_pg(clauses).iter_ptr() {
+        if !(*ri).type_.eq(&pg_sys::NodeTag::T_RestrictInfo) {
+            continue;
+        }
+        let Some((attnum, list, value)) = column_condition(root, (*ri).clause as *mut pg_sys::Node, relid) else { continue };
         let Some(Some(name)) = names.get(attnum as usize - 1) else { continue };
         let Some(param) = resource.param(name) else { continue };
         if found.iter().any(|q| q.column == param.column) {
             continue;
         }
-        let shown = format!("{} {} {}", param.column, if list { "= ANY" } else { "=" }, show_value(value, list));
+        let shown = match show_value(value, list) {
+            v if v.is_empty() => v,
+            v => format!("{} {} {v}", param.column, if list { "= ANY" } else { "=" }),
+        };
         found.push(PushedQual { column: param.column, list, value, shown });
     }
     found
@@ -38,7 +52,7 @@ pub unsafe fn pushable(baserel: *mut pg_sys::RelOptInfo, resource: &'static Reso
 
 /// `(attnum, is_list, value)` for `Var = value`, `value = Var` or `Var = ANY(value)` on a column
 /// of relation `relid`.
-unsafe fn column_condition(clause: *mut pg_sys::Node, relid: u32) -> Option<(i16, bool, *mut pg_sys::Expr)> {
+unsafe fn column_condition(root: *mut pg_sys::PlannerInfo, clause: *mut pg_sys::Node, relid: u32) -> Option<(i16, bool, *mut pg_sys::Expr)> {
     match (*clause).type_ {
         pg_sys::NodeTag::T_OpExpr => {
             let op = clause as *mut pg_sys::OpExpr;
@@ -47,10 +61,10 @@ unsafe fn column_condition(clause: *mut pg_sys::Node, relid: u32) -> Option<(i16
                 return None;
             }
             let (a, b) = (args.get_ptr(0)?, args.get_ptr(1)?);
-            if let (Some(attnum), true) = (column_of(a, relid), is_value(b)) {
+            if let (Some(attnum), true) = (column_of(a, relid), is_value(root, b, relid)) {
                 return Some((attnum, false, b as *mut pg_sys::Expr));
             }
-            if let (Some(attnum), true) = (column_of(b, relid), is_value(a)) {
+            if let (Some(attnum), true) = (column_of(b, relid), is_value(root, a, relid)) {
                 return Some((attnum, false, a as *mut pg_sys::Expr));
             }
             None
@@ -62,7 +76,7 @@ unsafe fn column_condition(clause: *mut pg_sys::Node, relid: u32) -> Option<(i16
                 return None;
             }
             let (a, b) = (args.get_ptr(0)?, args.get_ptr(1)?);
-            match (column_of(a, relid), is_value(b)) {
+            match (column_of(a, relid), is_value(root, b, relid)) {
                 (Some(attnum), true) => Some((attnum, true, b as *mut pg_sys::Expr)),
                 _ => None,
             }
@@ -78,7 +92,7 @@ unsafe fn is_equality(opno: pg_sys::Oid) -> bool {
 
 /// The attnum of a plain column of `relid` (under binary-compatible casts such as text to
 /// varchar).
-unsafe fn column_of(mut node: *mut pg_sys::Node, relid: u32) -> Option<i16> {
+pub unsafe fn column_of(mut node: *mut pg_sys::Node, relid: u32) -> Option<i16> {
     while (*node).type_ == pg_sys::NodeTag::T_RelabelType {
         node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
     }
@@ -89,9 +103,9 @@ unsafe fn column_of(mut node: *mut pg_sys::Node, relid: u32) -> Option<i16> {
     ((*var).varno as u32 == relid && (*var).varlevelsup == 0 && (*var).varattno > 0).then_some((*var).varattno)
 }
 
-/// A value known before the scan starts: no column of this query level, nothing volatile.
-unsafe fn is_value(node: *mut pg_sys::Node) -> bool {
-    !pg_sys::contain_var_clause(node) && !pg_sys::contain_volatile_functions(node)
+/// A value known before the scan (re)starts: none of this table's columns, nothing volatile.
+unsafe fn is_value(root: *mut pg_sys::PlannerInfo, node: *mut pg_sys::Node, relid: u32) -> bool {
+    !pg_sys::bms_is_member(relid as i32, pg_sys::pull_varnos(root, node)) && !pg_sys::contain_volatile_functions(node)
 }
 
 /// How EXPLAIN shows a value: a constant as a literal, a parameter as `$n`.
@@ -122,9 +136,10 @@ unsafe fn show_value(expr: *mut pg_sys::Expr, list: bool) -> String {
             if (*p).paramkind == pg_sys::ParamKind::PARAM_EXTERN {
                 format!("${}", (*p).paramid)
             } else {
-                "(value from the outer query)".into()
+                String::new()
             }
         }
-        _ => "(expression)".into(),
+        // Deparsed at EXPLAIN time, where the outer plan is known.
+        _ => String::new(),
     }
 }

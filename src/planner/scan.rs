@@ -7,7 +7,7 @@ use super::catalog;
 use super::datum::{param_values, ColumnWriter};
 use super::plan_data::ScanPlan;
 use super::{raise, OrRaise};
-use crate::client::listing::{Listing, Stats};
+use crate::client::listing::{FetchConfig, Listing, ListingCache, Stats};
 use crate::client::request::{self, GivenValues};
 use crate::client::runtime::Interrupts;
 use crate::convert::convert;
@@ -25,11 +25,13 @@ pub struct ScanState {
     pub plan: ScanPlan,
     resource: &'static Resource,
     server: ServerOptions,
-    token: Secret,
+    fetch: FetchConfig,
     columns: Vec<(ColumnWriter, &'static ColumnDef)>,
     /// Initialised `fdw_exprs`, one per planned parameter.
     param_exprs: Vec<*mut pg_sys::ExprState>,
     listing: Option<Listing>,
+    /// Listings finished earlier in this execution, when the plan may repeat them.
+    cache: Option<ListingCache>,
     /// Totals of the listings already finished (rescans start new ones).
     pub finished: Stats,
 }
@@ -38,17 +40,19 @@ impl ScanState {
     pub fn stats(&self) -> Stats {
         let mut s = self.finished;
         if let Some(l) = &self.listing {
-            s.requests += l.stats.requests;
-            s.pages += l.stats.pages;
-            s.items += l.stats.items;
-            s.bytes += l.stats.bytes;
+            s += l.stats;
         }
         s
     }
 
     fn close_listing(&mut self) {
         self.finished = self.stats();
-        self.listing = None;
+        if let Some(mut listing) = self.listing.take() {
+            if let Some(cache) = &mut self.cache {
+                listing.save_into(cache);
+            }
+            listing.finish();
+        }
     }
 }
 
@@ -86,7 +90,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let rte = pg_sys::exec_rt_fetch((*fsplan).scan.scanrelid, estate);
     let user = if (*rte).checkAsUser != pg_sys::InvalidOid { (*rte).checkAsUser } else { pg_sys::GetUserId() };
     let mapping = catalog::user_mapping(user, table.server_id, &server_info.name).or_raise();
-    let token = UserOptions::from_options(&mapping).token.unwrap_or_else(|| {
+    let token: Secret = UserOptions::from_options(&mapping).token.unwrap_or_else(|| {
         raise(
             FdwError::missing_option("token", &format!("the user mapping on server \"{}\"", server_info.name), "ALTER USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (ADD token '...').")
         )
@@ -107,7 +111,9 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         .iter_ptr()
         .collect();
 
-    let state = ScanState { plan, resource, server, token, columns, param_exprs, listing: None, finished: Stats::default() };
+    let fetch = FetchConfig { list_key: resource.list_key, token, max_in_flight: server.max_concurrent_requests };
+    let cache = plan.cache_listings.then(ListingCache::default);
+    let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default() };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
 }
 
@@ -129,7 +135,7 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
             .collect()
     });
     let targets = request::targets(state.resource, &state.server, state.plan.page_size, &given, &state.plan.table).or_raise();
-    Listing::new(targets, state.resource.list_key, state.token.clone())
+    Listing::start(targets, &state.fetch, state.cache.as_ref())
 }
 
 #[pg_guard]
