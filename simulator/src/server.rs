@@ -49,6 +49,9 @@ pub const DEFAULT_TOKEN: &str = "dapi-simulator-token";
 pub struct State {
     config: Config,
     latency_ms: AtomicU64,
+    /// API requests being answered right now, and the most there have been at once.
+    in_flight: AtomicU64,
+    peak_in_flight: AtomicU64,
     pub log: RequestLog,
     faults: Mutex<Vec<ArmedFault>>,
 }
@@ -57,6 +60,8 @@ impl State {
     pub fn new(config: Config) -> Arc<State> {
         Arc::new(State {
             latency_ms: AtomicU64::new(config.latency_ms),
+            in_flight: AtomicU64::new(0),
+            peak_in_flight: AtomicU64::new(0),
             config,
             log: RequestLog::default(),
             faults: Mutex::new(Vec::new()),
@@ -65,6 +70,17 @@ impl State {
 
     pub fn arm(&self, fault: Fault) {
         self.faults.lock().unwrap_or_else(|p| p.into_inner()).push(ArmedFault::new(fault));
+    }
+
+    /// The most API requests that were in flight at once since the last reset.
+    pub fn peak_in_flight(&self) -> u64 {
+        self.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Clears the request log and the in-flight peak.
+    pub fn reset_log(&self) {
+        self.log.clear();
+        self.peak_in_flight.store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
     }
 
     pub fn disarm_all(&self) {
@@ -165,15 +181,10 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     };
     let params = parse_query(&query);
 
-    let latency = state.latency_ms.load(Ordering::Relaxed);
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
-    let fault = if auth == "valid" { state.fault_for(room.as_deref()) } else { None };
-    let resp = match fault {
-        Some(kind) => faulty_response(state, kind, &req, &segments, &params).await,
-        None => api_response(state, auth, req.method(), &segments, &params),
-    };
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+    let resp = answer(state, &req, auth, room.as_deref(), &segments, &params).await;
+    state.in_flight.fetch_sub(1, Ordering::SeqCst);
     state.log.push(Entry {
         seq: 0,
         method: req.method().to_string(),
@@ -185,6 +196,25 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         status: resp.status().as_u16(),
     });
     resp
+}
+
+async fn answer(
+    state: &State,
+    req: &Request<Incoming>,
+    auth: &'static str,
+    room: Option<&str>,
+    segments: &[String],
+    params: &HashMap<String, String>,
+) -> Response<SimBody> {
+    let latency = state.latency_ms.load(Ordering::Relaxed);
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    let fault = if auth == "valid" { state.fault_for(room) } else { None };
+    match fault {
+        Some(kind) => faulty_response(state, kind, req, segments, params).await,
+        None => api_response(state, auth, req.method(), segments, params),
+    }
 }
 
 /// `/ws/{deployment}/api/...` stands for the workspace `{deployment}`; otherwise the Host header
@@ -411,7 +441,7 @@ async fn control_request(state: &State, what: &str, req: Request<Incoming>) -> R
         (Method::GET, "health") => json(200, "{\"ok\":true}".into()),
         (Method::GET, "requests") => json(200, serde_json::json!({ "requests": state.log.snapshot() }).to_string()),
         (Method::DELETE, "requests") => {
-            state.log.clear();
+            state.reset_log();
             json(200, "{}".into())
         }
         (Method::POST, "faults") => {

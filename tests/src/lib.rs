@@ -70,7 +70,24 @@ impl World {
     }
 
     pub fn clear_requests(&self) {
-        self.sim.state.log.clear();
+        self.sim.state.reset_log();
+    }
+
+    /// Rows of a query, each column read as text (NULL as None).
+    pub fn rows(&mut self, sql: &str) -> Vec<Vec<Option<String>>> {
+        let messages = self.db.simple_query(sql).unwrap_or_else(|e| panic!("{sql}: {}", DbError::from(e)));
+        messages
+            .iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The plan of `sql`, as EXPLAIN prints it.
+    pub fn explain(&mut self, sql: &str) -> String {
+        self.rows(&format!("EXPLAIN {sql}")).into_iter().map(|r| r[0].clone().unwrap_or_default()).collect::<Vec<_>>().join("\n")
     }
 
     /// Arms a simulator fault, given as the JSON the control endpoint takes.
