@@ -34,7 +34,9 @@ psql -h 127.0.0.1 -p "$E2E_PORT" -U postgres -d postgres -qc "DROP DATABASE IF E
 psql -h 127.0.0.1 -p "$E2E_PORT" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
 
 log "end-to-end tests"
-DATABRICKS_FDW_TEST_PG="host=127.0.0.1 port=$E2E_PORT user=postgres dbname=e2e" cargo test -p databricks-fdw-e2e
+DATABRICKS_FDW_TEST_PG="host=127.0.0.1 port=$E2E_PORT user=postgres dbname=e2e" \
+DATABRICKS_FDW_TEST_PGLOG="$E2E_DATA/postgres.log" \
+    cargo test -p databricks-fdw-e2e
 
 if grep -E "PANIC|server process .* was terminated|terminated by signal" "$E2E_DATA/postgres.log"; then
     log "the postmaster log shows a crashed backend"

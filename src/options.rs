@@ -60,10 +60,40 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| parse_concurrency(v).map(|_| ()),
     },
     OptionSpec {
+        name: "allowed_deployments",
+        context: OptionContext::Server,
+        description: "Comma-separated deployment names this server may reach; any other is an error before a request is made",
+        check: |v| parse_deployment_list(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "oauth_token_url",
+        context: OptionContext::Server,
+        description: "OAuth token endpoint; default <workspace_url>/oidc/v1/token",
+        check: |v| WorkspaceUrl::parse(v).and_then(|u| if u.is_template() { Err("the token URL cannot contain {deployment_name}".into()) } else { Ok(()) }),
+    },
+    OptionSpec {
+        name: "ca_certificate",
+        context: OptionContext::Server,
+        description: "PEM certificate(s) trusted in addition to the public roots, for private endpoints",
+        check: check_ca_certificate,
+    },
+    OptionSpec {
         name: "token",
         context: OptionContext::UserMapping,
         description: "A Databricks personal access token, sent as a bearer token",
         check: |v| if v.trim().is_empty() { Err("the token is empty".into()) } else { Ok(()) },
+    },
+    OptionSpec {
+        name: "client_id",
+        context: OptionContext::UserMapping,
+        description: "OAuth service principal's client id (with client_secret)",
+        check: |v| if v.trim().is_empty() { Err("the client id is empty".into()) } else { Ok(()) },
+    },
+    OptionSpec {
+        name: "client_secret",
+        context: OptionContext::UserMapping,
+        description: "OAuth service principal's secret (with client_id)",
+        check: |v| if v.is_empty() { Err("the client secret is empty".into()) } else { Ok(()) },
     },
     OptionSpec {
         name: "resource",
@@ -88,8 +118,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     },
 ];
 
-/// Secret option names that must never be given outside a user mapping.
-const SECRET_OPTIONS: &[&str] = &["token"];
+/// Credential options, which must never be given outside a user mapping.
+const SECRET_OPTIONS: &[&str] = &["token", "client_id", "client_secret"];
 
 /// The validator: every option must be known in `context` and have a usable value.
 pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResult<()> {
@@ -110,6 +140,12 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
             let problem = if SECRET_OPTIONS.contains(&spec.name) { problem } else { problem.replace('\0', "") };
             FdwError::bad_option_value(name, problem)
         })?;
+    }
+    if context == OptionContext::UserMapping {
+        UserOptions::from_options(options).credentials()?;
+    }
+    if context == OptionContext::Server {
+        ServerOptions::from_options("", options)?;
     }
     if context == OptionContext::Table && !options.iter().any(|(n, _)| n == "resource") {
         return Err(FdwError::missing_option(
@@ -135,6 +171,24 @@ pub fn check_deployment_name(v: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+fn parse_deployment_list(v: &str) -> Result<Vec<String>, String> {
+    let names: Vec<String> = v.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
+    if names.is_empty() {
+        return Err("the list is empty".into());
+    }
+    for n in &names {
+        check_deployment_name(n)?;
+    }
+    Ok(names)
+}
+
+fn check_ca_certificate(v: &str) -> Result<(), String> {
+    if !v.contains("-----BEGIN CERTIFICATE-----") {
+        return Err("expected one or more PEM certificates (-----BEGIN CERTIFICATE-----)".into());
+    }
+    reqwest::Certificate::from_pem_bundle(v.as_bytes()).map(|_| ()).map_err(|e| format!("the certificate cannot be read: {e}"))
 }
 
 fn parse_page_size(v: &str) -> Result<u32, String> {
@@ -164,7 +218,7 @@ pub const DEFAULT_EXPECTED_ROWS: f64 = 100.0;
 
 /// A secret value. It has no `Display`, and its `Debug` hides the value, so it cannot end up in
 /// a message by accident.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Secret(String);
 
 impl Secret {
@@ -282,6 +336,10 @@ pub struct ServerOptions {
     pub workspace: WorkspaceUrl,
     pub deployment_name: Option<String>,
     pub max_concurrent_requests: usize,
+    /// When set, the only deployments requests may go to.
+    pub allowed_deployments: Option<Vec<String>>,
+    pub oauth_token_url: Option<String>,
+    pub ca_certificate: Option<String>,
 }
 
 impl ServerOptions {
@@ -296,7 +354,24 @@ impl ServerOptions {
             .transpose()
             .map_err(|p| FdwError::bad_option_value("max_concurrent_requests", p))?
             .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS);
-        Ok(ServerOptions { server_name: server_name.to_string(), workspace, deployment_name, max_concurrent_requests })
+        let allowed_deployments = option(options, "allowed_deployments")
+            .map(parse_deployment_list)
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value("allowed_deployments", p))?;
+        if let (Some(allowed), Some(d)) = (&allowed_deployments, &deployment_name) {
+            if !allowed.contains(d) {
+                return Err(FdwError::bad_option_value("deployment_name", format!("\"{d}\" is not in allowed_deployments ({})", allowed.join(", "))));
+            }
+        }
+        Ok(ServerOptions {
+            server_name: server_name.to_string(),
+            workspace,
+            deployment_name,
+            max_concurrent_requests,
+            allowed_deployments,
+            oauth_token_url: option(options, "oauth_token_url").map(str::to_string),
+            ca_certificate: option(options, "ca_certificate").map(str::to_string),
+        })
     }
 }
 
@@ -304,11 +379,37 @@ impl ServerOptions {
 #[derive(Debug, Clone)]
 pub struct UserOptions {
     pub token: Option<Secret>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+}
+
+/// How a role signs in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Credentials {
+    Token(Secret),
+    ServicePrincipal { client_id: String, client_secret: Secret },
 }
 
 impl UserOptions {
     pub fn from_options(options: &[(String, String)]) -> Self {
-        UserOptions { token: option(options, "token").map(|t| Secret::new(t.to_string())) }
+        UserOptions {
+            token: option(options, "token").map(|t| Secret::new(t.to_string())),
+            client_id: option(options, "client_id").map(str::to_string),
+            client_secret: option(options, "client_secret").map(|t| Secret::new(t.to_string())),
+        }
+    }
+
+    /// Exactly one way to sign in: a token, or a client id with its secret.
+    pub fn credentials(&self) -> FdwResult<Credentials> {
+        let fix = "Give the user mapping either OPTIONS (token '...') or OPTIONS (client_id '...', client_secret '...').";
+        match (&self.token, &self.client_id, &self.client_secret) {
+            (Some(t), None, None) => Ok(Credentials::Token(t.clone())),
+            (None, Some(id), Some(secret)) => Ok(Credentials::ServicePrincipal { client_id: id.clone(), client_secret: secret.clone() }),
+            (None, None, None) => Err(FdwError::new(ERRCODE_FDW_OPTION_NAME_NOT_FOUND, "the user mapping has no credentials").hint(fix)),
+            (Some(_), _, _) => Err(FdwError::new(ERRCODE_FDW_INVALID_OPTION_NAME, "the user mapping has both a token and OAuth options").hint(fix)),
+            (None, Some(_), None) => Err(FdwError::missing_option("client_secret", "a user mapping with client_id", fix)),
+            (None, None, Some(_)) => Err(FdwError::missing_option("client_id", "a user mapping with client_secret", fix)),
+        }
     }
 }
 
@@ -357,7 +458,10 @@ mod tests {
         let e = validate(OptionContext::Server, &opts(&[("workspace_ulr", "https://x.cloud.databricks.com")])).unwrap_err();
         assert_eq!(e.code, ERRCODE_FDW_INVALID_OPTION_NAME);
         assert!(e.message.contains("workspace_ulr"), "{}", e.message);
-        assert_eq!(e.hint.as_deref(), Some("Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests."));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, allowed_deployments, oauth_token_url, ca_certificate.")
+        );
     }
 
     #[test]
@@ -369,6 +473,31 @@ mod tests {
         }
         validate(OptionContext::UserMapping, &opts(&[("token", "dapi-secret-123")])).unwrap();
         assert!(format!("{:?}", Secret::new("dapi-secret-123".into())).find("dapi").is_none());
+    }
+
+    #[test]
+    fn user_mappings_take_one_kind_of_credentials() {
+        let creds = |pairs: &[(&str, &str)]| UserOptions::from_options(&opts(pairs)).credentials();
+        assert_eq!(creds(&[("token", "t")]).unwrap(), Credentials::Token(Secret::new("t".into())));
+        assert!(matches!(creds(&[("client_id", "c"), ("client_secret", "s")]).unwrap(), Credentials::ServicePrincipal { .. }));
+        for bad in [&[][..], &[("client_id", "c")][..], &[("client_secret", "s")][..], &[("token", "t"), ("client_id", "c"), ("client_secret", "s")][..]] {
+            let e = creds(bad).unwrap_err();
+            assert!(e.hint.unwrap().contains("client_secret"), "{bad:?}");
+        }
+        assert!(validate(OptionContext::UserMapping, &opts(&[("client_id", "c")])).is_err());
+        for secret in ["client_secret", "client_id"] {
+            let e = validate(OptionContext::Server, &opts(&[(secret, "x")])).unwrap_err();
+            assert!(e.hint.unwrap().contains("user mapping"), "{secret}");
+        }
+    }
+
+    #[test]
+    fn allowed_deployments_must_include_the_default() {
+        assert!(validate(OptionContext::Server, &opts(&[("deployment_name", "dbc-a"), ("allowed_deployments", "dbc-a, dbc-b")])).is_ok());
+        let e = validate(OptionContext::Server, &opts(&[("deployment_name", "dbc-c"), ("allowed_deployments", "dbc-a,dbc-b")])).unwrap_err();
+        assert!(e.message.contains("not in allowed_deployments"), "{}", e.message);
+        assert!(validate(OptionContext::Server, &opts(&[("allowed_deployments", "dbc-a,evil.com")])).is_err());
+        assert!(validate(OptionContext::Server, &opts(&[("ca_certificate", "not a pem")])).is_err());
     }
 
     #[test]

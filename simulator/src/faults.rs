@@ -47,6 +47,8 @@ pub enum FaultKind {
     Oversize { bytes: usize },
     /// Wait this long before answering normally.
     Delay { ms: u64 },
+    /// A redirect to `location` (which a client must not follow with its token).
+    Redirect { status: u16, location: String },
     /// Never answer.
     Hang,
     /// Send the first part of the body, then drop the connection.

@@ -18,4 +18,4 @@ pub mod faults;
 pub mod log;
 mod server;
 
-pub use server::{serve, spawn, Config, SimHandle, State};
+pub use server::{serve, spawn, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN};

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 pub struct Config {
@@ -29,6 +29,10 @@ pub struct Config {
     pub max_page_size: usize,
     /// Added to every API request.
     pub latency_ms: u64,
+    /// OAuth service principals (client id, client secret) the token endpoint accepts.
+    pub oauth_clients: Vec<(String, String)>,
+    /// How long an issued OAuth token is valid.
+    pub token_lifetime: Duration,
 }
 
 impl Config {
@@ -40,11 +44,15 @@ impl Config {
             default_page_size: 25,
             max_page_size: 1000,
             latency_ms: 0,
+            oauth_clients: vec![(DEFAULT_CLIENT_ID.to_string(), DEFAULT_CLIENT_SECRET.to_string())],
+            token_lifetime: Duration::from_secs(3600),
         }
     }
 }
 
 pub const DEFAULT_TOKEN: &str = "dapi-simulator-token";
+pub const DEFAULT_CLIENT_ID: &str = "sim-service-principal";
+pub const DEFAULT_CLIENT_SECRET: &str = "sim-oauth-secret";
 
 pub struct State {
     config: Config,
@@ -54,6 +62,9 @@ pub struct State {
     peak_in_flight: AtomicU64,
     pub log: RequestLog,
     faults: Mutex<Vec<ArmedFault>>,
+    /// OAuth tokens issued, with when each stops being valid.
+    issued: Mutex<HashMap<String, Instant>>,
+    token_serial: AtomicU64,
 }
 
 impl State {
@@ -65,11 +76,33 @@ impl State {
             config,
             log: RequestLog::default(),
             faults: Mutex::new(Vec::new()),
+            issued: Mutex::new(HashMap::new()),
+            token_serial: AtomicU64::new(0),
         })
     }
 
     pub fn arm(&self, fault: Fault) {
         self.faults.lock().unwrap_or_else(|p| p.into_inner()).push(ArmedFault::new(fault));
+    }
+
+    /// Makes every OAuth token issued so far invalid, as if its lifetime had ended.
+    pub fn expire_issued_tokens(&self) {
+        let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        for until in issued.values_mut() {
+            *until = Instant::now();
+        }
+    }
+
+    /// "valid", "expired" or "invalid" for a bearer token.
+    fn check_bearer(&self, token: &str) -> &'static str {
+        if self.config.tokens.iter().any(|ok| ok == token) {
+            return "valid";
+        }
+        match self.issued.lock().unwrap_or_else(|p| p.into_inner()).get(token) {
+            Some(until) if *until > Instant::now() => "valid",
+            Some(_) => "expired",
+            None => "invalid",
+        }
     }
 
     /// The most API requests that were in flight at once since the last reset.
@@ -166,11 +199,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     }
     let query = req.uri().query().unwrap_or("").to_string();
     let (deployment, api_path) = split_workspace_prefix(&path, req.headers().get(HOST));
+    if api_path == "/oidc/v1/token" {
+        return token_request(state, req, deployment).await;
+    }
     let auth = match req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         None => "missing",
         Some(v) => match v.strip_prefix("Bearer ") {
-            Some(t) if state.config.tokens.iter().any(|ok| ok == t) => "valid",
-            _ => "invalid",
+            Some(t) => state.check_bearer(t),
+            None => "invalid",
         },
     };
     let segments: Vec<String> =
@@ -248,8 +284,10 @@ fn api_response(
     segments: &[String],
     params: &HashMap<String, String>,
 ) -> Response<SimBody> {
-    if auth != "valid" {
-        return api_error(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API.");
+    match auth {
+        "valid" => {}
+        "expired" => return api_error(401, "UNAUTHENTICATED", "Token is expired."),
+        _ => return api_error(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API."),
     }
     let route: Vec<&str> = segments.iter().map(String::as_str).collect();
     if method != Method::GET {
@@ -264,6 +302,52 @@ fn api_response(
         ["api", "2.0", "clean-rooms", name, "runs"] => list_runs(state, name, params, false),
         _ => api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for 'GET /{}'", segments.join("/"))),
     }
+}
+
+/// `POST /oidc/v1/token`: the client-credentials grant with HTTP Basic client authentication.
+async fn token_request(state: &State, req: Request<Incoming>, deployment: String) -> Response<SimBody> {
+    use base64::Engine;
+    use http_body_util::BodyExt;
+    let client = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_string(), secret.to_string())));
+    let method = req.method().clone();
+    let form = match req.into_body().collect().await {
+        Ok(b) => parse_query(&String::from_utf8_lossy(&b.to_bytes())),
+        Err(_) => HashMap::new(),
+    };
+    let known = client.as_ref().is_some_and(|c| state.config.oauth_clients.contains(c));
+    let resp = if method != Method::POST {
+        json(405, r#"{"error":"invalid_request","error_description":"Use POST."}"#.into())
+    } else if !known {
+        json(401, r#"{"error":"invalid_client","error_description":"Client authentication failed."}"#.into())
+    } else if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        json(400, r#"{"error":"unsupported_grant_type","error_description":"Only client_credentials is supported."}"#.into())
+    } else if form.get("scope").map(String::as_str) != Some("all-apis") {
+        json(400, r#"{"error":"invalid_scope","error_description":"The scope must be all-apis."}"#.into())
+    } else {
+        let serial = state.token_serial.fetch_add(1, Ordering::SeqCst) + 1;
+        let token = format!("sim-oauth-{serial}-{:x}", Instant::now().elapsed().as_nanos() ^ (serial as u128 * 0x9E37_79B9));
+        let lifetime = state.config.token_lifetime;
+        state.issued.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), Instant::now() + lifetime);
+        json(200, serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs(), "scope": "all-apis"}).to_string())
+    };
+    state.log.push(Entry {
+        seq: 0,
+        method: method.to_string(),
+        path: "/oidc/v1/token".into(),
+        query: String::new(),
+        deployment,
+        auth: if known { "valid" } else { "invalid" },
+        room: None,
+        status: resp.status().as_u16(),
+    });
+    resp
 }
 
 fn room_not_found(name: &str) -> Response<SimBody> {
@@ -395,6 +479,13 @@ async fn faulty_response(
             tokio::time::sleep(Duration::from_millis(ms)).await;
             normal()
         }
+        FaultKind::Redirect { status, location } => {
+            let mut resp = json(status, "{}".into());
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                resp.headers_mut().insert(hyper::header::LOCATION, v);
+            }
+            resp
+        }
         FaultKind::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             normal()
@@ -459,6 +550,10 @@ async fn control_request(state: &State, what: &str, req: Request<Incoming>) -> R
         }
         (Method::DELETE, "faults") => {
             state.disarm_all();
+            json(200, "{}".into())
+        }
+        (Method::POST, "expire-tokens") => {
+            state.expire_issued_tokens();
             json(200, "{}".into())
         }
         (Method::POST, "latency") => {

@@ -18,7 +18,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn transport(path: &str, e: &reqwest::Error) -> Self {
-        // Without the URL: it is in `path` already, and the message stays short.
+        // `path` is the request line ("GET /api/..."); the URL is left out to keep it short.
         let mut problem = e.to_string();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
@@ -34,7 +34,8 @@ impl ApiError {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_string);
         let error_code = field("error_code");
-        let message = field("message").or_else(|| field("error")).or_else(|| {
+        // Databricks: message; older services: error; OAuth endpoints: error_description.
+        let message = field("message").or_else(|| field("error_description")).or_else(|| field("error")).or_else(|| {
             let text = String::from_utf8_lossy(body);
             let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
             (!flat.is_empty()).then(|| excerpt(&flat, 200))
@@ -49,7 +50,7 @@ impl ApiError {
                 let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
                 let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
                 let (sqlstate, hint) = match (status, error_code.as_deref()) {
-                    (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, Some("Check the token in the user mapping for this server: CREATE/ALTER USER MAPPING ... OPTIONS (token '...').")),
+                    (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, Some("Check the credentials in the user mapping for this server: ALTER USER MAPPING ... OPTIONS (SET token '...'), or client_id and client_secret.")),
                     (403, _) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("The token is valid but lacks access: ask a workspace admin for permission on the clean room.")),
                     (404, Some("RESOURCE_DOES_NOT_EXIST")) => (ERRCODE_UNDEFINED_OBJECT, Some("Check the name; the clean_rooms listing shows the clean rooms this token can see.")),
                     (404, _) => (ERRCODE_FDW_TABLE_NOT_FOUND, Some("Check the server's workspace_url: it may not point at a Databricks workspace.")),
@@ -59,7 +60,7 @@ impl ApiError {
                     _ => (ERRCODE_FDW_ERROR, None),
                 };
                 let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for foreign table \"{table}\"{msg_part}"))
-                    .detail(format!("GET {path}"));
+                    .detail(path);
                 match hint {
                     Some(h) => e.hint(h),
                     None => e,
@@ -68,24 +69,24 @@ impl ApiError {
             ApiError::Transport { path, problem, timeout } => {
                 let what = if timeout { "timed out" } else { "failed" };
                 FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("request to the Databricks API {what} for foreign table \"{table}\""))
-                    .detail(format!("GET {path}: {problem}"))
+                    .detail(format!("{path}: {problem}"))
                     .hint("Check the server's workspace_url and that the workspace is reachable from the database host.")
             }
             ApiError::BadResponse { path, problem } => {
                 FdwError::new(ERRCODE_FDW_ERROR, format!("the Databricks API sent an unreadable response for foreign table \"{table}\""))
-                    .detail(format!("GET {path}: {problem}"))
+                    .detail(format!("{path}: {problem}"))
             }
             ApiError::TooLarge { path, limit } => FdwError::new(
                 ERRCODE_FDW_ERROR,
                 format!("a Databricks API response for foreign table \"{table}\" is larger than {} MiB", limit / (1024 * 1024)),
             )
-            .detail(format!("GET {path}"))
+            .detail(path)
             .hint("Set a smaller page_size on the foreign table."),
             ApiError::RepeatedPageToken { path, page } => FdwError::new(
                 ERRCODE_FDW_ERROR,
                 format!("the Databricks API repeated a page token on page {page} for foreign table \"{table}\""),
             )
-            .detail(format!("GET {path}: following it would return the same rows again, so the scan stopped")),
+            .detail(format!("{path}: following it would return the same rows again, so the scan stopped")),
         }
     }
 }

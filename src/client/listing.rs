@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::pages::Cursor;
 use super::request::Target;
 use super::runtime::{block_on, runtime, Interrupts};
-use crate::options::Secret;
+use super::ApiClient;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -42,8 +42,8 @@ pub type Items = Arc<Vec<Value>>;
 /// How listings are fetched.
 #[derive(Clone)]
 pub struct FetchConfig {
+    pub client: ApiClient,
     pub list_key: &'static str,
-    pub token: Secret,
     pub max_in_flight: usize,
 }
 
@@ -218,10 +218,10 @@ async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Se
     let mut cursor = Cursor::new();
     while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
         let url = target.page_url(token.as_deref());
-        let path = url.path().to_string();
+        let path = format!("GET {}", url.path());
         let Ok(slot) = slots.acquire().await else { return };
         let mut bytes = 0;
-        let event = match super::fetch_page(url, &config.token, config.list_key, &mut bytes).await {
+        let event = match config.client.fetch_page(&target.workspace, url, config.list_key, &mut bytes).await {
             Ok(page) => match cursor.advance(page.next_page_token, &path) {
                 Ok(()) => Event::Page { target: index, items: page.items, last: cursor.next_request().is_none(), bytes },
                 Err(error) => Event::Failed { error, bytes },
@@ -245,7 +245,8 @@ mod tests {
 
     #[test]
     fn empty_target_lists_finish_at_once() {
-        let config = FetchConfig { list_key: "runs", token: Secret::new("t".into()), max_in_flight: 2 };
+        let client = ApiClient::new(crate::client::auth::Auth::Token(crate::options::Secret::new("t".into())), None).unwrap();
+        let config = FetchConfig { client, list_key: "runs", max_in_flight: 2 };
         let mut l = Listing::start(Vec::new(), &config, None);
         assert!(l.next_item(&NoInterrupts).unwrap().is_none());
     }

@@ -15,6 +15,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 /// One listing to follow to its end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// The workspace's base URL (where its token endpoint is, too).
+    pub workspace: Url,
     /// The first page's URL (fixed query parameters included).
     pub url: Url,
     /// Values of the columns taken from the request rather than the response.
@@ -84,7 +86,14 @@ fn deployments(server: &ServerOptions, given: Option<Vec<String>>) -> Vec<Option
 fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, combo: Vec<(&'static str, Option<String>)>, table: &str) -> FdwResult<Target> {
     let value = |column: &str| combo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref());
     let deployment = resource.params.iter().find(|p| p.place == ParamPlace::Workspace).and_then(|p| value(p.column));
-    let mut url = server.workspace.resolve(deployment)?;
+    if let (Some(allowed), Some(d)) = (&server.allowed_deployments, deployment) {
+        if !allowed.iter().any(|a| a == d) {
+            return Err(FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("deployment \"{d}\" is not allowed on server \"{}\"", server.server_name))
+                .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", "))));
+        }
+    }
+    let workspace = server.workspace.resolve(deployment)?;
+    let mut url = workspace.clone();
     let mut path = url.path().trim_end_matches('/').to_string();
     for segment in resource.path.split('/').filter(|s| !s.is_empty()) {
         path.push('/');
@@ -122,7 +131,7 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
         .filter(|c| c.source == crate::resources::Source::Request)
         .map(|c| (c.name, value(c.name).map(str::to_string)))
         .collect();
-    Ok(Target { url, echo })
+    Ok(Target { workspace, url, echo })
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {
@@ -204,6 +213,17 @@ mod tests {
         let s = server(&[("workspace_url", "https://dbc-a.cloud.databricks.com")]);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])], "t").unwrap(), vec![]);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a"])], "t").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn only_allowed_deployments_get_a_request() {
+        let r = resources::find("task_runs").unwrap();
+        let s = server(&[("allowed_deployments", "dbc-a,dbc-b"), ("deployment_name", "dbc-a")]);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"])], "t").unwrap().len(), 1);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])], "t").unwrap().len(), 2);
+        let e = targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a", "dbc-evil"])], "t").unwrap_err();
+        assert_eq!(e.code, ERRCODE_INSUFFICIENT_PRIVILEGE);
+        assert!(e.hint.unwrap().contains("dbc-a, dbc-b"));
     }
 
     #[test]

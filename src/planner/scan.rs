@@ -12,7 +12,9 @@ use crate::client::request::{self, GivenValues};
 use crate::client::runtime::Interrupts;
 use crate::convert::convert;
 use crate::error::FdwError;
-use crate::options::{Secret, ServerOptions, UserOptions};
+use crate::client::auth::{Auth, SessionKey};
+use crate::client::ApiClient;
+use crate::options::{Credentials, ServerOptions, UserOptions};
 use crate::resources::{self, ColumnDef, Resource, Source};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
@@ -90,11 +92,21 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let rte = pg_sys::exec_rt_fetch((*fsplan).scan.scanrelid, estate);
     let user = if (*rte).checkAsUser != pg_sys::InvalidOid { (*rte).checkAsUser } else { pg_sys::GetUserId() };
     let mapping = catalog::user_mapping(user, table.server_id, &server_info.name).or_raise();
-    let token: Secret = UserOptions::from_options(&mapping).token.unwrap_or_else(|| {
-        raise(
-            FdwError::missing_option("token", &format!("the user mapping on server \"{}\"", server_info.name), "ALTER USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (ADD token '...').")
-        )
-    });
+    let credentials = UserOptions::from_options(&mapping)
+        .credentials()
+        .map_err(|e| FdwError { message: format!("{} (server \"{}\")", e.message, server_info.name), ..e })
+        .or_raise();
+    let auth = match credentials {
+        Credentials::Token(token) => Auth::Token(token),
+        Credentials::ServicePrincipal { client_id, client_secret } => Auth::oauth(SessionKey {
+            server: table.server_id.to_u32(),
+            role: user.to_u32(),
+            client_id,
+            client_secret,
+            token_url: server.oauth_token_url.clone(),
+        }),
+    };
+    let client = ApiClient::new(auth, server.ca_certificate.as_deref()).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
 
     let desc = (*relation).rd_att;
     let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
@@ -111,7 +123,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         .iter_ptr()
         .collect();
 
-    let fetch = FetchConfig { list_key: resource.list_key, token, max_in_flight: server.max_concurrent_requests };
+    let fetch = FetchConfig { client, list_key: resource.list_key, max_in_flight: server.max_concurrent_requests };
     let cache = plan.cache_listings.then(ListingCache::default);
     let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default() };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;

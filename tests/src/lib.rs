@@ -149,6 +149,12 @@ impl std::fmt::Display for DbError {
     }
 }
 
+/// The server log of the test cluster (`DATABRICKS_FDW_TEST_PGLOG`, set by scripts/test.sh).
+pub fn server_log() -> String {
+    let path = std::env::var("DATABRICKS_FDW_TEST_PGLOG").expect("DATABRICKS_FDW_TEST_PGLOG names the test cluster's log; run the tests through scripts/test.sh");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 /// The runs of a fixture room, as the simulator serves them.
 pub fn fixture_runs(room: &str) -> Vec<Value> {
     let fixture: Value = serde_json::from_str(include_str!("../../simulator/fixtures/cleanrooms.json")).unwrap();

@@ -319,7 +319,7 @@ fn the_validator_refuses_unknown_options_and_misplaced_secrets() {
     let mut w = World::new("validator");
     let e = w.error(&format!("ALTER SERVER {} OPTIONS (ADD workspace_ulr 'https://x.cloud.databricks.com')", w.server));
     assert_eq!(e.code, "HV00D", "{e}");
-    assert_eq!(e.hint.as_deref(), Some("Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests."));
+    assert!(e.hint.as_deref().unwrap().starts_with("Valid options for a foreign server are: workspace_url, deployment_name,"), "{e}");
     let e = w.error(&format!("ALTER SERVER {} OPTIONS (ADD token 'dapi-leak-me')", w.server));
     assert!(e.hint.unwrap().contains("user mapping") && !e.message.contains("dapi-leak-me"), "{}", e.message);
     let e = w.error(&format!("ALTER SERVER {} OPTIONS (SET workspace_url 'http://dbc-a.cloud.databricks.com')", w.server));
