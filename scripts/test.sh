@@ -3,7 +3,8 @@
 #   1. the simulator's unit tests,
 #   2. the extension's unit tests and in-database tests (cargo pgrx test, cluster run as postgres),
 #   3. the end-to-end tests: a PostgreSQL 15 cluster with the extension installed, simulators on
-#      loopback, SQL through a client connection (extended and simple protocol).
+#      loopback, SQL through a client connection (extended and simple protocol), including a
+#      short load test (16 sessions under injected faults) and a memory test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -36,7 +37,9 @@ psql -h 127.0.0.1 -p "$E2E_PORT" -U postgres -d e2e -qc "CREATE EXTENSION databr
 log "end-to-end tests"
 DATABRICKS_FDW_TEST_PG="host=127.0.0.1 port=$E2E_PORT user=postgres dbname=e2e" \
 DATABRICKS_FDW_TEST_PGLOG="$E2E_DATA/postgres.log" \
+DATABRICKS_FDW_REPORT_DIR="$WORK" \
     cargo test -p databricks-fdw-e2e
+cat "$WORK/load.txt" "$WORK/memory.txt"
 
 if grep -E "PANIC|server process .* was terminated|terminated by signal" "$E2E_DATA/postgres.log"; then
     log "the postmaster log shows a crashed backend"

@@ -13,6 +13,9 @@ pub mod options;
 pub(crate) mod planner;
 pub mod resources;
 
+#[cfg(test)]
+mod robustness_tests;
+
 ::pgrx::pg_module_magic!(name, version);
 
 /// The FDW handler: the callbacks Postgres calls to plan and run scans.

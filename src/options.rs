@@ -5,6 +5,9 @@
 use crate::error::{FdwError, FdwResult};
 use crate::resources::{self, Resource};
 use pgrx::PgSqlErrorCode::*;
+use crate::client::retry::RetryPolicy;
+use crate::client::{ClientSettings, HttpSettings};
+use std::time::Duration;
 use url::{Host, Url};
 
 /// Where an option is given.
@@ -76,6 +79,42 @@ pub static OPTIONS: &[OptionSpec] = &[
         context: OptionContext::Server,
         description: "PEM certificate(s) trusted in addition to the public roots, for private endpoints",
         check: check_ca_certificate,
+    },
+    OptionSpec {
+        name: "connect_timeout",
+        context: OptionContext::Server,
+        description: "Seconds to wait for a connection to the workspace; default 10",
+        check: |v| parse_seconds(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "request_timeout",
+        context: OptionContext::Server,
+        description: "Seconds one request (one page) may take in all; default 60",
+        check: |v| parse_seconds(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "max_retries",
+        context: OptionContext::Server,
+        description: "Retries of one request after 429, 503, connection failures and timeouts; default 5 (0 turns retries off)",
+        check: |v| parse_count(v, 0, 100).map(|_| ()),
+    },
+    OptionSpec {
+        name: "retry_max_wait",
+        context: OptionContext::Server,
+        description: "Seconds of the longest wait before a retry (a longer Retry-After ends the retries); default 10",
+        check: |v| parse_seconds(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "retry_total_wait",
+        context: OptionContext::Server,
+        description: "Seconds one request may spend waiting to retry, in all; default 60",
+        check: |v| parse_seconds(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "max_response_bytes",
+        context: OptionContext::Server,
+        description: "The largest response body accepted, in bytes; default 67108864 (64 MiB)",
+        check: |v| parse_count(v, 1024, 1 << 34).map(|_| ()),
     },
     OptionSpec {
         name: "token",
@@ -195,6 +234,20 @@ fn parse_page_size(v: &str) -> Result<u32, String> {
     match v.trim().parse::<u32>() {
         Ok(n) if (1..=10_000).contains(&n) => Ok(n),
         _ => Err(format!("\"{v}\" is not a whole number from 1 to 10000")),
+    }
+}
+
+fn parse_seconds(v: &str) -> Result<Duration, String> {
+    match v.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("\"{v}\" is not a number of seconds (more than 0, at most 86400)")),
+    }
+}
+
+fn parse_count(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("\"{v}\" is not a whole number from {min} to {max}")),
     }
 }
 
@@ -339,7 +392,8 @@ pub struct ServerOptions {
     /// When set, the only deployments requests may go to.
     pub allowed_deployments: Option<Vec<String>>,
     pub oauth_token_url: Option<String>,
-    pub ca_certificate: Option<String>,
+    /// Timeouts, retries, size limit and trusted certificates.
+    pub client: ClientSettings,
 }
 
 impl ServerOptions {
@@ -370,9 +424,32 @@ impl ServerOptions {
             max_concurrent_requests,
             allowed_deployments,
             oauth_token_url: option(options, "oauth_token_url").map(str::to_string),
-            ca_certificate: option(options, "ca_certificate").map(str::to_string),
+            client: client_settings(options)?,
         })
     }
+}
+
+fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
+    let defaults = ClientSettings::default();
+    let seconds = |name: &str, default: Duration| -> FdwResult<Duration> {
+        option(options, name).map(parse_seconds).transpose().map_err(|p| FdwError::bad_option_value(name, p)).map(|v| v.unwrap_or(default))
+    };
+    let count = |name: &str, min: u64, max: u64, default: u64| -> FdwResult<u64> {
+        option(options, name).map(|v| parse_count(v, min, max)).transpose().map_err(|p| FdwError::bad_option_value(name, p)).map(|v| v.unwrap_or(default))
+    };
+    Ok(ClientSettings {
+        http: HttpSettings {
+            connect_timeout: seconds("connect_timeout", defaults.http.connect_timeout)?,
+            request_timeout: seconds("request_timeout", defaults.http.request_timeout)?,
+            ca_certificate: option(options, "ca_certificate").map(str::to_string),
+        },
+        retry: RetryPolicy {
+            max_retries: count("max_retries", 0, 100, defaults.retry.max_retries as u64)? as u32,
+            max_wait: seconds("retry_max_wait", defaults.retry.max_wait)?,
+            total_wait: seconds("retry_total_wait", defaults.retry.total_wait)?,
+        },
+        max_response_bytes: count("max_response_bytes", 1024, 1 << 34, defaults.max_response_bytes as u64)? as usize,
+    })
 }
 
 /// User-mapping options: the credentials.
@@ -460,7 +537,11 @@ mod tests {
         assert!(e.message.contains("workspace_ulr"), "{}", e.message);
         assert_eq!(
             e.hint.as_deref(),
-            Some("Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, allowed_deployments, oauth_token_url, ca_certificate.")
+            Some(
+                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, allowed_deployments, \
+                 oauth_token_url, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
+                 max_response_bytes."
+            )
         );
     }
 

@@ -15,6 +15,10 @@ pub struct Fault {
     /// Hit this many matching requests, then stop (`None`: for ever).
     #[serde(default)]
     pub times: Option<u32>,
+    /// Hit only every n-th matching request (after `after`): steady background faults for load
+    /// tests, deterministic where a probability would not be.
+    #[serde(default)]
+    pub every: Option<u32>,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -75,7 +79,14 @@ impl ArmedFault {
         }
         let n = self.seen;
         self.seen += 1;
-        n >= self.fault.after && self.fault.times.is_none_or(|t| n < self.fault.after + t)
+        if n < self.fault.after {
+            return false;
+        }
+        let k = n - self.fault.after;
+        match self.fault.every {
+            Some(every) if every > 1 => k % every == every - 1 && self.fault.times.is_none_or(|t| k / every < t),
+            _ => self.fault.times.is_none_or(|t| k < t),
+        }
     }
 }
 
@@ -90,5 +101,13 @@ mod tests {
         let hits: Vec<bool> = (0..5).map(|_| a.hits(Some("r"))).collect();
         assert_eq!(hits, [false, true, true, false, false]);
         assert!(!a.hits(Some("other")));
+    }
+
+    #[test]
+    fn every_hits_one_request_in_n() {
+        let f: Fault = serde_json::from_str(r#"{"every":3,"kind":"status","status":429}"#).unwrap();
+        let mut a = ArmedFault::new(f);
+        let hits: Vec<bool> = (0..7).map(|_| a.hits(Some("any"))).collect();
+        assert_eq!(hits, [false, false, true, false, false, true, false]);
     }
 }

@@ -14,6 +14,8 @@ pub enum ApiError {
     TooLarge { path: String, limit: usize },
     /// The API handed back a page token it had already given: following it would loop for ever.
     RepeatedPageToken { path: String, page: u32 },
+    /// Retries of a transient failure ran out.
+    Exhausted { last: Box<ApiError>, why: String },
 }
 
 impl ApiError {
@@ -30,6 +32,15 @@ impl ApiError {
 
     /// Decodes an error body: `{"error_code","message"}`, the older `{"error"}`, or whatever a
     /// proxy sent (an excerpt of it becomes the message).
+    /// The status the API answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            ApiError::Exhausted { last, .. } => last.status(),
+            _ => None,
+        }
+    }
+
     pub fn from_status(path: &str, status: u16, body: &[u8]) -> Self {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_string);
@@ -46,6 +57,14 @@ impl ApiError {
     /// The Postgres error for a scan of `table`.
     pub fn into_fdw_error(self, table: &str) -> FdwError {
         match self {
+            ApiError::Exhausted { last, why } => {
+                let mut e = last.into_fdw_error(table);
+                e.detail = Some(match e.detail {
+                    Some(d) => format!("{d} ({why})"),
+                    None => why,
+                });
+                e
+            }
             ApiError::Status { path, status, error_code, message } => {
                 let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
                 let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
@@ -78,10 +97,10 @@ impl ApiError {
             }
             ApiError::TooLarge { path, limit } => FdwError::new(
                 ERRCODE_FDW_ERROR,
-                format!("a Databricks API response for foreign table \"{table}\" is larger than {} MiB", limit / (1024 * 1024)),
+                format!("a Databricks API response for foreign table \"{table}\" is larger than max_response_bytes ({limit} bytes)"),
             )
             .detail(path)
-            .hint("Set a smaller page_size on the foreign table."),
+            .hint("Set a smaller page_size on the foreign table, or raise the server's max_response_bytes."),
             ApiError::RepeatedPageToken { path, page } => FdwError::new(
                 ERRCODE_FDW_ERROR,
                 format!("the Databricks API repeated a page token on page {page} for foreign table \"{table}\""),

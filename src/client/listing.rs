@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::pages::Cursor;
 use super::request::Target;
 use super::runtime::{block_on, runtime, Interrupts};
-use super::ApiClient;
+use super::{ApiClient, RequestStats};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     pub requests: u64,
+    pub retries: u64,
     pub pages: u64,
     pub items: u64,
     pub bytes: u64,
@@ -30,6 +31,7 @@ pub struct Stats {
 impl std::ops::AddAssign for Stats {
     fn add_assign(&mut self, o: Stats) {
         self.requests += o.requests;
+        self.retries += o.retries;
         self.pages += o.pages;
         self.items += o.items;
         self.bytes += o.bytes;
@@ -48,8 +50,8 @@ pub struct FetchConfig {
 }
 
 enum Event {
-    Page { target: usize, items: Vec<Value>, last: bool, bytes: u64 },
-    Failed { error: ApiError, bytes: u64 },
+    Page { target: usize, items: Vec<Value>, last: bool, cost: RequestStats },
+    Failed { error: ApiError, cost: RequestStats },
 }
 
 struct Current {
@@ -145,20 +147,18 @@ impl Listing {
                 return Ok(None);
             }
             match block_on(self.rx.recv(), interrupts) {
-                Some(Event::Page { target, items, last, bytes }) => {
-                    self.stats.requests += 1;
+                Some(Event::Page { target, items, last, cost }) => {
+                    self.count(cost);
                     self.stats.pages += 1;
-                    self.stats.bytes += bytes;
                     let items = Arc::new(items);
-                    self.record(target, &items, bytes);
+                    self.record(target, &items, cost.bytes);
                     if last {
                         self.unfinished -= 1;
                     }
                     self.current = Some(Current { target, items, pos: 0, asked: last });
                 }
-                Some(Event::Failed { error, bytes }) => {
-                    self.stats.requests += 1;
-                    self.stats.bytes += bytes;
+                Some(Event::Failed { error, cost }) => {
+                    self.count(cost);
                     self.finish();
                     return Err(error);
                 }
@@ -167,6 +167,12 @@ impl Listing {
                 }
             }
         }
+    }
+
+    fn count(&mut self, cost: RequestStats) {
+        self.stats.requests += cost.requests;
+        self.stats.retries += cost.retries;
+        self.stats.bytes += cost.bytes;
     }
 
     fn record(&mut self, target: usize, items: &Items, bytes: u64) {
@@ -220,13 +226,13 @@ async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Se
         let url = target.page_url(token.as_deref());
         let path = format!("GET {}", url.path());
         let Ok(slot) = slots.acquire().await else { return };
-        let mut bytes = 0;
-        let event = match config.client.fetch_page(&target.workspace, url, config.list_key, &mut bytes).await {
+        let mut cost = RequestStats::default();
+        let event = match config.client.fetch_page(&target.workspace, url, config.list_key, &mut cost).await {
             Ok(page) => match cursor.advance(page.next_page_token, &path) {
-                Ok(()) => Event::Page { target: index, items: page.items, last: cursor.next_request().is_none(), bytes },
-                Err(error) => Event::Failed { error, bytes },
+                Ok(()) => Event::Page { target: index, items: page.items, last: cursor.next_request().is_none(), cost },
+                Err(error) => Event::Failed { error, cost },
             },
-            Err(error) => Event::Failed { error, bytes },
+            Err(error) => Event::Failed { error, cost },
         };
         let stop = !matches!(event, Event::Page { last: false, .. });
         // The slot is held until the page is handed over, which bounds the pages in memory.
@@ -245,7 +251,7 @@ mod tests {
 
     #[test]
     fn empty_target_lists_finish_at_once() {
-        let client = ApiClient::new(crate::client::auth::Auth::Token(crate::options::Secret::new("t".into())), None).unwrap();
+        let client = ApiClient::new(crate::client::auth::Auth::Token(crate::options::Secret::new("t".into())), &Default::default()).unwrap();
         let config = FetchConfig { client, list_key: "runs", max_in_flight: 2 };
         let mut l = Listing::start(Vec::new(), &config, None);
         assert!(l.next_item(&NoInterrupts).unwrap().is_none());

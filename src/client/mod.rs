@@ -8,78 +8,143 @@ pub mod error;
 pub mod listing;
 pub mod pages;
 pub mod request;
+pub mod retry;
 pub mod runtime;
 
 use auth::Auth;
 use error::ApiError;
 use pages::Page;
+use retry::{Decision, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 use url::Url;
 
-/// The most a single response body may hold.
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connection settings: one HTTP client (and pool) per distinct set, kept for the backend's
+/// life so keep-alive connections are reused across queries.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// PEM certificates trusted in addition to the public web PKI roots.
+    pub ca_certificate: Option<String>,
+}
 
-/// An HTTP client per set of trusted certificates (`None`: the public web PKI roots), kept for
-/// the backend's life so keep-alive connections are reused across queries.
-fn http(ca_certificate: Option<&str>) -> Result<reqwest::Client, String> {
-    static CLIENTS: OnceLock<Mutex<HashMap<Option<String>, reqwest::Client>>> = OnceLock::new();
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { connect_timeout: Duration::from_secs(10), request_timeout: Duration::from_secs(60), ca_certificate: None }
+    }
+}
+
+fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
+    static CLIENTS: OnceLock<Mutex<HashMap<HttpSettings, reqwest::Client>>> = OnceLock::new();
     let mut clients = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = clients.get(&ca_certificate.map(str::to_string)) {
+    if let Some(c) = clients.get(settings) {
         return Ok(c.clone());
     }
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("databricks_fdw/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(settings.connect_timeout)
+        .timeout(settings.request_timeout)
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true);
-    if let Some(pem) = ca_certificate {
+    if let Some(pem) = &settings.ca_certificate {
         for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())? {
             builder = builder.add_root_certificate(cert);
         }
     }
     let client = builder.build().map_err(|e| e.to_string())?;
-    clients.insert(ca_certificate.map(str::to_string), client.clone());
+    clients.insert(settings.clone(), client.clone());
     Ok(client)
 }
 
-/// Talks to the API for one role on one server: the HTTP client and the credentials.
+/// Everything that shapes how requests are made, from the server's options.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientSettings {
+    pub http: HttpSettings,
+    pub retry: RetryPolicy,
+    /// The most a single response body may hold.
+    pub max_response_bytes: usize,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings { http: HttpSettings::default(), retry: RetryPolicy::default(), max_response_bytes: 64 * 1024 * 1024 }
+    }
+}
+
+/// What requests cost, for EXPLAIN ANALYZE.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RequestStats {
+    pub requests: u64,
+    pub retries: u64,
+    pub bytes: u64,
+}
+
+/// Talks to the API for one role on one server: the HTTP client, the credentials, the limits.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     http: reqwest::Client,
     auth: Auth,
+    retry: RetryPolicy,
+    max_body: usize,
 }
 
 impl ApiClient {
-    pub fn new(auth: Auth, ca_certificate: Option<&str>) -> Result<ApiClient, String> {
-        Ok(ApiClient { http: http(ca_certificate)?, auth })
+    pub fn new(auth: Auth, settings: &ClientSettings) -> Result<ApiClient, String> {
+        Ok(ApiClient { http: http(&settings.http)?, auth, retry: settings.retry.clone(), max_body: settings.max_response_bytes })
     }
 
-    /// GETs one page of a listing in `workspace` and decodes it. Counts bytes received into
-    /// `bytes`. A 401 to a cached OAuth token renews the token and tries once more.
-    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: &str, bytes: &mut u64) -> Result<Page, ApiError> {
+    /// GETs one page of a listing in `workspace` and decodes it, retrying what the retry policy
+    /// says to retry (the same page: a scan never starts over).
+    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: &str, stats: &mut RequestStats) -> Result<Page, ApiError> {
+        let mut waited = Duration::ZERO;
+        let mut retries = 0;
+        loop {
+            let (error, retry_after) = match self.attempt(workspace, &url, list_key, stats).await {
+                Ok(page) => return Ok(page),
+                Err(failure) => failure,
+            };
+            match self.retry.decide(&error, retry_after, retries, waited, fastrand::f64()) {
+                Decision::Wait(wait) => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    retries += 1;
+                    stats.retries += 1;
+                }
+                Decision::GiveUp(None) => return Err(error),
+                Decision::GiveUp(Some(why)) => return Err(ApiError::Exhausted { last: Box::new(error), why }),
+            }
+        }
+    }
+
+    /// One try (two, when a cached OAuth token is refused): the page, or the error and the
+    /// `Retry-After` that came with it.
+    async fn attempt(&self, workspace: &Url, url: &Url, list_key: &str, stats: &mut RequestStats) -> Result<Page, (ApiError, Option<Duration>)> {
         let path = format!("GET {}", url.path());
         let mut renewed = false;
         loop {
-            let header = self.auth.header(&self.http, workspace).await?;
+            let header = self.auth.header(&self.http, workspace).await.map_err(|e| (e, None))?;
+            stats.requests += 1;
             let mut resp = self
                 .http
                 .get(url.clone())
                 .header(reqwest::header::AUTHORIZATION, header.expose())
                 .send()
                 .await
-                .map_err(|e| ApiError::transport(&path, &e))?;
+                .map_err(|e| (ApiError::transport(&path, &e), None))?;
             let status = resp.status().as_u16();
-            let mut body = Vec::with_capacity(resp.content_length().unwrap_or(16 * 1024).min(MAX_BODY_BYTES as u64) as usize);
-            while let Some(chunk) = resp.chunk().await.map_err(|e| ApiError::transport(&path, &e))? {
-                *bytes += chunk.len() as u64;
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::TooLarge { path, limit: MAX_BODY_BYTES });
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+            let mut body = Vec::with_capacity(resp.content_length().unwrap_or(16 * 1024).min(self.max_body as u64) as usize);
+            while let Some(chunk) = resp.chunk().await.map_err(|e| (ApiError::transport(&path, &e), None))? {
+                stats.bytes += chunk.len() as u64;
+                if body.len() + chunk.len() > self.max_body {
+                    return Err((ApiError::TooLarge { path, limit: self.max_body }, None));
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -88,9 +153,9 @@ impl ApiClient {
                 continue;
             }
             if !(200..300).contains(&status) {
-                return Err(ApiError::from_status(&path, status, &body));
+                return Err((ApiError::from_status(&path, status, &body), retry_after));
             }
-            return Page::decode(&body, list_key).map_err(|problem| ApiError::BadResponse { path, problem });
+            return Page::decode(&body, list_key).map_err(|problem| (ApiError::BadResponse { path, problem }, None));
         }
     }
 }

@@ -47,6 +47,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             let s = state.stats();
             integer(es, "Requests", s.requests as i64);
             integer(es, "Pages", s.pages as i64);
+            integer(es, "Retries", s.retries as i64);
             integer(es, "Bytes Received", s.bytes as i64);
             if state.plan.cache_listings {
                 integer(es, "Listings From Cache", s.cache_hits as i64);

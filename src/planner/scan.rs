@@ -106,7 +106,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
             token_url: server.oauth_token_url.clone(),
         }),
     };
-    let client = ApiClient::new(auth, server.ca_certificate.as_deref()).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
+    let client = ApiClient::new(auth, &server.client).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
 
     let desc = (*relation).rd_att;
     let attrs = (*desc).attrs.as_slice((*desc).natts as usize);

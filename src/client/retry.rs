@@ -1,0 +1,131 @@
+//! When to try a request again, and how long to wait first. Retried: 429 and 503, the error
+//! codes the SDKs treat as "slow down" or "try later", connection failures and timeouts. Never
+//! retried: anything the same request would get again (400, 401, 403, 404, ...). A `Retry-After`
+//! header is honoured (seconds or an HTTP date); otherwise waits grow exponentially with jitter.
+//! Each wait and the sum of waits are capped.
+
+use super::error::ApiError;
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    /// The longest single wait; a `Retry-After` asking for more ends the retries.
+    pub max_wait: Duration,
+    /// The most time spent waiting for one request, all retries together.
+    pub total_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 5, max_wait: Duration::from_secs(10), total_wait: Duration::from_secs(60) }
+    }
+}
+
+/// Error codes that mean "slow down" or "try later", whatever the status.
+const RETRYABLE_CODES: &[&str] = &["REQUEST_LIMIT_EXCEEDED", "RESOURCE_EXHAUSTED", "TEMPORARILY_UNAVAILABLE"];
+/// The first wait without a Retry-After; each next one doubles.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+pub fn is_retryable(e: &ApiError) -> bool {
+    match e {
+        ApiError::Status { status: 429 | 503, .. } => true,
+        ApiError::Status { error_code: Some(code), .. } => RETRYABLE_CODES.contains(&code.as_str()),
+        ApiError::Transport { .. } => true,
+        _ => false,
+    }
+}
+
+/// What to do after a failed attempt.
+#[derive(Debug, PartialEq)]
+pub enum Decision {
+    Wait(Duration),
+    /// Stop, saying why (`None`: the error is not one to retry).
+    GiveUp(Option<String>),
+}
+
+impl RetryPolicy {
+    /// `retries` made so far, `waited` in total so far; `jitter` in [0, 1).
+    pub fn decide(&self, error: &ApiError, retry_after: Option<Duration>, retries: u32, waited: Duration, jitter: f64) -> Decision {
+        if !is_retryable(error) {
+            return Decision::GiveUp(None);
+        }
+        if retries >= self.max_retries {
+            return Decision::GiveUp(Some(format!("gave up after {retries} retries (max_retries)")));
+        }
+        let wait = match retry_after {
+            Some(asked) if asked > self.max_wait => {
+                return Decision::GiveUp(Some(format!("the API asked to wait {} s, more than retry_max_wait", asked.as_secs_f64())));
+            }
+            Some(asked) => asked,
+            None => {
+                let exp = FIRST_BACKOFF.saturating_mul(1u32 << retries.min(16)).min(self.max_wait);
+                exp.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+            }
+        };
+        if waited + wait > self.total_wait {
+            return Decision::GiveUp(Some(format!("gave up after {retries} retries: another wait would pass retry_total_wait")));
+        }
+        Decision::Wait(wait)
+    }
+}
+
+/// `Retry-After`: whole seconds, or an HTTP date.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, code: Option<&str>) -> ApiError {
+        ApiError::Status { path: "GET /p".into(), status, error_code: code.map(str::to_string), message: None }
+    }
+
+    #[test]
+    fn only_transient_failures_are_retried() {
+        for e in [status(429, None), status(503, None), status(400, Some("RESOURCE_EXHAUSTED")), status(500, Some("TEMPORARILY_UNAVAILABLE"))] {
+            assert!(is_retryable(&e), "{e:?}");
+        }
+        assert!(is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "reset".into(), timeout: false }));
+        for s in [400, 401, 403, 404, 409, 500, 501, 502, 504] {
+            assert!(!is_retryable(&status(s, None)), "{s}");
+        }
+        assert!(!is_retryable(&ApiError::BadResponse { path: "GET /p".into(), problem: "x".into() }));
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_respects_the_caps() {
+        let p = RetryPolicy::default();
+        let e = status(503, None);
+        assert_eq!(p.decide(&e, None, 0, Duration::ZERO, 0.0), Decision::Wait(Duration::from_millis(250)));
+        assert_eq!(p.decide(&e, None, 0, Duration::ZERO, 1.0), Decision::Wait(Duration::from_millis(500)));
+        assert_eq!(p.decide(&e, None, 3, Duration::ZERO, 1.0), Decision::Wait(Duration::from_secs(4)));
+        assert_eq!(p.decide(&e, None, 4, Duration::ZERO, 1.0), Decision::Wait(Duration::from_secs(8)));
+        let long = RetryPolicy { max_retries: 20, ..RetryPolicy::default() };
+        assert_eq!(long.decide(&e, None, 10, Duration::ZERO, 1.0), Decision::Wait(Duration::from_secs(10)));
+        assert!(matches!(p.decide(&e, None, 5, Duration::ZERO, 0.0), Decision::GiveUp(Some(_))));
+        assert!(matches!(p.decide(&e, None, 1, Duration::from_millis(59_500), 1.0), Decision::GiveUp(Some(_))));
+        assert_eq!(p.decide(&status(404, None), None, 0, Duration::ZERO, 0.0), Decision::GiveUp(None));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_cap() {
+        let p = RetryPolicy::default();
+        let e = status(429, None);
+        assert_eq!(p.decide(&e, Some(Duration::from_secs(3)), 0, Duration::ZERO, 0.7), Decision::Wait(Duration::from_secs(3)));
+        assert!(matches!(p.decide(&e, Some(Duration::from_secs(30)), 0, Duration::ZERO, 0.0), Decision::GiveUp(Some(m)) if m.contains("30 s")));
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(5));
+        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after(&httpdate::fmt_http_date(now - Duration::from_secs(5)), now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}
