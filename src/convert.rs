@@ -1,7 +1,8 @@
-//! JSON value -> Postgres value, driven by the type the user declared for the column. Pure: the
-//! result is a [`Cell`], which the scan turns into a Datum.
+//! JSON value -> Postgres value, driven by the type the user declared for the column. Works on
+//! the JSON text of one field (as the page decoder found it), so a value is parsed once, straight
+//! into what the column needs. Pure: the result is a [`Cell`], which the scan turns into a Datum.
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 /// The declared column types the conversion knows; anything else goes through the type's own
 /// input function with the JSON scalar's text.
@@ -22,20 +23,20 @@ pub enum TargetType {
     Other,
 }
 
-/// A converted value, ready to become a Datum.
+/// A converted value, ready to become a Datum; text borrows from the page where it can.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
+pub enum Cell<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     Int(i64),
     Float(f64),
     Bool(bool),
     /// JSON text for a json or jsonb column.
-    Json(String),
+    Json(&'a str),
     /// Microseconds since 2000-01-01 00:00 UTC (Postgres's timestamp representation).
     Timestamp(i64),
     /// Text for the declared type's input function.
-    Input(String),
+    Input(Cow<'a, str>),
 }
 
 /// Why a value could not become the declared type.
@@ -46,14 +47,15 @@ pub struct ConvertError {
     pub problem: String,
 }
 
-pub fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
+/// The JSON type of a value, from its first character.
+pub fn json_type(raw: &str) -> &'static str {
+    match raw.as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't') | Some(b'f') => "boolean",
+        Some(b'n') | None => "null",
+        _ => "number",
     }
 }
 
@@ -63,17 +65,20 @@ const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 const PG_TIMESTAMP_MIN_US: i64 = -211_813_488_000_000_000;
 const PG_TIMESTAMP_END_US: i64 = 9_223_371_331_200_000_000;
 
-pub fn convert(value: Option<&Value>, target: TargetType) -> Result<Cell, ConvertError> {
-    let value = match value {
-        None | Some(Value::Null) => return Ok(Cell::Null),
-        Some(v) => v,
+/// Converts the JSON text `raw` of one field (`None`: the field is missing) for `target`.
+pub fn convert(raw: Option<&str>, target: TargetType) -> Result<Cell<'_>, ConvertError> {
+    let raw = match raw.map(str::trim) {
+        None => return Ok(Cell::Null),
+        Some(r) if json_type(r) == "null" => return Ok(Cell::Null),
+        Some(r) => r,
     };
-    let fail = |problem: &str| ConvertError { json_type: json_type(value), problem: problem.to_string() };
+    let kind = json_type(raw);
+    let fail = |problem: &str| ConvertError { json_type: kind, problem: problem.to_string() };
     Ok(match target {
-        TargetType::Text => Cell::Text(scalar_text(value)),
-        TargetType::Json | TargetType::Jsonb => Cell::Json(value.to_string()),
+        TargetType::Text => Cell::Text(scalar_text(raw)?),
+        TargetType::Json | TargetType::Jsonb => Cell::Json(raw),
         TargetType::Int8 | TargetType::Int4 | TargetType::Int2 => {
-            let n = integer(value).ok_or_else(|| fail("is not a whole number"))?;
+            let n = integer(raw)?.ok_or_else(|| fail("is not a whole number"))?;
             let (lo, hi) = match target {
                 TargetType::Int4 => (i32::MIN as i64, i32::MAX as i64),
                 TargetType::Int2 => (i16::MIN as i64, i16::MAX as i64),
@@ -84,50 +89,56 @@ pub fn convert(value: Option<&Value>, target: TargetType) -> Result<Cell, Conver
             }
             Cell::Int(n)
         }
-        TargetType::Float8 | TargetType::Float4 => match value {
-            Value::Number(n) => Cell::Float(n.as_f64().ok_or_else(|| fail("is not a number"))?),
-            Value::String(s) => Cell::Float(s.trim().parse().map_err(|_| fail("is not a number"))?),
+        TargetType::Float8 | TargetType::Float4 => match kind {
+            "number" | "string" => Cell::Float(scalar_text(raw)?.trim().parse().map_err(|_| fail("is not a number"))?),
             _ => return Err(fail("is not a number")),
         },
-        TargetType::Bool => match value {
-            Value::Bool(b) => Cell::Bool(*b),
-            Value::String(s) if s == "true" => Cell::Bool(true),
-            Value::String(s) if s == "false" => Cell::Bool(false),
+        TargetType::Bool => match (kind, scalar_text(raw)?.as_ref()) {
+            ("boolean" | "string", "true") => Cell::Bool(true),
+            ("boolean" | "string", "false") => Cell::Bool(false),
             _ => return Err(fail("is not true or false")),
         },
-        TargetType::Timestamptz | TargetType::Timestamp => match (value, integer(value)) {
+        TargetType::Timestamptz | TargetType::Timestamp => match (kind, integer(raw)?) {
             // Epoch milliseconds, the API's time representation.
             (_, Some(ms)) => Cell::Timestamp(epoch_ms_to_pg_us(ms).ok_or_else(|| fail(&format!("{ms} ms is out of range for a timestamp")))?),
             // An ISO 8601 string: the type's input function parses it.
-            (Value::String(s), None) => Cell::Input(s.clone()),
+            ("string", None) => Cell::Input(scalar_text(raw)?),
             _ => return Err(fail("is not epoch milliseconds or a timestamp string")),
         },
-        TargetType::Other => match value {
-            Value::Array(_) | Value::Object(_) => Cell::Input(value.to_string()),
-            _ => Cell::Input(scalar_text(value)),
-        },
+        TargetType::Other => Cell::Input(scalar_text(raw)?),
     })
 }
 
-/// Text of a value for a text column: strings as they are, other values as JSON text.
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+/// Text of a value: strings unescaped (borrowed when they have no escapes), anything else as
+/// its JSON text.
+fn scalar_text(raw: &str) -> Result<Cow<'_, str>, ConvertError> {
+    if json_type(raw) != "string" {
+        return Ok(Cow::Borrowed(raw));
     }
+    if raw.len() >= 2 && raw.ends_with('"') {
+        let inner = &raw[1..raw.len() - 1];
+        if !inner.contains('\\') {
+            return Ok(Cow::Borrowed(inner));
+        }
+    }
+    serde_json::from_str::<String>(raw)
+        .map(Cow::Owned)
+        .map_err(|e| ConvertError { json_type: "string", problem: format!("is not a valid JSON string ({e})") })
 }
 
 /// A whole number from a JSON number (an integral float counts) or a numeric string, since
-/// proto3 JSON writes int64 as strings.
-fn integer(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n.as_i64().or_else(|| {
-            let f = n.as_f64()?;
-            (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
-        }),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// proto3 JSON writes int64 as strings. `Ok(None)`: not a whole number.
+fn integer(raw: &str) -> Result<Option<i64>, ConvertError> {
+    let text = match json_type(raw) {
+        "number" => Cow::Borrowed(raw),
+        "string" => scalar_text(raw)?,
+        _ => return Ok(None),
+    };
+    let text = text.trim();
+    if let Ok(n) = text.parse::<i64>() {
+        return Ok(Some(n));
     }
+    Ok(text.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64).map(|f| f as i64))
 }
 
 pub fn epoch_ms_to_pg_us(ms: i64) -> Option<i64> {
@@ -138,58 +149,66 @@ pub fn epoch_ms_to_pg_us(ms: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
     use TargetType::*;
 
-    fn c(v: Value, t: TargetType) -> Result<Cell, ConvertError> {
-        convert(Some(&v), t)
+    fn c(raw: &str, t: TargetType) -> Result<Cell<'_>, ConvertError> {
+        convert(Some(raw), t)
+    }
+
+    fn text(s: &str) -> Cell<'_> {
+        Cell::Text(Cow::Borrowed(s))
     }
 
     #[test]
     fn missing_and_null_fields_are_null() {
         assert_eq!(convert(None, Int8), Ok(Cell::Null));
-        assert_eq!(c(Value::Null, Text), Ok(Cell::Null));
+        assert_eq!(c("null", Text), Ok(Cell::Null));
     }
 
     #[test]
-    fn text_takes_strings_as_is_and_everything_else_as_json_text() {
-        assert_eq!(c(json!("a\"b"), Text), Ok(Cell::Text("a\"b".into())));
-        assert_eq!(c(json!(12), Text), Ok(Cell::Text("12".into())));
-        assert_eq!(c(json!({"life_cycle_state": "RUNNING"}), Text), Ok(Cell::Text("{\"life_cycle_state\":\"RUNNING\"}".into())));
+    fn text_takes_strings_unescaped_and_everything_else_as_json_text() {
+        assert_eq!(c(r#""acme""#, Text), Ok(text("acme")));
+        assert_eq!(c(r#""a\"b\u00e9""#, Text), Ok(Cell::Text(Cow::Owned("a\"bé".into()))));
+        assert_eq!(c("12", Text), Ok(text("12")));
+        assert_eq!(c(r#"{"life_cycle_state":"RUNNING"}"#, Text), Ok(text(r#"{"life_cycle_state":"RUNNING"}"#)));
+        assert_eq!(c("true", Text), Ok(text("true")));
     }
 
     #[test]
     fn integers_check_range_and_accept_numeric_strings() {
-        assert_eq!(c(json!(1_780_000_000_000i64), Int8), Ok(Cell::Int(1_780_000_000_000)));
-        assert_eq!(c(json!("42"), Int4), Ok(Cell::Int(42)));
-        assert_eq!(c(json!(3.0), Int2), Ok(Cell::Int(3)));
-        let e = c(json!(1_780_000_000_000i64), Int4).unwrap_err();
+        assert_eq!(c("1780000000000", Int8), Ok(Cell::Int(1_780_000_000_000)));
+        assert_eq!(c(r#""42""#, Int4), Ok(Cell::Int(42)));
+        assert_eq!(c("3.0", Int2), Ok(Cell::Int(3)));
+        assert_eq!(c("-9223372036854775808", Int8), Ok(Cell::Int(i64::MIN)));
+        let e = c("1780000000000", Int4).unwrap_err();
         assert!(e.problem.contains("out of range"));
-        let e = c(json!({"a": 1}), Int8).unwrap_err();
-        assert_eq!(e.json_type, "object");
-        assert_eq!(c(json!(1.5), Int8).unwrap_err().json_type, "number");
+        assert_eq!(c(r#"{"a":1}"#, Int8).unwrap_err().json_type, "object");
+        assert_eq!(c("1.5", Int8).unwrap_err().json_type, "number");
+        assert_eq!(c(r#""x""#, Int8).unwrap_err().json_type, "string");
     }
 
     #[test]
     fn json_columns_keep_the_value_as_it_came() {
-        assert_eq!(c(json!({"a": [1, true]}), Jsonb), Ok(Cell::Json("{\"a\":[1,true]}".into())));
-        assert_eq!(c(json!("x"), Json), Ok(Cell::Json("\"x\"".into())));
+        assert_eq!(c(r#"{"a":[1,true]}"#, Jsonb), Ok(Cell::Json(r#"{"a":[1,true]}"#)));
+        assert_eq!(c(r#""x""#, Json), Ok(Cell::Json(r#""x""#)));
     }
 
     #[test]
     fn timestamps_come_from_epoch_milliseconds() {
-        assert_eq!(c(json!(946_684_800_000i64), Timestamptz), Ok(Cell::Timestamp(0)));
-        assert_eq!(c(json!(946_684_800_001i64), Timestamp), Ok(Cell::Timestamp(1000)));
-        assert_eq!(c(json!("2026-01-01T00:00:00Z"), Timestamptz), Ok(Cell::Input("2026-01-01T00:00:00Z".into())));
-        assert!(c(json!(i64::MAX), Timestamptz).is_err());
-        assert_eq!(c(json!(true), Timestamptz).unwrap_err().json_type, "boolean");
+        assert_eq!(c("946684800000", Timestamptz), Ok(Cell::Timestamp(0)));
+        assert_eq!(c("946684800001", Timestamp), Ok(Cell::Timestamp(1000)));
+        assert_eq!(c(r#""2026-01-01T00:00:00Z""#, Timestamptz), Ok(Cell::Input(Cow::Borrowed("2026-01-01T00:00:00Z"))));
+        assert!(c("9223372036854775807", Timestamptz).is_err());
+        assert_eq!(c("true", Timestamptz).unwrap_err().json_type, "boolean");
     }
 
     #[test]
-    fn booleans_and_floats() {
-        assert_eq!(c(json!(true), Bool), Ok(Cell::Bool(true)));
-        assert_eq!(c(json!("false"), Bool), Ok(Cell::Bool(false)));
-        assert!(c(json!(1), Bool).is_err());
-        assert_eq!(c(json!(1.5), Float8), Ok(Cell::Float(1.5)));
+    fn booleans_floats_and_other_types() {
+        assert_eq!(c("true", Bool), Ok(Cell::Bool(true)));
+        assert_eq!(c(r#""false""#, Bool), Ok(Cell::Bool(false)));
+        assert!(c("1", Bool).is_err());
+        assert_eq!(c("1.5", Float8), Ok(Cell::Float(1.5)));
+        assert_eq!(c(r#""2026-11-28""#, Other), Ok(Cell::Input(Cow::Borrowed("2026-11-28"))));
+        assert_eq!(c("[1,2]", Other), Ok(Cell::Input(Cow::Borrowed("[1,2]"))));
     }
 }

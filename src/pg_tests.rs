@@ -61,10 +61,11 @@ mod tests {
 
     /// The text Postgres prints for a Datum made by a writer of `type_name`.
     fn round_trip(type_name: &str, value: serde_json::Value) -> Option<String> {
+        let raw = value.to_string();
         let oid = Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{type_name}'::regtype::oid")).unwrap().unwrap();
         unsafe {
             let mut writer = ColumnWriter::new(0, "c".into(), oid, -1);
-            let cell = convert(Some(&value), writer.target).unwrap();
+            let cell = convert(Some(&raw), writer.target).unwrap();
             let datum = writer.datum(cell, "t")?;
             let mut out = pg_sys::InvalidOid;
             let mut varlena = false;

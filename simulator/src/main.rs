@@ -3,7 +3,8 @@
 //! Options: `--port N` (default 0: the system picks), `--fixture FILE` (default: the shipped one),
 //! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (default 25),
 //! `--synthetic NAME=COUNT` (repeatable; a room of COUNT generated runs), `--latency-ms N`,
-//! `--port-file FILE` (write the port there once listening).
+//! `--port-file FILE` (write the port there once listening), `--cache-pages` (keep rendered pages
+//! in memory: for benchmarks).
 
 use databricks_sim::data::Dataset;
 use databricks_sim::{serve, Config, State};
@@ -39,8 +40,9 @@ fn run() -> Result<(), String> {
                 config.data.add_synthetic(name, count.parse().map_err(|_| "--synthetic COUNT must be a number")?);
             }
             "--port-file" => port_file = Some(value()?),
+            "--cache-pages" => config.cache_pages = true,
             "--help" | "-h" => {
-                println!("usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... [--latency-ms N] [--port-file FILE]");
+                println!("usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... [--latency-ms N] [--port-file FILE] [--cache-pages]");
                 return Ok(());
             }
             other => return Err(format!("unknown option {other} (try --help)")),

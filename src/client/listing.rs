@@ -7,11 +7,10 @@
 //! read.
 
 use super::error::ApiError;
-use super::pages::Cursor;
+use super::pages::{Cursor, Page};
 use super::request::Target;
 use super::runtime::{block_on, runtime, Interrupts};
 use super::{ApiClient, RequestStats};
-use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify, Semaphore};
@@ -39,18 +38,20 @@ impl std::ops::AddAssign for Stats {
     }
 }
 
-pub type Items = Arc<Vec<Value>>;
+pub type Items = Arc<Page>;
 
 /// How listings are fetched.
 #[derive(Clone)]
 pub struct FetchConfig {
     pub client: ApiClient,
     pub list_key: &'static str,
+    /// The fields of each item the scan reads; the others are skipped while decoding.
+    pub fields: Arc<[&'static str]>,
     pub max_in_flight: usize,
 }
 
 enum Event {
-    Page { target: usize, items: Vec<Value>, last: bool, cost: RequestStats },
+    Page { target: usize, page: Page, last: bool, cost: RequestStats },
     Failed { error: ApiError, cost: RequestStats },
 }
 
@@ -120,8 +121,9 @@ impl Listing {
         listing
     }
 
-    /// The next item and the listing it came from; `None` when every listing is finished.
-    pub fn next_item(&mut self, interrupts: &dyn Interrupts) -> Result<Option<(&Value, &Target)>, ApiError> {
+    /// The next item (a page and an index into it) and the listing it came from; `None` when
+    /// every listing is finished.
+    pub fn next_item(&mut self, interrupts: &dyn Interrupts) -> Result<Option<(&Page, usize, &Target)>, ApiError> {
         loop {
             if let Some(cur) = &mut self.current {
                 if cur.pos < cur.items.len() {
@@ -132,7 +134,7 @@ impl Listing {
                     }
                     self.stats.items += 1;
                     let cur = self.current.as_ref().expect("checked above");
-                    return Ok(Some((&cur.items[cur.pos - 1], &self.targets[cur.target])));
+                    return Ok(Some((&cur.items, cur.pos - 1, &self.targets[cur.target])));
                 }
                 if !cur.asked {
                     self.asks[cur.target].notify_one();
@@ -147,10 +149,10 @@ impl Listing {
                 return Ok(None);
             }
             match block_on(self.rx.recv(), interrupts) {
-                Some(Event::Page { target, items, last, cost }) => {
+                Some(Event::Page { target, page, last, cost }) => {
                     self.count(cost);
                     self.stats.pages += 1;
-                    let items = Arc::new(items);
+                    let items = Arc::new(page);
                     self.record(target, &items, cost.bytes);
                     if last {
                         self.unfinished -= 1;
@@ -227,9 +229,9 @@ async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Se
         let path = format!("GET {}", url.path());
         let Ok(slot) = slots.acquire().await else { return };
         let mut cost = RequestStats::default();
-        let event = match config.client.fetch_page(&target.workspace, url, config.list_key, &mut cost).await {
-            Ok(page) => match cursor.advance(page.next_page_token, &path) {
-                Ok(()) => Event::Page { target: index, items: page.items, last: cursor.next_request().is_none(), cost },
+        let event = match config.client.fetch_page(&target.workspace, url, config.list_key, &config.fields, &mut cost).await {
+            Ok(mut page) => match cursor.advance(page.next_page_token.take(), &path) {
+                Ok(()) => Event::Page { target: index, page, last: cursor.next_request().is_none(), cost },
                 Err(error) => Event::Failed { error, cost },
             },
             Err(error) => Event::Failed { error, cost },
@@ -252,7 +254,7 @@ mod tests {
     #[test]
     fn empty_target_lists_finish_at_once() {
         let client = ApiClient::new(crate::client::auth::Auth::Token(crate::options::Secret::new("t".into())), &Default::default()).unwrap();
-        let config = FetchConfig { client, list_key: "runs", max_in_flight: 2 };
+        let config = FetchConfig { client, list_key: "runs", fields: Arc::from(Vec::new()), max_in_flight: 2 };
         let mut l = Listing::start(Vec::new(), &config, None);
         assert!(l.next_item(&NoInterrupts).unwrap().is_none());
     }

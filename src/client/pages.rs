@@ -1,39 +1,188 @@
 //! One page of a list response, and the cursor that follows `next_page_token` to the end.
 
 use super::error::ApiError;
-use serde_json::Value;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use std::collections::HashSet;
+use std::fmt;
 
+/// One decoded page: the body as it came, and for each item where its wanted fields are in it.
+/// Decoding validates the whole body but builds no JSON tree: fields nobody asked for are only
+/// skipped over, and the rows borrow their values from the body.
 #[derive(Debug, Default)]
 pub struct Page {
-    pub items: Vec<Value>,
+    body: Vec<u8>,
+    items: usize,
+    /// Per item, per wanted field: the byte range of its JSON value in `body`.
+    spans: Vec<Option<(u32, u32)>>,
+    stride: usize,
     /// `None` at the end: the token was absent, null or `""`.
     pub next_page_token: Option<String>,
 }
 
 impl Page {
-    /// Decodes `{"<list_key>": [...], "next_page_token": "..."}`; both keys may be missing
-    /// (`{}` is an empty result).
-    pub fn decode(body: &[u8], list_key: &str) -> Result<Page, String> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| {
+    /// Decodes `{"<list_key>": [{...}, ...], "next_page_token": "..."}`, keeping the position of
+    /// `fields` in each item; both keys may be missing (`{}` is an empty result).
+    pub fn decode(body: Vec<u8>, list_key: &str, fields: &[&str]) -> Result<Page, String> {
+        let mut found = Found { spans: Vec::new(), items: 0, next: None, stride: fields.len() };
+        let base = body.as_ptr() as usize;
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let seed = TopSeed { list_key, fields, base, found: &mut found };
+        let outcome = seed.deserialize(&mut de).and_then(|()| de.end());
+        if let Err(e) = outcome {
             let start = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
-            format!("{e} (body starts with {start:?}, {} bytes)", body.len())
-        })?;
-        let Value::Object(mut map) = value else {
-            return Err(format!("expected a JSON object, got {}", crate::convert::json_type(&value)));
-        };
-        let items = match map.remove(list_key) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items,
-            Some(other) => return Err(format!("\"{list_key}\" is {}, not an array", crate::convert::json_type(&other))),
-        };
-        let next_page_token = match map.remove("next_page_token") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(Value::String(s)) => Some(s),
-            Some(other) => return Err(format!("\"next_page_token\" is {}, not a string", crate::convert::json_type(&other))),
-        };
-        Ok(Page { items, next_page_token })
+            return Err(format!("{e} (body starts with {start:?}, {} bytes)", body.len()));
+        }
+        Ok(Page { items: found.items, spans: found.spans, stride: fields.len(), next_page_token: found.next.filter(|t| !t.is_empty()), body })
+    }
+
+    pub fn len(&self) -> usize {
+        self.items
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items == 0
+    }
+
+    /// The JSON text of wanted field `field` (an index into the decode's `fields`) of item
+    /// `item`; `None` where the item does not have it.
+    pub fn field(&self, item: usize, field: usize) -> Option<&str> {
+        let (start, end) = self.spans[item * self.stride + field]?;
+        // The range came from a &str the JSON parser borrowed from this body: always UTF-8.
+        std::str::from_utf8(&self.body[start as usize..end as usize]).ok()
+    }
+
+    /// The bytes received, for cache accounting.
+    pub fn size(&self) -> usize {
+        self.body.len()
+    }
+}
+
+struct Found {
+    spans: Vec<Option<(u32, u32)>>,
+    items: usize,
+    next: Option<String>,
+    stride: usize,
+}
+
+fn kind_of(first: Option<&u8>) -> &'static str {
+    match first {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't') | Some(b'f') => "a boolean",
+        Some(b'n') => "null",
+        _ => "a number",
+    }
+}
+
+/// The top-level object.
+struct TopSeed<'s, 'f> {
+    list_key: &'s str,
+    fields: &'s [&'s str],
+    base: usize,
+    found: &'f mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == self.list_key {
+                map.next_value_seed(ListSeed { fields: self.fields, base: self.base, found: self.found })?;
+            } else if key == "next_page_token" {
+                let raw: &RawValue = map.next_value()?;
+                self.found.next = match raw.get().as_bytes().first() {
+                    Some(b'n') => None,
+                    Some(b'"') => Some(serde_json::from_str(raw.get()).map_err(de::Error::custom)?),
+                    first => return Err(de::Error::custom(format!("\"next_page_token\" is {}, not a string", kind_of(first)))),
+                };
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The array of items (or null).
+struct ListSeed<'s, 'f> {
+    fields: &'s [&'s str],
+    base: usize,
+    found: &'f mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of objects")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(ItemSeed { fields: self.fields, base: self.base, found: &mut *self.found })?.is_some() {}
+        Ok(())
+    }
+}
+
+/// One item: records where its wanted fields are, skips the rest.
+struct ItemSeed<'s, 'f> {
+    fields: &'s [&'s str],
+    base: usize,
+    found: &'f mut Found,
+}
+
+impl<'de> DeserializeSeed<'de> for ItemSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ItemSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let first = self.found.spans.len();
+        self.found.spans.resize(first + self.found.stride, None);
+        self.found.items += 1;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match self.fields.iter().position(|f| *f == key) {
+                Some(i) => {
+                    let raw: &'de RawValue = map.next_value()?;
+                    let start = raw.get().as_ptr() as usize - self.base;
+                    self.found.spans[first + i] = Some((start as u32, (start + raw.get().len()) as u32));
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -85,24 +234,44 @@ impl Cursor {
 mod tests {
     use super::*;
 
+    fn decode(body: &[u8], fields: &[&str]) -> Result<Page, String> {
+        Page::decode(body.to_vec(), "runs", fields)
+    }
+
     #[test]
     fn decodes_every_end_of_listing() {
-        let p = Page::decode(b"{}", "runs").unwrap();
-        assert!(p.items.is_empty() && p.next_page_token.is_none());
-        let p = Page::decode(br#"{"runs":[{"a":1}],"next_page_token":""}"#, "runs").unwrap();
-        assert_eq!(p.items.len(), 1);
+        let p = decode(b"{}", &[]).unwrap();
+        assert!(p.is_empty() && p.next_page_token.is_none());
+        let p = decode(br#"{"runs":[{"a":1}],"next_page_token":""}"#, &[]).unwrap();
+        assert_eq!(p.len(), 1);
         assert!(p.next_page_token.is_none());
-        let p = Page::decode(br#"{"runs":[],"next_page_token":"t2","extra":{}}"#, "runs").unwrap();
+        let p = decode(br#"{"runs":[],"next_page_token":"t2","extra":{}}"#, &[]).unwrap();
         assert_eq!(p.next_page_token.as_deref(), Some("t2"));
+        let p = decode(br#"{"runs":null,"next_page_token":null}"#, &[]).unwrap();
+        assert!(p.is_empty() && p.next_page_token.is_none());
+    }
+
+    #[test]
+    fn finds_wanted_fields_and_skips_the_rest() {
+        let body = br#"{"runs":[{"b":"x\"y","a":1,"c":{"d":[1,2]}},{"c":null,"z":true},{}],"next_page_token":"n"}"#;
+        let p = decode(body, &["a", "b", "c"]).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!((p.field(0, 0), p.field(0, 1), p.field(0, 2)), (Some("1"), Some(r#""x\"y""#), Some(r#"{"d":[1,2]}"#)));
+        assert_eq!((p.field(1, 0), p.field(1, 2)), (None, Some("null")));
+        assert_eq!(p.field(2, 1), None);
+        // Counting needs no field at all.
+        assert_eq!(decode(body, &[]).unwrap().len(), 3);
     }
 
     #[test]
     fn rejects_bodies_that_are_not_pages() {
-        assert!(Page::decode(b"<html>", "runs").unwrap_err().contains("body starts with"));
-        assert!(Page::decode(b"[]", "runs").unwrap_err().contains("array"));
-        assert!(Page::decode(br#"{"runs":{}}"#, "runs").is_err());
-        assert!(Page::decode(br#"{"runs":[],"next_page_token":5}"#, "runs").is_err());
-        assert!(Page::decode(br#"{"runs":[{"a":"#, "runs").is_err());
+        assert!(decode(b"<html>", &[]).unwrap_err().contains("body starts with"));
+        assert!(decode(b"[]", &[]).is_err());
+        assert!(decode(br#"{"runs":{}}"#, &[]).is_err());
+        assert!(decode(br#"{"runs":[1]}"#, &[]).is_err());
+        assert!(decode(br#"{"runs":[],"next_page_token":5}"#, &[]).unwrap_err().contains("not a string"));
+        assert!(decode(br#"{"runs":[{"a":"#, &["a"]).is_err());
+        assert!(decode(br#"{"runs":[]} trailing"#, &[]).is_err());
     }
 
     #[test]

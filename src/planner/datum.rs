@@ -73,7 +73,7 @@ impl ColumnWriter {
             Cell::Null => None,
             Cell::Text(s) => {
                 self.check_no_nul(&s, table);
-                s.into_datum()
+                Some(text_datum(&s))
             }
             Cell::Int(n) => match self.target {
                 TargetType::Int4 => (n as i32).into_datum(),
@@ -86,8 +86,9 @@ impl ColumnWriter {
             },
             Cell::Bool(b) => b.into_datum(),
             Cell::Timestamp(us) => Some(pg_sys::Datum::from(us)),
-            Cell::Json(text) if self.target == TargetType::Json => text.into_datum(),
-            Cell::Json(text) | Cell::Input(text) => self.parse(text, table),
+            Cell::Json(text) if self.target == TargetType::Json => Some(text_datum(text)),
+            Cell::Json(text) => self.parse(text, table),
+            Cell::Input(text) => self.parse(&text, table),
         }
     }
 
@@ -98,8 +99,8 @@ impl ColumnWriter {
     }
 
     /// Runs the type's input function; its error is re-raised naming the column.
-    unsafe fn parse(&mut self, text: String, table: &str) -> Option<pg_sys::Datum> {
-        self.check_no_nul(&text, table);
+    unsafe fn parse(&mut self, text: &str, table: &str) -> Option<pg_sys::Datum> {
+        self.check_no_nul(text, table);
         let input = self.input.as_mut().expect("columns that parse have an input function");
         let cstr = CString::new(text).expect("checked for NUL above");
         let finfo: *mut pg_sys::FmgrInfo = input.finfo.as_mut();
@@ -120,6 +121,11 @@ impl ColumnWriter {
             })
             .execute()
     }
+}
+
+/// A text (or json) Datum holding `s`, copied once into the current memory context.
+unsafe fn text_datum(s: &str) -> pg_sys::Datum {
+    pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(s.as_ptr() as *const std::ffi::c_char, s.len() as i32))
 }
 
 /// The text of each value a request column was given: one for `=`, the non-NULL elements of

@@ -19,7 +19,6 @@ use crate::resources::{self, ColumnDef, Resource, Source};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
 use pgrx::PgSqlErrorCode::*;
-use serde_json::Value;
 
 /// The state of one execution of a foreign scan. It lives in the executor's query memory
 /// context and is dropped with it, also when the query fails.
@@ -28,7 +27,7 @@ pub struct ScanState {
     resource: &'static Resource,
     server: ServerOptions,
     fetch: FetchConfig,
-    columns: Vec<(ColumnWriter, &'static ColumnDef)>,
+    columns: Vec<(ColumnWriter, ColumnSource)>,
     /// Initialised `fdw_exprs`, one per planned parameter.
     param_exprs: Vec<*mut pg_sys::ExprState>,
     listing: Option<Listing>,
@@ -56,6 +55,14 @@ impl ScanState {
             listing.finish();
         }
     }
+}
+
+/// Where a column's value comes from.
+enum ColumnSource {
+    /// Wanted field number n of each item.
+    Field(usize),
+    /// The value the listing was requested with (clean_room_name, deployment_name).
+    Echo(&'static str),
 }
 
 /// Postgres's interrupt flag and handler, for waits on the network.
@@ -110,20 +117,30 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
 
     let desc = (*relation).rd_att;
     let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+    let mut fields: Vec<&'static str> = Vec::new();
     let columns = plan
         .columns
         .iter()
         .map(|c| {
             let attr = &attrs[c.attnum as usize - 1];
-            let def = resource.column(&c.name).unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))));
-            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), attr.atttypid, attr.atttypmod), def)
+            let def: &'static ColumnDef = resource
+                .column(&c.name)
+                .unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))));
+            let source = match def.source {
+                Source::Request => ColumnSource::Echo(def.name),
+                Source::Field(f) => ColumnSource::Field(fields.iter().position(|x| *x == f).unwrap_or_else(|| {
+                    fields.push(f);
+                    fields.len() - 1
+                })),
+            };
+            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), attr.atttypid, attr.atttypmod), source)
         })
         .collect();
     let param_exprs = PgList::<pg_sys::ExprState>::from_pg(pg_sys::ExecInitExprList((*fsplan).fdw_exprs, node as *mut pg_sys::PlanState))
         .iter_ptr()
         .collect();
 
-    let fetch = FetchConfig { client, list_key: resource.list_key, max_in_flight: server.max_concurrent_requests };
+    let fetch = FetchConfig { client, list_key: resource.list_key, fields: fields.into(), max_in_flight: server.max_concurrent_requests };
     let cache = plan.cache_listings.then(ListingCache::default);
     let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default() };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
@@ -160,7 +177,7 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     }
     let ScanState { listing, columns, plan, .. } = state;
     let listing = listing.as_mut().expect("started above");
-    let (item, target) = match listing.next_item(&PgInterrupts) {
+    let (page, item, target) = match listing.next_item(&PgInterrupts) {
         Ok(Some(found)) => found,
         Ok(None) => return slot,
         Err(e) => raise(e.into_fdw_error(&plan.table)),
@@ -170,16 +187,16 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
     let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
     nulls.fill(true);
-    for (writer, def) in columns.iter_mut() {
+    for (writer, source) in columns.iter_mut() {
         let echoed;
-        let value = match def.source {
-            Source::Field(field) => item.get(field),
-            Source::Request => {
-                echoed = target.echo_value(def.name).map(|v| Value::String(v.to_string()));
-                echoed.as_ref()
+        let raw = match source {
+            ColumnSource::Field(i) => page.field(item, *i),
+            ColumnSource::Echo(column) => {
+                echoed = target.echo_value(column).map(|v| serde_json::Value::String(v.to_string()).to_string());
+                echoed.as_deref()
             }
         };
-        let cell = convert(value, writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
+        let cell = convert(raw, writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
         if let Some(datum) = writer.datum(cell, &plan.table) {
             values[writer.index] = datum;
             nulls[writer.index] = false;
