@@ -113,7 +113,7 @@ fn secrets_never_appear_in_errors_explain_or_the_server_log() {
     // ...and with a token it accepts: server errors, bad bodies, timeouts, conversion errors.
     w.sim.state.disarm_all();
     w.db.batch_execute(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET token '{TOKEN}')", w.server)).unwrap();
-    w.fault(json!({"room": BANK, "kind": "status", "status": 503, "times": 1}));
+    w.fault(json!({"room": BANK, "kind": "status", "status": 500, "times": 1}));
     told.push(w.error("SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'").everything());
     w.fault(json!({"room": BANK, "kind": "malformed", "times": 1}));
     told.push(w.error("SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'").everything());
