@@ -4,7 +4,8 @@
 #   2. the extension's unit tests and in-database tests (cargo pgrx test, cluster run as postgres),
 #   3. the end-to-end tests: a PostgreSQL 15 cluster with the extension installed, simulators on
 #      loopback, SQL through a client connection (extended and simple protocol), including a
-#      short load test (16 sessions under injected faults) and a memory test.
+#      short load test (16 sessions under injected faults) and a memory test,
+#   4. the benchmark's short form: every contender returns the same rows (no timing checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -40,6 +41,10 @@ DATABRICKS_FDW_TEST_PGLOG="$E2E_DATA/postgres.log" \
 DATABRICKS_FDW_REPORT_DIR="$WORK" \
     cargo test -p databricks-fdw-e2e
 cat "$WORK/load.txt" "$WORK/memory.txt"
+
+log "benchmark, short form (correctness only)"
+stop_cluster "$E2E_DATA"
+bash bench/run.sh --quick
 
 if grep -E "PANIC|server process .* was terminated|terminated by signal" "$E2E_DATA/postgres.log"; then
     log "the postmaster log shows a crashed backend"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The benchmark: starts a PostgreSQL 15 cluster and two simulators, then measures side by side
+# the floor, the extension, a local table and the Databricks Python SDK (see bench.py), prints
+# one table of medians and ratios, and writes bench/RESULTS.md.
+#
+#   bench/run.sh            the full benchmark (10k and 1M runs; about 10 minutes)
+#   bench/run.sh --quick    a short form for the test command: small rooms, one repetition,
+#                           checks that every contender returns the same rows; no timing checks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+QUICK=
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        *) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+    esac
+done
+
+WORK=$PWD/bench/work
+PORT=${BENCH_PORT:-55436}
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+
+ensure_toolchain
+if [ -n "$QUICK" ]; then
+    # The test command has just installed the (debug) extension; reuse it and debug tools.
+    cargo build --quiet -p databricks-sim -p databricks-fdw-bench
+    BIN=$PWD/target/debug
+else
+    install_extension release
+    cargo build --quiet --release -p databricks-sim -p databricks-fdw-bench
+    BIN=$PWD/target/release
+fi
+
+if [ ! -x "$WORK/venv/bin/python" ]; then
+    log "creating a Python environment with databricks-sdk"
+    python3 -m venv "$WORK/venv"
+fi
+"$WORK/venv/bin/python" -c "import databricks.sdk" 2>/dev/null || "$WORK/venv/bin/pip" install --quiet databricks-sdk
+
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    stop_cluster "$WORK/pgdata"
+}
+trap cleanup EXIT
+start_cluster "$WORK/pgdata" "$PORT"
+
+if [ -n "$QUICK" ]; then SMALL=2000 BIG=20000 LAT=200; else SMALL=10000 BIG=1000000 LAT=1000; fi
+start_sim() {
+    local portfile=$1
+    shift
+    rm -f "$portfile"
+    "$BIN/databricks-sim" --port-file "$portfile" --page-size 100 --cache-pages "$@" >"$portfile.log" 2>&1 &
+    PIDS+=($!)
+    for _ in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
+    cat "$portfile"
+}
+SIM=$(start_sim "$WORK/sim.port" --synthetic "bench_small=$SMALL" --synthetic "bench_big=$BIG")
+LAT_ARGS=()
+for i in 0 1 2 3 4 5 6 7; do LAT_ARGS+=(--synthetic "lat_$i=$LAT"); done
+SIM_LAT=$(start_sim "$WORK/sim-lat.port" --latency-ms 50 "${LAT_ARGS[@]}")
+
+"$WORK/venv/bin/python" bench/bench.py --pg-port "$PORT" --sim-port "$SIM" --sim-lat-port "$SIM_LAT" \
+    --floor "$BIN/floor" --small "$SMALL" --big "$BIG" --lat "$LAT" ${QUICK:+--quick} --command "bench/run.sh $*"
