@@ -40,9 +40,8 @@ if [ ! -x "$WORK/venv/bin/python" ]; then
 fi
 "$WORK/venv/bin/python" -c "import databricks.sdk" 2>/dev/null || "$WORK/venv/bin/pip" install --quiet databricks-sdk
 
-PIDS=()
 cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for f in "$WORK"/*.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done
     stop_cluster "$WORK/pgdata"
 }
 trap cleanup EXIT
@@ -54,7 +53,8 @@ start_sim() {
     shift
     rm -f "$portfile"
     "$BIN/databricks-sim" --port-file "$portfile" --page-size 100 --cache-pages "$@" >"$portfile.log" 2>&1 &
-    PIDS+=($!)
+    # Called in $(...), a subshell: the pid goes to a file for cleanup.
+    echo $! >"${portfile%.port}.pid"
     for _ in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
     cat "$portfile"
 }

@@ -9,9 +9,11 @@ use pgrx::prelude::*;
 pub mod client;
 pub mod convert;
 pub mod error;
+pub mod import;
 pub mod options;
 pub(crate) mod planner;
 pub mod resources;
+pub mod stats;
 
 #[cfg(test)]
 mod robustness_tests;
@@ -30,6 +32,41 @@ fn databricks_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys
     planner::validate(options, catalog);
 }
 
+/// What this backend's scans did since it started, per server and resource.
+#[pg_extern]
+#[allow(clippy::type_complexity)]
+fn databricks_fdw_stats() -> TableIterator<
+    'static,
+    (
+        name!(server, String),
+        name!(resource, String),
+        name!(scans, i64),
+        name!(requests, i64),
+        name!(pages, i64),
+        name!(rows, i64),
+        name!(retries, i64),
+        name!(errors, i64),
+        name!(bytes_received, i64),
+    ),
+> {
+    let rows: Vec<_> = stats::snapshot()
+        .into_iter()
+        .map(|((server, resource), t)| {
+            (server, resource, t.scans as i64, t.requests as i64, t.pages as i64, t.rows as i64, t.retries as i64, t.errors as i64, t.bytes as i64)
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Checks a server end to end for the current user: options, workspace URL, credentials,
+/// sign-in and one page of clean rooms. One row per step; a failed step says how to fix it.
+#[pg_extern]
+fn databricks_fdw_check(
+    server: &str,
+) -> TableIterator<'static, (name!(step, String), name!(ok, bool), name!(detail, String), name!(hint, Option<String>))> {
+    TableIterator::new(planner::check(server))
+}
+
 extension_sql!(
     r#"
 CREATE FOREIGN DATA WRAPPER databricks_fdw
@@ -39,6 +76,15 @@ COMMENT ON FOREIGN DATA WRAPPER databricks_fdw IS 'Databricks Clean Rooms over t
 "#,
     name = "create_wrapper",
     requires = [databricks_fdw_handler, databricks_fdw_validator]
+);
+
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION databricks_fdw_stats() IS 'Requests, pages, rows, retries, errors and bytes of this backend''s scans, per server and resource';
+COMMENT ON FUNCTION databricks_fdw_check(text) IS 'Checks a databricks_fdw server end to end for the current user';
+"#,
+    name = "comments",
+    requires = [databricks_fdw_stats, databricks_fdw_check]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

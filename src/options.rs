@@ -144,6 +144,18 @@ pub static OPTIONS: &[OptionSpec] = &[
         },
     },
     OptionSpec {
+        name: "path",
+        context: OptionContext::Column,
+        description: "The field that fills the column, dotted for a nested field (notebook_job_run_state.result_state)",
+        check: |v| {
+            if v.is_empty() || v.split('.').any(|s| s.is_empty()) {
+                Err(format!("\"{v}\" is not a field path like field or field.subfield"))
+            } else {
+                Ok(())
+            }
+        },
+    },
+    OptionSpec {
         name: "expected_rows",
         context: OptionContext::Table,
         description: "Rows one listing (one clean room) is expected to return, for the planner's estimates; default 100",
@@ -192,6 +204,9 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
             "a databricks_fdw foreign table",
             format!("Add OPTIONS (resource '...'); valid resources are: {}.", resources::names().join(", ")),
         ));
+    }
+    if context == OptionContext::Table {
+        TableOptions::from_options("the foreign table", options)?;
     }
     Ok(())
 }
@@ -513,6 +528,9 @@ impl TableOptions {
                 .hint(format!("Valid resources are: {}.", resources::names().join(", ")))
         })?;
         let page_size = option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
+        if let Some(n) = page_size.filter(|n| *n > resource.max_page_size) {
+            return Err(FdwError::bad_option_value("page_size", format!("{n} is more than {} takes ({})", resource.name, resource.max_page_size)));
+        }
         let expected_rows = option(options, "expected_rows")
             .map(parse_expected_rows)
             .transpose()

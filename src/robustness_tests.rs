@@ -109,7 +109,7 @@ fn mutated_pages_never_panic_the_decoder_or_the_conversions() {
     for _ in 0..20_000 {
         let seed = &seeds[rng.usize(..seeds.len())];
         let body = mutate(&mut rng, seed);
-        match Page::decode(body, "runs", FIELDS) {
+        match Page::decode(body, Some("runs"), FIELDS) {
             Ok(page) => {
                 decoded += 1;
                 for item in 0..page.len() {

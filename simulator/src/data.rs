@@ -1,5 +1,6 @@
-//! The simulator's data: clean rooms and their notebook task runs, from a fixture file or made
-//! up at scale. Runs are kept (or generated) as ready JSON text so that serving a page is
+//! The simulator's data: clean rooms with their notebook task runs, generic task runs, assets
+//! (with revisions) and auto-approval rules, from a fixture file, or rooms of runs made up at
+//! scale. Runs are kept (or generated) as ready JSON text so that serving a page is
 //! string concatenation, not serialisation: the simulator must never be the bottleneck.
 
 use serde_json::{Map, Value};
@@ -33,6 +34,38 @@ pub struct Room {
     pub info: Value,
     pub runs: Runs,
     pub last_page: LastPage,
+    /// `/task-runs`: every kind of task run.
+    pub task_runs: Vec<Item>,
+    pub assets: Vec<Asset>,
+    pub rules: Vec<Item>,
+}
+
+/// A listed object as JSON, with the values the API filters it by.
+pub struct Item {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub json: String,
+}
+
+pub struct Asset {
+    pub item: Item,
+    /// Its revisions, newest first.
+    pub revisions: Vec<Item>,
+}
+
+fn items(room: &mut Map<String, Value>, key: &str, name_key: &str, kind_key: &str) -> Result<Vec<(Item, Value)>, String> {
+    match room.remove(key) {
+        None => Ok(Vec::new()),
+        Some(Value::Array(list)) => Ok(list
+            .into_iter()
+            .map(|mut v| {
+                let revisions = v.as_object_mut().and_then(|o| o.remove("_revisions")).unwrap_or(Value::Null);
+                let field = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+                (Item { name: field(name_key), kind: field(kind_key), json: v.to_string() }, revisions)
+            })
+            .collect()),
+        Some(_) => Err(format!("{key} is not an array")),
+    }
 }
 
 /// Notebook names used by synthetic rooms; run `i` ran notebook `i % len`.
@@ -71,7 +104,16 @@ impl Dataset {
                     json: run.to_string(),
                 })
                 .collect();
-            data.rooms.insert(name.clone(), Room { name, info: Value::Object(info), runs: Runs::Listed(runs), last_page });
+            let task_runs = items(&mut info, "task_runs", "name", "task_type")?.into_iter().map(|(i, _)| i).collect();
+            let rules = items(&mut info, "rules", "rule_id", "author_scope")?.into_iter().map(|(i, _)| i).collect();
+            let assets = items(&mut info, "assets", "name", "asset_type")?
+                .into_iter()
+                .map(|(item, revisions)| {
+                    let revisions = revisions.as_array().map(|r| r.iter().map(|v| Item { name: None, kind: None, json: v.to_string() }).collect()).unwrap_or_default();
+                    Asset { item, revisions }
+                })
+                .collect();
+            data.rooms.insert(name.clone(), Room { name, info: Value::Object(info), runs: Runs::Listed(runs), last_page, task_runs, assets, rules });
         }
         Ok(data)
     }
@@ -89,7 +131,15 @@ impl Dataset {
         });
         self.rooms.insert(
             name.to_string(),
-            Room { name: name.to_string(), info, runs: Runs::Synthetic { count }, last_page: LastPage::Absent },
+            Room {
+                name: name.to_string(),
+                info,
+                runs: Runs::Synthetic { count },
+                last_page: LastPage::Absent,
+                task_runs: Vec::new(),
+                assets: Vec::new(),
+                rules: Vec::new(),
+            },
         );
     }
 }
@@ -220,5 +270,11 @@ mod tests {
         assert_eq!(d.rooms["acme_x_retailer"].matching(None).len(), 57);
         assert_eq!(d.rooms["bank_x_insurer"].last_page, LastPage::Empty);
         assert!(d.rooms["empty_room"].matching(None).is_empty());
+        let acme = &d.rooms["acme_x_retailer"];
+        assert_eq!(acme.task_runs.len(), 61);
+        assert_eq!(acme.assets.len(), 7);
+        assert!(acme.assets.iter().all(|a| !a.revisions.is_empty() && !a.item.json.contains("_revisions")));
+        assert_eq!(acme.rules.len(), 2);
+        assert!(!acme.info.to_string().contains("assets"));
     }
 }

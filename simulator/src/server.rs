@@ -311,6 +311,21 @@ fn api_response(
             None => room_not_found(name),
         },
         ["api", "2.0", "clean-rooms", name, "runs"] => list_runs(state, name, params, false),
+        ["api", "2.0", "clean-rooms", name, "task-runs"] => with_room(state, name, |room| {
+            let (wanted_name, wanted_type) = (params.get("name"), params.get("task_type"));
+            let matching = room.task_runs.iter().filter(|t| {
+                wanted_name.is_none_or(|n| t.name.as_ref() == Some(n)) && wanted_type.is_none_or(|k| t.kind.as_ref() == Some(k))
+            });
+            list_items(state, matching, "runs", params, 25, 100)
+        }),
+        ["api", "2.0", "clean-rooms", name, "assets"] => with_room(state, name, |room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100)),
+        ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(state, name, |room| {
+            match room.assets.iter().find(|a| a.item.kind.as_deref() == Some(*kind) && a.item.name.as_deref() == Some(*asset)) {
+                Some(a) => list_items(state, a.revisions.iter(), "revisions", params, 10, 100),
+                None => api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Asset {kind} '{asset}' does not exist in clean room '{name}'.")),
+            }
+        }),
+        ["api", "2.0", "clean-rooms", name, "auto-approval-rules"] => with_room(state, name, |room| list_items(state, room.rules.iter(), "rules", params, 100, 100)),
         _ => api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for 'GET /{}'", segments.join("/"))),
     }
 }
@@ -448,6 +463,33 @@ fn list_runs(state: &State, name: &str, params: &HashMap<String, String>, repeat
         state.pages.lock().unwrap_or_else(|p| p.into_inner()).insert(key, body.clone());
     }
     json_bytes(200, body)
+}
+
+fn with_room(state: &State, name: &str, f: impl FnOnce(&crate::data::Room) -> Response<SimBody>) -> Response<SimBody> {
+    match state.config.data.rooms.get(name) {
+        Some(room) => f(room),
+        None => room_not_found(name),
+    }
+}
+
+/// One page of a fixture listing; `page_size` is capped at `max`.
+fn list_items<'a>(
+    state: &State,
+    items: impl Iterator<Item = &'a crate::data::Item>,
+    key: &str,
+    params: &HashMap<String, String>,
+    default: usize,
+    max: usize,
+) -> Response<SimBody> {
+    let (offset, size) = match page_window(state, params, default) {
+        Ok((o, s)) => (o, s.min(max)),
+        Err(resp) => return resp,
+    };
+    let all: Vec<&str> = items.map(|i| i.json.as_str()).collect();
+    let end = (offset + size).min(all.len());
+    let page = all.get(offset..end).unwrap_or(&[]).join(",");
+    let next = (end < all.len()).then(|| page_token(end));
+    json(200, envelope(key, &page, next, LastPage::Absent))
 }
 
 fn list_rooms(state: &State, params: &HashMap<String, String>) -> Response<SimBody> {

@@ -229,7 +229,13 @@ async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Se
         let path = format!("GET {}", url.path());
         let Ok(slot) = slots.acquire().await else { return };
         let mut cost = RequestStats::default();
-        let event = match config.client.fetch_page(&target.workspace, url, config.list_key, &config.fields, &mut cost).await {
+        let list_key = (!target.single).then_some(config.list_key);
+        let fetched = match config.client.fetch_page(&target.workspace, url, list_key, &config.fields, &mut cost).await {
+            // A single object that does not exist is no row, not an error.
+            Err(e) if target.single && e.status() == Some(404) => Ok(Page::default()),
+            other => other,
+        };
+        let event = match fetched {
             Ok(mut page) => match cursor.advance(page.next_page_token.take(), &path) {
                 Ok(()) => Event::Page { target: index, page, last: cursor.next_request().is_none(), cost },
                 Err(error) => Event::Failed { error, cost },

@@ -98,7 +98,7 @@ impl ApiClient {
 
     /// GETs one page of a listing in `workspace` and decodes it, retrying what the retry policy
     /// says to retry (the same page: a scan never starts over).
-    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: &str, fields: &[&str], stats: &mut RequestStats) -> Result<Page, ApiError> {
+    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut RequestStats) -> Result<Page, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
@@ -121,7 +121,7 @@ impl ApiClient {
 
     /// One try (two, when a cached OAuth token is refused): the page, or the error and the
     /// `Retry-After` that came with it.
-    async fn attempt(&self, workspace: &Url, url: &Url, list_key: &str, fields: &[&str], stats: &mut RequestStats) -> Result<Page, (ApiError, Option<Duration>)> {
+    async fn attempt(&self, workspace: &Url, url: &Url, list_key: Option<&str>, fields: &[&str], stats: &mut RequestStats) -> Result<Page, (ApiError, Option<Duration>)> {
         let path = format!("GET {}", url.path());
         let mut renewed = false;
         loop {

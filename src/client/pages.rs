@@ -22,13 +22,17 @@ pub struct Page {
 
 impl Page {
     /// Decodes `{"<list_key>": [{...}, ...], "next_page_token": "..."}`, keeping the position of
-    /// `fields` in each item; both keys may be missing (`{}` is an empty result).
-    pub fn decode(body: Vec<u8>, list_key: &str, fields: &[&str]) -> Result<Page, String> {
+    /// `fields` in each item; both keys may be missing (`{}` is an empty result). Without a
+    /// list key, the body is one object: a page of one item.
+    pub fn decode(body: Vec<u8>, list_key: Option<&str>, fields: &[&str]) -> Result<Page, String> {
         let mut found = Found { spans: Vec::new(), items: 0, next: None, stride: fields.len() };
         let base = body.as_ptr() as usize;
         let mut de = serde_json::Deserializer::from_slice(&body);
-        let seed = TopSeed { list_key, fields, base, found: &mut found };
-        let outcome = seed.deserialize(&mut de).and_then(|()| de.end());
+        let outcome = match list_key {
+            Some(list_key) => TopSeed { list_key, fields, base, found: &mut found }.deserialize(&mut de),
+            None => ItemSeed { fields, base, found: &mut found }.deserialize(&mut de),
+        };
+        let outcome = outcome.and_then(|()| de.end());
         if let Err(e) = outcome {
             let start = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
             return Err(format!("{e} (body starts with {start:?}, {} bytes)", body.len()));
@@ -235,7 +239,15 @@ mod tests {
     use super::*;
 
     fn decode(body: &[u8], fields: &[&str]) -> Result<Page, String> {
-        Page::decode(body.to_vec(), "runs", fields)
+        Page::decode(body.to_vec(), Some("runs"), fields)
+    }
+
+    #[test]
+    fn a_single_object_is_a_page_of_one() {
+        let p = Page::decode(br#"{"name":"r","owner":"o"}"#.to_vec(), None, &["owner"]).unwrap();
+        assert_eq!((p.len(), p.field(0, 0)), (1, Some(r#""o""#)));
+        assert!(p.next_page_token.is_none());
+        assert!(Page::decode(b"[]".to_vec(), None, &[]).is_err());
     }
 
     #[test]

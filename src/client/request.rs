@@ -19,6 +19,8 @@ pub struct Target {
     pub workspace: Url,
     /// The first page's URL (fixed query parameters included).
     pub url: Url,
+    /// A single-object endpoint: the response is the one item (a 404 is no item).
+    pub single: bool,
     /// Values of the columns taken from the request rather than the response.
     pub echo: Vec<(&'static str, Option<String>)>,
 }
@@ -95,7 +97,9 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
     let workspace = server.workspace.resolve(deployment)?;
     let mut url = workspace.clone();
     let mut path = url.path().trim_end_matches('/').to_string();
-    for segment in resource.path.split('/').filter(|s| !s.is_empty()) {
+    let get = resource.get.as_ref().filter(|g| value(g.column).is_some());
+    let template = get.map(|g| g.path).unwrap_or(resource.path);
+    for segment in template.split('/').filter(|s| !s.is_empty()) {
         path.push('/');
         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(column) => {
@@ -118,7 +122,7 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
                 query.append_pair(name, v);
             }
         }
-        if let Some(n) = page_size {
+        if let (Some(n), None) = (page_size, get) {
             query.append_pair("page_size", &n.to_string());
         }
     }
@@ -131,7 +135,7 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
         .filter(|c| c.source == crate::resources::Source::Request)
         .map(|c| (c.name, value(c.name).map(str::to_string)))
         .collect();
-    Ok(Target { workspace, url, echo })
+    Ok(Target { workspace, url, single: get.is_some(), echo })
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {
@@ -213,6 +217,19 @@ mod tests {
         let s = server(&[("workspace_url", "https://dbc-a.cloud.databricks.com")]);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])], "t").unwrap(), vec![]);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a"])], "t").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_name_uses_the_single_object_endpoint() {
+        let r = resources::find("clean_rooms").unwrap();
+        let s = server(&[("workspace_url", "https://dbc-a.cloud.databricks.com")]);
+        let all = targets(r, &s, Some(50), &[], "t").unwrap();
+        assert_eq!((all[0].url.as_str(), all[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms?page_size=50", false));
+        let one = targets(r, &s, Some(50), &[given("name", &["a/b"])], "t").unwrap();
+        assert_eq!((one[0].url.as_str(), one[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms/a%2Fb", true));
+        let r = resources::find("asset_revisions").unwrap();
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["t 1"])], "t").unwrap();
+        assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/TABLE/t%201/revisions");
     }
 
     #[test]

@@ -90,6 +90,22 @@ unsafe fn role_name(user_id: pg_sys::Oid) -> String {
     }
 }
 
+/// The `path` option of each column (same indexing as [`column_names`]).
+///
+/// # Safety
+/// `relid` must be a foreign table the caller holds a lock on.
+pub unsafe fn column_paths(relid: pg_sys::Oid, names: &[Option<String>]) -> Vec<Option<String>> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            name.as_ref()?;
+            let opts = options(pg_sys::GetForeignColumnOptions(relid, (i + 1) as i16));
+            opts.into_iter().rev().find(|(k, _)| k == "path").map(|(_, v)| v)
+        })
+        .collect()
+}
+
 /// The names of a relation's live columns, by attribute number (index 0 is attnum 1; dropped
 /// columns are `None`).
 ///

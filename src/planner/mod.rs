@@ -4,13 +4,16 @@
 //! query's memory context and dies with one execution.
 
 mod catalog;
+mod check;
 pub(crate) mod datum;
 mod explain;
+mod import;
 mod paths;
 mod plan_data;
 mod quals;
 mod scan;
 
+pub use check::check;
 use crate::error::FdwError;
 use crate::options::{self, OptionContext};
 use pgrx::pg_sys::panic::ErrorReport;
@@ -28,6 +31,7 @@ pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
         routine.IterateForeignScan = Some(scan::iterate_foreign_scan);
         routine.ReScanForeignScan = Some(scan::rescan_foreign_scan);
         routine.EndForeignScan = Some(scan::end_foreign_scan);
+        routine.ImportForeignSchema = Some(import::import_foreign_schema);
         routine.into_pg_boxed()
     }
 }

@@ -53,8 +53,9 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let table = catalog::table(relid);
     let options = TableOptions::from_options(&table.name, &table.options).or_raise();
     let names = catalog::column_names(relid);
-    check_columns(options.resource, &table.name, &names);
-    let columns = used_columns(baserel, &names);
+    let paths = catalog::column_paths(relid, &names);
+    check_columns(options.resource, &table.name, &names, &paths);
+    let columns = used_columns(baserel, &names, &paths);
     let plan = RelPlan { table: table.name, options, names, columns };
     let pushed = quals::pushable(root, (*baserel).relid, (*baserel).baserestrictinfo, plan.options.resource, &plan.names);
     (*baserel).rows = plan.estimate(&pushed).0;
@@ -192,21 +193,33 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.into_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
 }
 
-/// Every column of the table must be a column of its resource.
-fn check_columns(resource: &Resource, table: &str, names: &[Option<String>]) {
-    for name in names.iter().flatten() {
-        if resource.column(name).is_none() {
-            raise(
+/// Every column of the table must be a column of its resource, or name one of its fields in a
+/// `path` option.
+fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], paths: &[Option<String>]) {
+    for (name, path) in names.iter().zip(paths) {
+        let Some(name) = name else { continue };
+        match path {
+            Some(path) => {
+                let top = path.split('.').next().unwrap_or_default();
+                if !resource.has_field(top) {
+                    raise(
+                        FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("the path \"{path}\" of column \"{name}\" of foreign table \"{table}\" does not start with a field of resource {}", resource.name))
+                            .hint(format!("Fields of {} are: {}.", resource.name, resource.column_names().join(", "))),
+                    );
+                }
+            }
+            None if resource.column(name).is_none() => raise(
                 FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{name}\" of foreign table \"{table}\" is not a field of resource {}", resource.name))
-                    .hint(format!("Columns of {} are: {}.", resource.name, resource.column_names().join(", "))),
-            );
+                    .hint(format!("Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').", resource.name, resource.column_names().join(", "))),
+            ),
+            None => {}
         }
     }
 }
 
 /// The columns the query reads: in its target list or its conditions (all, for a whole-row
 /// reference).
-unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, names: &[Option<String>]) -> Vec<PlannedColumn> {
+unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, names: &[Option<String>], paths: &[Option<String>]) -> Vec<PlannedColumn> {
     let relid = (*baserel).relid;
     let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos((*(*baserel).reltarget).exprs as *mut pg_sys::Node, relid, &mut attrs);
@@ -222,7 +235,7 @@ unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, names: &[Option<String>
             let attnum = i as i32 + 1;
             let used = whole_row || pg_sys::bms_is_member(attnum - offset, attrs);
             match (used, name) {
-                (true, Some(n)) => Some(PlannedColumn { attnum: attnum as i16, name: n.clone() }),
+                (true, Some(n)) => Some(PlannedColumn { attnum: attnum as i16, name: n.clone(), path: paths[i].clone() }),
                 _ => None,
             }
         })

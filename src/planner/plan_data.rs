@@ -36,6 +36,8 @@ pub struct PlannedParam {
 pub struct PlannedColumn {
     pub attnum: i16,
     pub name: String,
+    /// The column option `path`: which (nested) field fills the column.
+    pub path: Option<String>,
 }
 
 impl ScanPlan {

@@ -15,7 +15,7 @@ use crate::error::FdwError;
 use crate::client::auth::{Auth, SessionKey};
 use crate::client::ApiClient;
 use crate::options::{Credentials, ServerOptions, UserOptions};
-use crate::resources::{self, ColumnDef, Resource, Source};
+use crate::resources::{self, Resource, Source};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
 use pgrx::PgSqlErrorCode::*;
@@ -35,6 +35,16 @@ pub struct ScanState {
     cache: Option<ListingCache>,
     /// Totals of the listings already finished (rescans start new ones).
     pub finished: Stats,
+    /// The scan raised an error from the API.
+    failed: bool,
+}
+
+impl Drop for ScanState {
+    fn drop(&mut self) {
+        // Runs when the query's memory goes away, after success or failure alike: no Postgres
+        // calls here, only the backend's own counters.
+        crate::stats::record(&self.server.server_name, self.resource.name, self.stats(), self.failed);
+    }
 }
 
 impl ScanState {
@@ -59,14 +69,14 @@ impl ScanState {
 
 /// Where a column's value comes from.
 enum ColumnSource {
-    /// Wanted field number n of each item.
-    Field(usize),
+    /// Wanted field number n of each item, and the path into it for a nested value.
+    Field(usize, Vec<String>),
     /// The value the listing was requested with (clean_room_name, deployment_name).
     Echo(&'static str),
 }
 
 /// Postgres's interrupt flag and handler, for waits on the network.
-struct PgInterrupts;
+pub(super) struct PgInterrupts;
 
 impl Interrupts for PgInterrupts {
     fn pending(&self) -> bool {
@@ -123,15 +133,11 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         .iter()
         .map(|c| {
             let attr = &attrs[c.attnum as usize - 1];
-            let def: &'static ColumnDef = resource
-                .column(&c.name)
-                .unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))));
-            let source = match def.source {
-                Source::Request => ColumnSource::Echo(def.name),
-                Source::Field(f) => ColumnSource::Field(fields.iter().position(|x| *x == f).unwrap_or_else(|| {
-                    fields.push(f);
-                    fields.len() - 1
-                })),
+            let source = match (&c.path, resource.column(&c.name).map(|d| d.source)) {
+                (Some(path), _) => field_source(&mut fields, path),
+                (None, Some(Source::Field(path))) => field_source(&mut fields, path),
+                (None, Some(Source::Request)) => ColumnSource::Echo(resource.column(&c.name).map(|d| d.name).unwrap_or_default()),
+                (None, None) => raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))),
             };
             (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), attr.atttypid, attr.atttypmod), source)
         })
@@ -142,8 +148,24 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
 
     let fetch = FetchConfig { client, list_key: resource.list_key, fields: fields.into(), max_in_flight: server.max_concurrent_requests };
     let cache = plan.cache_listings.then(ListingCache::default);
-    let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default() };
+    let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default(), failed: false };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
+}
+
+/// The source for a (possibly dotted) field path; the top-level field joins the wanted ones.
+fn field_source(fields: &mut Vec<&'static str>, path: &str) -> ColumnSource {
+    let mut segments = path.split('.');
+    let top = segments.next().unwrap_or_default();
+    let index = match fields.iter().position(|f| *f == top) {
+        Some(i) => i,
+        None => {
+            // Wanted fields live as long as the backend's runtime needs them: leak the few names
+            // that come from column options (resource fields are 'static already).
+            fields.push(resources::static_field(top));
+            fields.len() - 1
+        }
+    };
+    ColumnSource::Field(index, segments.map(str::to_string).collect())
 }
 
 /// Evaluates the request values and builds the listings to follow.
@@ -175,12 +197,15 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     if state.listing.is_none() {
         state.listing = Some(start_listing(node, state));
     }
-    let ScanState { listing, columns, plan, .. } = state;
+    let ScanState { listing, columns, plan, failed, .. } = state;
     let listing = listing.as_mut().expect("started above");
     let (page, item, target) = match listing.next_item(&PgInterrupts) {
         Ok(Some(found)) => found,
         Ok(None) => return slot,
-        Err(e) => raise(e.into_fdw_error(&plan.table)),
+        Err(e) => {
+            *failed = true;
+            raise(e.into_fdw_error(&plan.table))
+        }
     };
 
     let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
@@ -189,8 +214,13 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     nulls.fill(true);
     for (writer, source) in columns.iter_mut() {
         let echoed;
+        let nested;
         let raw = match source {
-            ColumnSource::Field(i) => page.field(item, *i),
+            ColumnSource::Field(i, path) if path.is_empty() => page.field(item, *i),
+            ColumnSource::Field(i, path) => {
+                nested = page.field(item, *i).and_then(|raw| nested_value(raw, path));
+                nested.as_deref()
+            }
             ColumnSource::Echo(column) => {
                 echoed = target.echo_value(column).map(|v| serde_json::Value::String(v.to_string()).to_string());
                 echoed.as_deref()
@@ -204,6 +234,15 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     }
     pg_sys::ExecStoreVirtualTuple(slot);
     slot
+}
+
+/// The JSON text at `path` inside the object `raw` (`None`: not there).
+fn nested_value(raw: &str, path: &[String]) -> Option<String> {
+    let mut value: serde_json::Value = serde_json::from_str(raw).ok()?;
+    for key in path {
+        value = value.as_object_mut()?.remove(key)?;
+    }
+    Some(value.to_string())
 }
 
 /// ExecClearTuple, a static inline function in C.

@@ -1,21 +1,35 @@
 //! Declarative definitions of the API resources a foreign table can read. Adding a resource is
 //! adding one [`Resource`] value to [`RESOURCES`]: its endpoint, the key of the list in the
-//! response, which columns become request parameters, and its columns.
+//! response, which columns become request parameters, and its columns with their kinds and
+//! descriptions. Planning, requests, IMPORT FOREIGN SCHEMA, comments and the README's table
+//! reference all come from these definitions.
 
-mod task_runs;
+mod cleanrooms;
+pub mod docs;
 
 /// One readable API resource (the table option `resource` names it).
 #[derive(Debug)]
 pub struct Resource {
     pub name: &'static str,
     pub description: &'static str,
-    /// The endpoint, with `{column}` placeholders for path parameters.
+    /// The list endpoint, with `{column}` placeholders for path parameters.
     pub path: &'static str,
     /// The key of the array of items in each page.
     pub list_key: &'static str,
+    /// A single-object endpoint used instead when the query gives this column a value.
+    pub get: Option<GetBy>,
     /// Columns whose `=` (or `IN`) conditions become part of the request.
     pub params: &'static [Param],
     pub columns: &'static [ColumnDef],
+    /// The largest page_size the endpoint takes.
+    pub max_page_size: u32,
+}
+
+/// `GET {path}` for one object, when `column` has a value.
+#[derive(Debug)]
+pub struct GetBy {
+    pub column: &'static str,
+    pub path: &'static str,
 }
 
 /// A column that the request is built from.
@@ -42,23 +56,83 @@ pub enum ParamPlace {
 pub struct ColumnDef {
     pub name: &'static str,
     pub source: Source,
-    /// The SQL type documented for the column (what IMPORT FOREIGN SCHEMA would declare).
-    pub sql_type: &'static str,
+    pub kind: Kind,
     pub description: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// A top-level field of each item.
+    /// A field of each item; a dotted path (`a.b`) reaches into nested objects.
     Field(&'static str),
     /// The value the request was made with (the row echoes what the WHERE clause asked for).
     Request,
 }
 
-pub static RESOURCES: &[&Resource] = &[&task_runs::TASK_RUNS];
+/// What a column holds, which decides the SQL type IMPORT FOREIGN SCHEMA declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    /// A number of milliseconds (a duration) or a plain integer.
+    Integer,
+    /// A point in time, in epoch milliseconds.
+    EpochMillis,
+    Boolean,
+    /// A JSON object or array.
+    Object,
+}
+
+impl Kind {
+    /// The SQL type to declare; `raw` keeps epoch milliseconds as bigint, as the API sends them.
+    pub fn sql_type(self, raw: bool) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Integer => "bigint",
+            Kind::EpochMillis if raw => "bigint",
+            Kind::EpochMillis => "timestamptz",
+            Kind::Boolean => "boolean",
+            Kind::Object => "jsonb",
+        }
+    }
+}
+
+pub static RESOURCES: &[&Resource] = &[
+    &cleanrooms::TASK_RUNS,
+    &cleanrooms::CLEAN_ROOMS,
+    &cleanrooms::ASSETS,
+    &cleanrooms::ASSET_REVISIONS,
+    &cleanrooms::AUTO_APPROVAL_RULES,
+    &cleanrooms::CLEAN_ROOM_TASK_RUNS,
+];
+
+/// The remote schema IMPORT FOREIGN SCHEMA knows: the Clean Rooms service.
+pub const REMOTE_SCHEMA: &str = "cleanrooms";
 
 pub fn find(name: &str) -> Option<&'static Resource> {
     RESOURCES.iter().copied().find(|r| r.name == name)
+}
+
+/// A field name with a 'static lifetime: a resource's own, or (for a name that only a column
+/// option gives) one leaked once per distinct name for the backend's life.
+pub fn static_field(name: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    for r in RESOURCES {
+        for c in r.columns {
+            if let Source::Field(f) = c.source {
+                if f == name {
+                    return f;
+                }
+            }
+        }
+    }
+    static EXTRA: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut extra = EXTRA.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(f) = extra.get(name) {
+        return f;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    extra.insert(leaked);
+    leaked
 }
 
 pub fn names() -> Vec<&'static str> {
@@ -85,29 +159,50 @@ impl Resource {
         let params: &'static [Param] = self.params;
         params.iter().filter(|p| p.required)
     }
+
+    /// Whether `field` is a top-level field of this resource's items (for checking `path`).
+    pub fn has_field(&self, field: &str) -> bool {
+        self.columns.iter().any(|c| matches!(c.source, Source::Field(f) if f.split('.').next() == Some(field)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn placeholders(path: &str) -> Vec<&str> {
+        path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+    }
+
     #[test]
-    fn every_param_is_a_column_and_every_path_placeholder_a_path_param() {
+    fn definitions_are_consistent() {
+        let mut names = std::collections::HashSet::new();
         for r in RESOURCES {
+            assert!(names.insert(r.name), "{} twice", r.name);
             for p in r.params {
                 assert!(r.column(p.column).is_some(), "{}: param {} has no column", r.name, p.column);
             }
-            for segment in r.path.split('/') {
-                if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            for name in placeholders(r.path) {
+                let p = r.param(name).unwrap_or_else(|| panic!("{}: {{{name}}} is not a param", r.name));
+                assert_eq!(p.place, ParamPlace::Path);
+                assert!(p.required, "{}: path params of the list endpoint are required", r.name);
+            }
+            if let Some(get) = &r.get {
+                for name in placeholders(get.path) {
                     let p = r.param(name).unwrap_or_else(|| panic!("{}: {{{name}}} is not a param", r.name));
-                    assert_eq!(p.place, ParamPlace::Path);
-                    assert!(p.required, "{}: path params are required", r.name);
+                    assert!(p.required || name == get.column, "{}: {name}", r.name);
                 }
             }
+            let mut columns = std::collections::HashSet::new();
             for c in r.columns {
+                assert!(columns.insert(c.name), "{}: column {} twice", r.name, c.name);
                 if c.source == Source::Request {
                     assert!(r.param(c.name).is_some(), "{}: request column {} is not a param", r.name, c.name);
                 }
+                assert!(!c.description.is_empty(), "{}.{} has no description", r.name, c.name);
+            }
+            for p in r.required_params() {
+                assert_ne!(p.place, ParamPlace::Workspace);
             }
         }
     }

@@ -1,0 +1,88 @@
+//! `databricks_fdw_check(server)`: the first five minutes of a new user. Each step says what it
+//! found; the first failure says how to fix it, and the steps after it are skipped.
+
+use super::catalog;
+use super::scan::PgInterrupts;
+use crate::client::auth::{Auth, SessionKey};
+use crate::client::runtime::block_on;
+use crate::client::{ApiClient, RequestStats};
+use crate::options::{Credentials, ServerOptions, UserOptions};
+use pgrx::prelude::*;
+use std::ffi::CString;
+
+type Row = (String, bool, String, Option<String>);
+
+pub fn check(server_name: &str) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let _ = run(server_name, &mut rows);
+    rows
+}
+
+fn ok(rows: &mut Vec<Row>, step: &str, detail: String) {
+    rows.push((step.to_string(), true, detail, None));
+}
+
+/// Records a failed step; `Err` stops the check.
+fn fail(rows: &mut Vec<Row>, step: &str, detail: String, hint: Option<String>) -> Result<(), ()> {
+    rows.push((step.to_string(), false, detail, hint));
+    Err(())
+}
+
+fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
+    let name = CString::new(server_name).map_err(|_| ())?;
+    // SAFETY: a valid C string; missing_ok makes a missing server a NULL result, not an ERROR.
+    let server = unsafe { pg_sys::GetForeignServerByName(name.as_ptr(), true) };
+    if server.is_null() {
+        return fail(rows, "server", format!("there is no foreign server \"{server_name}\""), Some("CREATE SERVER ... FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '...')".into()));
+    }
+    // SAFETY: `server` is a valid ForeignServer from the catalog.
+    let (server_id, info) = unsafe { ((*server).serverid, catalog::server((*server).serverid)) };
+    let options = match ServerOptions::from_options(&info.name, &info.options) {
+        Ok(o) => o,
+        Err(e) => return fail(rows, "options", e.message, e.hint),
+    };
+    ok(rows, "options", format!("workspace_url {}", options.workspace.as_str()));
+    let workspace = match options.workspace.resolve(options.deployment_name.as_deref()) {
+        Ok(url) => url,
+        Err(e) => return fail(rows, "workspace", e.message, e.hint),
+    };
+    ok(rows, "workspace", format!("{} (deployment {})", workspace, options.deployment_name.as_deref().unwrap_or("none")));
+    // SAFETY: plain catalog lookups for the current user and a valid server.
+    let user = unsafe { pg_sys::GetUserId() };
+    let mapping = match unsafe { catalog::user_mapping(user, server_id, &info.name) } {
+        Ok(m) => m,
+        Err(e) => return fail(rows, "credentials", e.message, e.hint),
+    };
+    let credentials = match UserOptions::from_options(&mapping).credentials() {
+        Ok(c) => c,
+        Err(e) => return fail(rows, "credentials", e.message, e.hint),
+    };
+    let auth = match credentials {
+        Credentials::Token(t) => {
+            ok(rows, "credentials", "a personal access token".into());
+            Auth::Token(t)
+        }
+        Credentials::ServicePrincipal { client_id, client_secret } => {
+            ok(rows, "credentials", format!("OAuth service principal {client_id}"));
+            Auth::oauth(SessionKey { server: server_id.to_u32(), role: user.to_u32(), client_id, client_secret, token_url: options.oauth_token_url.clone() })
+        }
+    };
+    let client = match ApiClient::new(auth, &options.client) {
+        Ok(c) => c,
+        Err(e) => return fail(rows, "tls", e, Some("Check the server option ca_certificate.".into())),
+    };
+    let mut url = workspace.clone();
+    url.set_path(&format!("{}/api/2.0/clean-rooms", workspace.path().trim_end_matches('/')));
+    url.set_query(Some("page_size=1"));
+    let mut cost = RequestStats::default();
+    match block_on(client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut cost), &PgInterrupts) {
+        Ok(page) => {
+            ok(rows, "list clean rooms", format!("signed in; {} clean room(s) on the first page", page.len()));
+            Ok(())
+        }
+        Err(e) => {
+            let e = e.into_fdw_error("clean_rooms");
+            fail(rows, "list clean rooms", e.message, e.hint)
+        }
+    }
+}

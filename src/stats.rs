@@ -1,0 +1,54 @@
+//! Per-backend totals by server and resource, since the backend started, for
+//! `databricks_fdw_stats()`. Scans add to them when they end, whether they succeed or fail.
+
+use crate::client::listing::Stats;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub scans: u64,
+    pub requests: u64,
+    pub pages: u64,
+    pub rows: u64,
+    pub retries: u64,
+    pub errors: u64,
+    pub bytes: u64,
+}
+
+fn registry() -> &'static Mutex<BTreeMap<(String, String), Totals>> {
+    static REGISTRY: OnceLock<Mutex<BTreeMap<(String, String), Totals>>> = OnceLock::new();
+    REGISTRY.get_or_init(Default::default)
+}
+
+/// Adds one finished scan.
+pub fn record(server: &str, resource: &str, s: Stats, failed: bool) {
+    let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+    let t = reg.entry((server.to_string(), resource.to_string())).or_default();
+    t.scans += 1;
+    t.requests += s.requests;
+    t.pages += s.pages;
+    t.rows += s.items;
+    t.retries += s.retries;
+    t.bytes += s.bytes;
+    t.errors += failed as u64;
+}
+
+/// Every (server, resource) with its totals, ordered.
+pub fn snapshot() -> Vec<((String, String), Totals)> {
+    registry().lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_add_up_per_server_and_resource() {
+        record("s_test", "task_runs", Stats { requests: 3, pages: 3, items: 57, bytes: 100, ..Stats::default() }, false);
+        record("s_test", "task_runs", Stats { requests: 2, retries: 1, ..Stats::default() }, true);
+        let snap = snapshot();
+        let t = snap.iter().find(|(k, _)| k.0 == "s_test").unwrap().1;
+        assert_eq!(t, Totals { scans: 2, requests: 5, pages: 3, rows: 57, retries: 1, errors: 1, bytes: 100 });
+    }
+}
