@@ -67,6 +67,7 @@ class Bench:
             self.psql(f"CREATE TABLE local_{room} AS SELECT * FROM task_runs WHERE clean_room_name = '{room}'")
         for i in range(8):
             self.floor(f"lat_{i}", sim=self.sim_lat)
+        self.psql("CREATE TABLE local_bank AS SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'")
 
     # --- contenders -----------------------------------------------------------------------
     def floor(self, room, repeat=1, sim=None):
@@ -137,12 +138,17 @@ class Bench:
         path = os.path.join(HERE, "work", "small.sql")
         with open(path, "w") as f:
             f.write(script)
+        local_path = os.path.join(HERE, "work", "small-local.sql")
+        with open(local_path, "w") as f:
+            f.write(script.replace("FROM task_runs", "FROM local_bank"))
         ext = lambda: self.timed(self.psql_base + ["-d", "bench", "-At", "-f", path])
+        local = lambda: self.timed(self.psql_base + ["-d", "bench", "-At", "-f", local_path])
         floor = lambda: self.floor("bank_x_insurer", repeat=n)
-        medians, outputs = self.alternate([("floor", floor), ("ext", ext)], repeats)
-        counts = outputs["ext"].split()
-        assert len(counts) == n and set(counts) == {"12"}, "every small query returned the room's 12 runs"
-        return medians["ext"] / n, medians["floor"] / n
+        medians, outputs = self.alternate([("floor", floor), ("ext", ext), ("local", local)], repeats)
+        for name in ("ext", "local"):
+            counts = outputs[name].split()
+            assert len(counts) == n and set(counts) == {"12"}, f"every small query ({name}) returned the room's 12 runs"
+        return medians["ext"] / n, medians["floor"] / n, medians["local"] / n
 
     def memory(self, room, runs):
         """The backend's peak RSS before and after a COPY of every run of `room`."""
@@ -177,7 +183,7 @@ def main():
     small, small_floor = b.rooms("bench_small", a.small, reps_small, with_sdk=True)
     big, big_floor = b.rooms("bench_big", a.big, reps_big, with_sdk=True)
     lat = b.latency(1 if a.quick else 5)
-    per_query, per_request = b.small_queries(1 if a.quick else 3, n=50 if a.quick else 500)
+    per_query, per_request, per_local = b.small_queries(1 if a.quick else 3, n=50 if a.quick else 500)
     rss_before, rss_after = b.memory("bench_big", a.big)
 
     def row(name, m, runs):
@@ -193,6 +199,7 @@ def main():
         ("SDK+COPY / ext COPY, 10k", small["SDK+COPY"] / small["ext COPY"], "(≥ 5)"),
         ("8 rooms / 1 room, 50 ms latency", lat["8 rooms"] / lat["1 room"], "≤ 1.5"),
         ("small query / floor request", per_query / per_request, "≤ 1.5"),
+        ("(small query − same query on a local table) / floor request", (per_query - per_local) / per_request, "(what the wrapper adds)"),
         ("peak RSS growth, 1M-run COPY (MiB)", rss_after - rss_before, "≤ 64"),
     ]
     mem = int(re.search(r"MemTotal:\s+(\d+)", open("/proc/meminfo").read()).group(1)) / 1024 / 1024
@@ -211,7 +218,8 @@ def main():
         row("big", big, a.big),
         "",
         f"Latency (50 ms per request, {a.lat // 100} pages per room): 1 room {lat['1 room']:.3f} s, 8 rooms {lat['8 rooms']:.3f} s.",
-        f"Small queries: {per_query * 1000:.3f} ms per query through psql; floor {per_request * 1000:.3f} ms per request.",
+        f"Small queries: {per_query * 1000:.3f} ms per query through psql; the same query on a 12-row local table "
+        f"{per_local * 1000:.3f} ms; floor {per_request * 1000:.3f} ms per request.",
         f"Backend peak RSS: {rss_before:.1f} MiB before the 1M-run COPY, {rss_after:.1f} MiB after.",
         "",
         "| ratio | measured | target |",

@@ -117,6 +117,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| parse_count(v, 1024, 1 << 34).map(|_| ()),
     },
     OptionSpec {
+        name: "cache_ttl",
+        context: OptionContext::Server,
+        description: "Seconds identical requests are answered from this backend's memory; default 0 (off)",
+        check: |v| if v.trim() == "0" { Ok(()) } else { parse_seconds(v).map(|_| ()) },
+    },
+    OptionSpec {
         name: "token",
         context: OptionContext::UserMapping,
         description: "A Databricks personal access token, sent as a bearer token",
@@ -464,6 +470,10 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
             total_wait: seconds("retry_total_wait", defaults.retry.total_wait)?,
         },
         max_response_bytes: count("max_response_bytes", 1024, 1 << 34, defaults.max_response_bytes as u64)? as usize,
+        cache_ttl: match option(options, "cache_ttl").map(str::trim) {
+            None | Some("0") => None,
+            Some(v) => Some(parse_seconds(v).map_err(|p| FdwError::bad_option_value("cache_ttl", p))?),
+        },
     })
 }
 
@@ -558,7 +568,7 @@ mod tests {
             Some(
                 "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, allowed_deployments, \
                  oauth_token_url, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
-                 max_response_bytes."
+                 max_response_bytes, cache_ttl."
             )
         );
     }

@@ -60,6 +60,17 @@ impl Auth {
         Auth::OAuth(session.clone())
     }
 
+    /// Who the requests are made as, for keying cached responses (never shown anywhere).
+    pub fn identity(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match self {
+            Auth::Token(t) => t.hash(&mut h),
+            Auth::OAuth(s) => (&s.client_id, &s.client_secret, s.token_url.as_ref().map(Url::as_str)).hash(&mut h),
+        }
+        h.finish()
+    }
+
     /// The `Authorization` header value for a request to `workspace`.
     pub async fn header(&self, http: &reqwest::Client, workspace: &Url) -> Result<Secret, ApiError> {
         match self {

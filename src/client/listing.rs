@@ -1,10 +1,12 @@
 //! Streams the items of a set of listings. Each listing (one [`Target`]) is followed by a task on
 //! the backend's runtime, so several listings are in flight at once (at most `max_in_flight`
-//! requests), and rows are handed out as pages arrive. A listing's next page is requested once
-//! half of its current page has been consumed: a scan that stops early (LIMIT) asks only for the
-//! pages it needs, and a scan that reads everything overlaps the next request with the rest of
-//! the page. Memory is bounded: each listing holds at most one page waiting, plus the one being
-//! read.
+//! requests), and rows are handed out as pages arrive.
+//!
+//! When the next page is asked for depends on the query: a scan under a LIMIT asks once half of
+//! the current page has been consumed, so it requests only the pages it needs; any other scan
+//! prefetches, requesting the next page as soon as one arrives, so the network and the decoding
+//! overlap with Postgres working on rows. Memory is bounded either way: at most `max_in_flight`
+//! pages wait in the channel, plus those being fetched, plus the one being read.
 
 use super::error::ApiError;
 use super::pages::{Cursor, Page};
@@ -25,6 +27,8 @@ pub struct Stats {
     pub bytes: u64,
     /// Listings answered from the scan's own cache of earlier listings.
     pub cache_hits: u64,
+    /// Pages answered by the response cache (server option cache_ttl).
+    pub response_cache_hits: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -35,6 +39,7 @@ impl std::ops::AddAssign for Stats {
         self.items += o.items;
         self.bytes += o.bytes;
         self.cache_hits += o.cache_hits;
+        self.response_cache_hits += o.response_cache_hits;
     }
 }
 
@@ -44,6 +49,8 @@ pub type Items = Arc<Page>;
 #[derive(Clone)]
 pub struct FetchConfig {
     pub client: ApiClient,
+    /// Request each next page as soon as the previous one arrives (no LIMIT above the scan).
+    pub prefetch: bool,
     pub list_key: &'static str,
     /// The fields of each item the scan reads; the others are skipped while decoding.
     pub fields: Arc<[&'static str]>,
@@ -115,7 +122,8 @@ impl Listing {
                 continue;
             }
             listing.unfinished += 1;
-            let task = follow(i, target.clone(), config.clone(), slots.clone(), tx.clone(), listing.asks[i].clone());
+            let ask = (!config.prefetch).then(|| listing.asks[i].clone());
+            let task = follow(i, target.clone(), config.clone(), slots.clone(), tx.clone(), ask);
             listing.tasks.push(tokio::spawn(task));
         }
         listing
@@ -173,6 +181,7 @@ impl Listing {
 
     fn count(&mut self, cost: RequestStats) {
         self.stats.requests += cost.requests;
+        self.stats.response_cache_hits += cost.cache_hits;
         self.stats.retries += cost.retries;
         self.stats.bytes += cost.bytes;
     }
@@ -221,8 +230,9 @@ impl Drop for Listing {
     }
 }
 
-/// Follows one listing to its end, sending each page; waits to be asked before each next page.
-async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Semaphore>, tx: mpsc::Sender<Event>, ask: Arc<Notify>) {
+/// Follows one listing to its end, sending each page; with `ask`, waits to be asked before each
+/// next page.
+async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Semaphore>, tx: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
     let mut cursor = Cursor::new();
     while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
         let url = target.page_url(token.as_deref());
@@ -248,7 +258,9 @@ async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Se
             return;
         }
         drop(slot);
-        ask.notified().await;
+        if let Some(ask) = &ask {
+            ask.notified().await;
+        }
     }
 }
 
@@ -260,7 +272,7 @@ mod tests {
     #[test]
     fn empty_target_lists_finish_at_once() {
         let client = ApiClient::new(crate::client::auth::Auth::Token(crate::options::Secret::new("t".into())), &Default::default()).unwrap();
-        let config = FetchConfig { client, list_key: "runs", fields: Arc::from(Vec::new()), max_in_flight: 2 };
+        let config = FetchConfig { client, prefetch: true, list_key: "runs", fields: Arc::from(Vec::new()), max_in_flight: 2 };
         let mut l = Listing::start(Vec::new(), &config, None);
         assert!(l.next_item(&NoInterrupts).unwrap().is_none());
     }

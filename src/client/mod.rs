@@ -4,6 +4,7 @@
 //! simulator without a database.
 
 pub mod auth;
+pub mod cache;
 pub mod error;
 pub mod listing;
 pub mod pages;
@@ -12,6 +13,7 @@ pub mod retry;
 pub mod runtime;
 
 use auth::Auth;
+use bytes::Bytes;
 use error::ApiError;
 use pages::Page;
 use retry::{Decision, RetryPolicy};
@@ -66,11 +68,13 @@ pub struct ClientSettings {
     pub retry: RetryPolicy,
     /// The most a single response body may hold.
     pub max_response_bytes: usize,
+    /// Answer identical requests from memory for this long (`None`: never).
+    pub cache_ttl: Option<Duration>,
 }
 
 impl Default for ClientSettings {
     fn default() -> Self {
-        ClientSettings { http: HttpSettings::default(), retry: RetryPolicy::default(), max_response_bytes: 64 * 1024 * 1024 }
+        ClientSettings { http: HttpSettings::default(), retry: RetryPolicy::default(), max_response_bytes: 64 * 1024 * 1024, cache_ttl: None }
     }
 }
 
@@ -78,6 +82,8 @@ impl Default for ClientSettings {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RequestStats {
     pub requests: u64,
+    /// Pages answered by the response cache (no request made).
+    pub cache_hits: u64,
     pub retries: u64,
     pub bytes: u64,
 }
@@ -89,20 +95,40 @@ pub struct ApiClient {
     auth: Auth,
     retry: RetryPolicy,
     max_body: usize,
+    cache_ttl: Option<Duration>,
 }
 
 impl ApiClient {
     pub fn new(auth: Auth, settings: &ClientSettings) -> Result<ApiClient, String> {
-        Ok(ApiClient { http: http(&settings.http)?, auth, retry: settings.retry.clone(), max_body: settings.max_response_bytes })
+        Ok(ApiClient { http: http(&settings.http)?, auth, retry: settings.retry.clone(), max_body: settings.max_response_bytes, cache_ttl: settings.cache_ttl })
     }
 
-    /// GETs one page of a listing in `workspace` and decodes it, retrying what the retry policy
-    /// says to retry (the same page: a scan never starts over).
+    /// GETs one page (from the response cache when the server allows it) and decodes it.
     pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut RequestStats) -> Result<Page, ApiError> {
+        let path = format!("GET {}", url.path());
+        let decode = |body: Bytes| Page::decode(body, list_key, fields).map_err(|problem| ApiError::BadResponse { path: path.clone(), problem });
+        let Some(ttl) = self.cache_ttl else {
+            return decode(self.fetch_body(workspace, url, stats).await?);
+        };
+        let identity = self.auth.identity();
+        if let Some(body) = cache::get(identity, url.as_str(), ttl) {
+            stats.cache_hits += 1;
+            return decode(body);
+        }
+        let key = url.to_string();
+        let body = self.fetch_body(workspace, url, stats).await?;
+        let page = decode(body.clone())?;
+        cache::put(identity, &key, body);
+        Ok(page)
+    }
+
+    /// GETs one page of a listing in `workspace`, retrying what the retry policy says to retry
+    /// (the same page: a scan never starts over).
+    async fn fetch_body(&self, workspace: &Url, url: Url, stats: &mut RequestStats) -> Result<Bytes, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
-            let (error, retry_after) = match self.attempt(workspace, &url, list_key, fields, stats).await {
+            let (error, retry_after) = match self.attempt(workspace, &url, stats).await {
                 Ok(page) => return Ok(page),
                 Err(failure) => failure,
             };
@@ -119,9 +145,9 @@ impl ApiClient {
         }
     }
 
-    /// One try (two, when a cached OAuth token is refused): the page, or the error and the
-    /// `Retry-After` that came with it.
-    async fn attempt(&self, workspace: &Url, url: &Url, list_key: Option<&str>, fields: &[&str], stats: &mut RequestStats) -> Result<Page, (ApiError, Option<Duration>)> {
+    /// One try (two, when a cached OAuth token is refused): the body of a 2xx, or the error and
+    /// the `Retry-After` that came with it.
+    async fn attempt(&self, workspace: &Url, url: &Url, stats: &mut RequestStats) -> Result<Bytes, (ApiError, Option<Duration>)> {
         let path = format!("GET {}", url.path());
         let mut renewed = false;
         loop {
@@ -155,7 +181,7 @@ impl ApiClient {
             if !(200..300).contains(&status) {
                 return Err((ApiError::from_status(&path, status, &body), retry_after));
             }
-            return Page::decode(body, list_key, fields).map_err(|problem| (ApiError::BadResponse { path, problem }, None));
+            return Ok(Bytes::from(body));
         }
     }
 }

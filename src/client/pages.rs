@@ -11,7 +11,7 @@ use std::fmt;
 /// skipped over, and the rows borrow their values from the body.
 #[derive(Debug, Default)]
 pub struct Page {
-    body: Vec<u8>,
+    body: bytes::Bytes,
     items: usize,
     /// Per item, per wanted field: the byte range of its JSON value in `body`.
     spans: Vec<Option<(u32, u32)>>,
@@ -24,7 +24,8 @@ impl Page {
     /// Decodes `{"<list_key>": [{...}, ...], "next_page_token": "..."}`, keeping the position of
     /// `fields` in each item; both keys may be missing (`{}` is an empty result). Without a
     /// list key, the body is one object: a page of one item.
-    pub fn decode(body: Vec<u8>, list_key: Option<&str>, fields: &[&str]) -> Result<Page, String> {
+    pub fn decode(body: impl Into<bytes::Bytes>, list_key: Option<&str>, fields: &[&str]) -> Result<Page, String> {
+        let body: bytes::Bytes = body.into();
         let mut found = Found { spans: Vec::new(), items: 0, next: None, stride: fields.len() };
         let base = body.as_ptr() as usize;
         let mut de = serde_json::Deserializer::from_slice(&body);

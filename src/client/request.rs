@@ -23,6 +23,8 @@ pub struct Target {
     pub single: bool,
     /// Values of the columns taken from the request rather than the response.
     pub echo: Vec<(&'static str, Option<String>)>,
+    /// The same values as JSON text, as the conversion of every row takes them.
+    echo_json: Vec<(&'static str, Option<String>)>,
 }
 
 impl Target {
@@ -37,6 +39,11 @@ impl Target {
 
     pub fn echo_value(&self, column: &str) -> Option<&str> {
         self.echo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref())
+    }
+
+    /// An echoed value as a JSON string (`"acme_x_retailer"`).
+    pub fn echo_json(&self, column: &str) -> Option<&str> {
+        self.echo_json.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -129,13 +136,14 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
     if url.query() == Some("") {
         url.set_query(None);
     }
-    let echo = resource
+    let echo: Vec<(&'static str, Option<String>)> = resource
         .columns
         .iter()
         .filter(|c| c.source == crate::resources::Source::Request)
         .map(|c| (c.name, value(c.name).map(str::to_string)))
         .collect();
-    Ok(Target { workspace, url, single: get.is_some(), echo })
+    let echo_json = echo.iter().map(|(c, v)| (*c, v.as_ref().map(|v| serde_json::Value::from(v.as_str()).to_string()))).collect();
+    Ok(Target { workspace, url, single: get.is_some(), echo, echo_json })
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {
@@ -177,6 +185,7 @@ mod tests {
         assert_eq!(t[0].url.as_str(), "https://dbc-abcd0123-a1bc.cloud.databricks.com/api/2.0/clean-rooms/acme_x_retailer/runs?notebook_name=nb+1&page_size=50");
         assert_eq!(t[0].echo_value("clean_room_name"), Some("acme_x_retailer"));
         assert_eq!(t[0].echo_value("deployment_name"), Some("dbc-abcd0123-a1bc"));
+        assert_eq!(t[0].echo_json("clean_room_name"), Some("\"acme_x_retailer\""));
         assert_eq!(t[0].page_url(Some("a b&c")).query(), Some("notebook_name=nb+1&page_size=50&page_token=a+b%26c"));
     }
 

@@ -49,6 +49,9 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             integer(es, "Pages", s.pages as i64);
             integer(es, "Retries", s.retries as i64);
             integer(es, "Bytes Received", s.bytes as i64);
+            if state.caches_responses() {
+                integer(es, "Response Cache Hits", s.response_cache_hits as i64);
+            }
             if state.plan.cache_listings {
                 integer(es, "Listings From Cache", s.cache_hits as i64);
             }

@@ -187,6 +187,9 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         params: pushed.iter().map(|q| PlannedParam { column: q.column.to_string(), list: q.list, shown: q.shown.clone() }).collect(),
         columns: plan.columns.clone(),
         cache_listings: !(*best_path).path.param_info.is_null() || pushed.iter().any(|q| q.shown.is_empty()),
+        // A bounded query level (LIMIT, also in a LATERAL subquery), or the inner side of a
+        // nested loop, which may be stopped early for each outer row.
+        limited: (*root).limit_tuples >= 0.0 || !(*best_path).path.param_info.is_null(),
     };
     // Every condition stays for Postgres to check: pushing one down only narrows the request.
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);

@@ -21,6 +21,8 @@ pub struct ScanPlan {
     /// The scan may be rescanned with request values it has seen before (the inner side of a
     /// nested loop): keep finished listings for the rest of the execution.
     pub cache_listings: bool,
+    /// A LIMIT may stop the query early: fetch pages only as rows are consumed.
+    pub limited: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,6 +56,10 @@ impl ScanState {
         s
     }
 
+    pub fn caches_responses(&self) -> bool {
+        self.server.client.cache_ttl.is_some()
+    }
+
     fn close_listing(&mut self) {
         self.finished = self.stats();
         if let Some(mut listing) = self.listing.take() {
@@ -146,7 +150,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         .iter_ptr()
         .collect();
 
-    let fetch = FetchConfig { client, list_key: resource.list_key, fields: fields.into(), max_in_flight: server.max_concurrent_requests };
+    let fetch = FetchConfig {
+        client,
+        prefetch: !plan.limited,
+        list_key: resource.list_key,
+        fields: fields.into(),
+        max_in_flight: server.max_concurrent_requests,
+    };
     let cache = plan.cache_listings.then(ListingCache::default);
     let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default(), failed: false };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
@@ -213,7 +223,6 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
     nulls.fill(true);
     for (writer, source) in columns.iter_mut() {
-        let echoed;
         let nested;
         let raw = match source {
             ColumnSource::Field(i, path) if path.is_empty() => page.field(item, *i),
@@ -221,10 +230,7 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
                 nested = page.field(item, *i).and_then(|raw| nested_value(raw, path));
                 nested.as_deref()
             }
-            ColumnSource::Echo(column) => {
-                echoed = target.echo_value(column).map(|v| serde_json::Value::String(v.to_string()).to_string());
-                echoed.as_deref()
-            }
+            ColumnSource::Echo(column) => target.echo_json(column),
         };
         let cell = convert(raw, writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
         if let Some(datum) = writer.datum(cell, &plan.table) {

@@ -235,3 +235,25 @@ fn a_join_through_a_prepared_statement_with_the_extended_protocol() {
         assert_eq!(w.db.query_one(&stmt, &[&owner]).unwrap().get::<_, i64>(0), expected, "{owner}");
     }
 }
+
+#[test]
+fn the_opt_in_response_cache_answers_identical_requests_from_memory() {
+    let mut w = World::new("response_cache");
+    let q = "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'";
+    assert_eq!(w.count(q), 57);
+    assert_eq!(w.count(q), 57);
+    assert_eq!(w.requests().len(), 6, "off by default: every query asks again");
+    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD cache_ttl '60')", w.server)).unwrap();
+    w.clear_requests();
+    assert_eq!(w.count(q), 57);
+    assert_eq!(w.requests().len(), 3);
+    let plan = w.rows(&format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {q}"));
+    let plan: Vec<String> = plan.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    assert!(plan.iter().any(|l| l.trim() == "Response Cache Hits: 3") && plan.iter().any(|l| l.trim() == "Requests: 0"), "{plan:?}");
+    assert_eq!(w.requests().len(), 3, "answered from memory");
+    // Other credentials do not share the cached responses.
+    w.db.batch_execute(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET token 'dapi-other')", w.server)).unwrap();
+    assert_eq!(w.error(q).code, "28000");
+    let e = w.error(&format!("ALTER SERVER {} OPTIONS (SET cache_ttl 'forever')", w.server));
+    assert_eq!(e.code, "22023");
+}
