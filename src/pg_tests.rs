@@ -100,6 +100,36 @@ mod tests {
     }
 
     #[pg_test]
+    fn the_jsonb_fast_path_builds_what_jsonb_in_builds() {
+        let cases = [
+            r#"{"life_cycle_state":"TERMINATED","result_state":"SUCCESS"}"#,
+            r#"{"b":1,"a":[1,-2,{"c":null,"d":true}],"e":{},"f":[],"a2":"x\"y\u00e9\n"}"#,
+            r#"{"k":1,"k":2}"#,
+            r#"{"id":1234567890123456,"neg":-9223372036854775808}"#,
+            r#""just a string""#,
+            "42",
+            "true",
+            "null",
+            "[]",
+            r#"{"é":"ü","emoji":"\ud83d\ude00"}"#,
+        ];
+        for text in cases {
+            let fast = unsafe { crate::planner::jsonb::jsonb_datum(text) }.expect(text);
+            let ours = unsafe {
+                let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
+                pg_sys::getTypeOutputInfo(pg_sys::JSONBOID, &mut out, &mut varlena);
+                CStr::from_ptr(pg_sys::OidOutputFunctionCall(out, fast)).to_string_lossy().into_owned()
+            };
+            let reference = Spi::get_one::<String>(&format!("SELECT ($${text}$$::jsonb)::text")).unwrap().unwrap();
+            assert_eq!(ours, reference, "{text}");
+        }
+        // Exact decimals, huge numbers and NUL characters are left to jsonb_in.
+        for text in [r#"{"x":1.5}"#, "18446744073709551616", r#"{"s":"a\u0000b"}"#, "{oops"] {
+            assert!(unsafe { crate::planner::jsonb::jsonb_datum(text) }.is_none(), "{text}");
+        }
+    }
+
+    #[pg_test]
     fn cells_for_missing_fields_are_null() {
         assert_eq!(convert(None, crate::convert::TargetType::Jsonb), Ok(Cell::Null));
     }

@@ -87,7 +87,7 @@ impl ColumnWriter {
             Cell::Bool(b) => b.into_datum(),
             Cell::Timestamp(us) => Some(pg_sys::Datum::from(us)),
             Cell::Json(text) if self.target == TargetType::Json => Some(text_datum(text)),
-            Cell::Json(text) => self.parse(text, table),
+            Cell::Json(text) => super::jsonb::jsonb_datum(text).or_else(|| self.parse(text, table)),
             Cell::Input(text) => self.parse(&text, table),
         }
     }

@@ -8,6 +8,7 @@ mod check;
 pub(crate) mod datum;
 mod explain;
 mod import;
+pub(crate) mod jsonb;
 mod paths;
 mod plan_data;
 mod quals;

@@ -14,6 +14,11 @@ const COLLABORATOR_JOB: C = C {
     description: "Job run info in the runner's workspace: collaborator_alias, collaborator_job_id, collaborator_job_run_id, collaborator_task_run_id, collaborator_workspace_id (only the workspace id when the run was in another workspace).",
 };
 
+const RUN_DURATION: C = C { name: "run_duration", source: Field("run_duration"), kind: Integer, description: "Duration of the task run, in milliseconds." };
+const START_TIME: C = C { name: "start_time", source: Field("start_time"), kind: EpochMillis, description: "When the task run started." };
+const LIFE_CYCLE: &str = "Life cycle state of the run: PENDING, QUEUED, RUNNING, TERMINATED, ...";
+const RESULT: &str = "Result of a finished run: SUCCESS, FAILED, CANCELED, TIMEDOUT, ... (NULL while running).";
+
 pub static TASK_RUNS: Resource = Resource {
     name: "task_runs",
     description: "Historical notebook task runs in a clean room.",
@@ -28,14 +33,14 @@ pub static TASK_RUNS: Resource = Resource {
         C { name: "notebook_etag", source: Field("notebook_etag"), kind: Text, description: "Etag of the notebook executed, identifying the notebook version." },
         C { name: "notebook_updated_at", source: Field("notebook_updated_at"), kind: EpochMillis, description: "When the notebook was last updated." },
         C { name: "notebook_job_run_state", source: Field("notebook_job_run_state"), kind: Object, description: "State of the task run: {life_cycle_state, result_state}." },
-        C { name: "life_cycle_state", source: Field("notebook_job_run_state.life_cycle_state"), kind: Text, description: "Life cycle state of the run: PENDING, QUEUED, RUNNING, TERMINATED, ..." },
-        C { name: "result_state", source: Field("notebook_job_run_state.result_state"), kind: Text, description: "Result of a finished run: SUCCESS, FAILED, CANCELED, TIMEDOUT, ... (NULL while running)." },
+        C { name: "life_cycle_state", source: Field("notebook_job_run_state.life_cycle_state"), kind: Text, description: LIFE_CYCLE },
+        C { name: "result_state", source: Field("notebook_job_run_state.result_state"), kind: Text, description: RESULT },
         C { name: "output_schema_name", source: Field("output_schema_name"), kind: Text, description: "Name of the output schema of the task run." },
         C { name: "output_schema_expiration_time", source: Field("output_schema_expiration_time"), kind: EpochMillis, description: "When the output schema expires." },
         C { name: "shared_output_schema_name", source: Field("shared_output_schema_name"), kind: Text, description: "Name of the shared output schema of the task run." },
         C { name: "shared_output_schema_expiration_time", source: Field("shared_output_schema_expiration_time"), kind: EpochMillis, description: "When the shared output schema expires." },
-        C { name: "run_duration", source: Field("run_duration"), kind: Integer, description: "Duration of the task run, in milliseconds." },
-        C { name: "start_time", source: Field("start_time"), kind: EpochMillis, description: "When the task run started." },
+        RUN_DURATION,
+        START_TIME,
         COLLABORATOR_JOB,
     ],
     max_page_size: 10_000,
@@ -59,13 +64,13 @@ pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
         C { name: "name", source: Field("name"), kind: Text, description: "Name of the executable: the notebook or JAR analysis." },
         C { name: "task_type", source: Field("task_type"), kind: Text, description: "NOTEBOOK or JAR." },
         C { name: "task_run_state", source: Field("task_run_state"), kind: Object, description: "State of the task run: {life_cycle_state, result_state}." },
-        C { name: "life_cycle_state", source: Field("task_run_state.life_cycle_state"), kind: Text, description: "Life cycle state of the run: PENDING, QUEUED, RUNNING, TERMINATED, ..." },
-        C { name: "result_state", source: Field("task_run_state.result_state"), kind: Text, description: "Result of a finished run: SUCCESS, FAILED, CANCELED, TIMEDOUT, ... (NULL while running)." },
+        C { name: "life_cycle_state", source: Field("task_run_state.life_cycle_state"), kind: Text, description: LIFE_CYCLE },
+        C { name: "result_state", source: Field("task_run_state.result_state"), kind: Text, description: RESULT },
         C { name: "analysis_details", source: Field("analysis_details"), kind: Object, description: "The executable's version: {etag, updated_at}." },
         C { name: "output_info", source: Field("output_info"), kind: Object, description: "Output schema of the run: {output_schema_name, output_schema_expiration_time}." },
         C { name: "shared_output_info", source: Field("shared_output_info"), kind: Object, description: "Shared output schema of the run: {output_schema_name, output_schema_expiration_time}." },
-        C { name: "run_duration", source: Field("run_duration"), kind: Integer, description: "Duration of the task run, in milliseconds." },
-        C { name: "start_time", source: Field("start_time"), kind: EpochMillis, description: "When the task run started." },
+        RUN_DURATION,
+        START_TIME,
         COLLABORATOR_JOB,
     ],
     max_page_size: 100,

@@ -224,3 +224,13 @@ fn credentials_are_refused_outside_user_mappings() {
         assert!(!e.everything().contains("dapi-x"));
     }
 }
+
+#[test]
+fn the_token_endpoint_can_be_set_explicitly() {
+    let mut w = World::new("token_url");
+    use_oauth(&mut w, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET);
+    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD oauth_token_url '{}/ws/idp/oidc/v1/token')", w.server, w.sim.url())).unwrap();
+    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"), 12);
+    let token = w.requests().into_iter().find(|e| e.path == "/oidc/v1/token").expect("a token request");
+    assert_eq!(token.deployment, "idp", "the token came from the configured endpoint");
+}
