@@ -129,9 +129,9 @@ impl Listing {
         listing
     }
 
-    /// The next item (a page and an index into it) and the listing it came from; `None` when
-    /// every listing is finished.
-    pub fn next_item(&mut self, interrupts: &dyn Interrupts) -> Result<Option<(&Page, usize, &Target)>, ApiError> {
+    /// The next item (a page and an index into it) and the listing it came from (its index and
+    /// target); `None` when every listing is finished.
+    pub fn next_item(&mut self, interrupts: &dyn Interrupts) -> Result<Option<(&Page, usize, usize, &Target)>, ApiError> {
         loop {
             if let Some(cur) = &mut self.current {
                 if cur.pos < cur.items.len() {
@@ -142,7 +142,7 @@ impl Listing {
                     }
                     self.stats.items += 1;
                     let cur = self.current.as_ref().expect("checked above");
-                    return Ok(Some((&cur.items, cur.pos - 1, &self.targets[cur.target])));
+                    return Ok(Some((&cur.items, cur.pos - 1, cur.target, &self.targets[cur.target])));
                 }
                 if !cur.asked {
                     self.asks[cur.target].notify_one();

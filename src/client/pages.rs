@@ -11,7 +11,8 @@ use std::fmt;
 /// skipped over, and the rows borrow their values from the body.
 #[derive(Debug, Default)]
 pub struct Page {
-    body: bytes::Bytes,
+    /// The body, checked to be UTF-8 once, so fields are plain string slices.
+    body: String,
     items: usize,
     /// Per item, per wanted field: the byte range of its JSON value in `body`.
     spans: Vec<Option<(u32, u32)>>,
@@ -25,17 +26,21 @@ impl Page {
     /// `fields` in each item; both keys may be missing (`{}` is an empty result). Without a
     /// list key, the body is one object: a page of one item.
     pub fn decode(body: impl Into<bytes::Bytes>, list_key: Option<&str>, fields: &[&str]) -> Result<Page, String> {
-        let body: bytes::Bytes = body.into();
+        // Without a copy when the bytes are not shared (they are only when also cached).
+        let body = String::from_utf8(Vec::from(body.into())).map_err(|e| {
+            let start = String::from_utf8_lossy(&e.as_bytes()[..e.as_bytes().len().min(80)]).into_owned();
+            format!("the body is not UTF-8 (starts with {start:?})")
+        })?;
         let mut found = Found { spans: Vec::new(), items: 0, next: None, stride: fields.len() };
         let base = body.as_ptr() as usize;
-        let mut de = serde_json::Deserializer::from_slice(&body);
+        let mut de = serde_json::Deserializer::from_str(&body);
         let outcome = match list_key {
             Some(list_key) => TopSeed { list_key, fields, base, found: &mut found }.deserialize(&mut de),
             None => ItemSeed { fields, base, found: &mut found }.deserialize(&mut de),
         };
         let outcome = outcome.and_then(|()| de.end());
         if let Err(e) = outcome {
-            let start = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+            let start = String::from_utf8_lossy(&body.as_bytes()[..body.len().min(80)]).into_owned();
             return Err(format!("{e} (body starts with {start:?}, {} bytes)", body.len()));
         }
         Ok(Page { items: found.items, spans: found.spans, stride: fields.len(), next_page_token: found.next.filter(|t| !t.is_empty()), body })
@@ -53,8 +58,8 @@ impl Page {
     /// `item`; `None` where the item does not have it.
     pub fn field(&self, item: usize, field: usize) -> Option<&str> {
         let (start, end) = self.spans[item * self.stride + field]?;
-        // The range came from a &str the JSON parser borrowed from this body: always UTF-8.
-        std::str::from_utf8(&self.body[start as usize..end as usize]).ok()
+        // The range is a JSON value the parser borrowed from this body: on char boundaries.
+        self.body.get(start as usize..end as usize)
     }
 
     /// The bytes received, for cache accounting.

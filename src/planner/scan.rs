@@ -37,6 +37,20 @@ pub struct ScanState {
     pub finished: Stats,
     /// The scan raised an error from the API.
     failed: bool,
+    /// The executor's per-query memory context (where this state lives).
+    query_cxt: pg_sys::MemoryContext,
+    /// Datums of the echoed columns for the listing being read: the same for all its rows, so
+    /// made once, in the query's memory, instead of once per row.
+    echo: Option<EchoDatums>,
+    /// Counts listings started, so cached echo Datums are never taken for a later listing's.
+    generation: u64,
+}
+
+struct EchoDatums {
+    generation: u64,
+    target: usize,
+    /// Per column of the scan: the Datum (None: NULL) for echoed columns.
+    datums: Vec<Option<pg_sys::Datum>>,
 }
 
 impl Drop for ScanState {
@@ -158,7 +172,21 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         max_in_flight: server.max_concurrent_requests,
     };
     let cache = plan.cache_listings.then(ListingCache::default);
-    let state = ScanState { plan, resource, server, fetch, columns, param_exprs, listing: None, cache, finished: Stats::default(), failed: false };
+    let state = ScanState {
+        plan,
+        resource,
+        server,
+        fetch,
+        columns,
+        param_exprs,
+        listing: None,
+        cache,
+        finished: Stats::default(),
+        failed: false,
+        query_cxt: pg_sys::CurrentMemoryContext,
+        echo: None,
+        generation: 0,
+    };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
 }
 
@@ -206,10 +234,11 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let state = &mut *((*node).fdw_state as *mut ScanState);
     if state.listing.is_none() {
         state.listing = Some(start_listing(node, state));
+        state.generation += 1;
     }
-    let ScanState { listing, columns, plan, failed, .. } = state;
+    let ScanState { listing, columns, plan, failed, echo, generation, query_cxt, .. } = state;
     let listing = listing.as_mut().expect("started above");
-    let (page, item, target) = match listing.next_item(&PgInterrupts) {
+    let (page, item, target_index, target) = match listing.next_item(&PgInterrupts) {
         Ok(Some(found)) => found,
         Ok(None) => return slot,
         Err(e) => {
@@ -222,7 +251,23 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
     let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
     nulls.fill(true);
-    for (writer, source) in columns.iter_mut() {
+    if !echo.as_ref().is_some_and(|e| e.generation == *generation && e.target == target_index) {
+        let datums = PgMemoryContexts::For(*query_cxt).switch_to(|_| {
+            columns
+                .iter_mut()
+                .map(|(writer, source)| match source {
+                    ColumnSource::Echo(column) => {
+                        let cell = convert(target.echo_json(column), writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
+                        writer.datum(cell, &plan.table)
+                    }
+                    ColumnSource::Field(..) => None,
+                })
+                .collect()
+        });
+        *echo = Some(EchoDatums { generation: *generation, target: target_index, datums });
+    }
+    let echo_datums = &echo.as_ref().expect("made above").datums;
+    for (i, (writer, source)) in columns.iter_mut().enumerate() {
         let nested;
         let raw = match source {
             ColumnSource::Field(i, path) if path.is_empty() => page.field(item, *i),
@@ -230,7 +275,13 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
                 nested = page.field(item, *i).and_then(|raw| nested_value(raw, path));
                 nested.as_deref()
             }
-            ColumnSource::Echo(column) => target.echo_json(column),
+            ColumnSource::Echo(_) => {
+                if let Some(datum) = echo_datums[i] {
+                    values[writer.index] = datum;
+                    nulls[writer.index] = false;
+                }
+                continue;
+            }
         };
         let cell = convert(raw, writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
         if let Some(datum) = writer.datum(cell, &plan.table) {
