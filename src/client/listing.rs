@@ -9,7 +9,8 @@
 //! pages wait in the channel, plus those being fetched, plus the one being read.
 
 use super::error::ApiError;
-use super::pages::{Cursor, Page};
+use super::pages::{self, Cursor, Page};
+use bytes::Bytes;
 use super::request::Target;
 use super::runtime::{block_on, runtime, Interrupts};
 use super::{ApiClient, RequestStats};
@@ -230,38 +231,89 @@ impl Drop for Listing {
     }
 }
 
-/// Follows one listing to its end, sending each page; with `ask`, waits to be asked before each
-/// next page.
+/// Follows one listing to its end, sending each page. With `ask`, waits to be asked before
+/// each next page; without, requests the next page before decoding the current one (when a
+/// quick scan finds its token), so the next response travels while this page is decoded.
 async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Semaphore>, tx: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
     let mut cursor = Cursor::new();
+    let list_key = (!target.single).then_some(config.list_key);
+    let mut ahead: Option<(String, AbortOnDrop)> = None;
     while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
         let url = target.page_url(token.as_deref());
         let path = format!("GET {}", url.path());
-        let Ok(slot) = slots.acquire().await else { return };
-        let mut cost = RequestStats::default();
-        let list_key = (!target.single).then_some(config.list_key);
-        let fetched = match config.client.fetch_page(&target.workspace, url, list_key, &config.fields, &mut cost).await {
-            // A single object that does not exist is no row, not an error.
-            Err(e) if target.single && e.status() == Some(404) => Ok(Page::default()),
-            other => other,
-        };
-        let event = match fetched {
-            Ok(mut page) => match cursor.advance(page.next_page_token.take(), &path) {
-                Ok(()) => Event::Page { target: index, page, last: cursor.next_request().is_none(), cost },
-                Err(error) => Event::Failed { error, cost },
+        let (fetched, cost) = match ahead.take() {
+            Some((_, mut task)) => match (&mut task.0).await {
+                Ok(done) => done,
+                Err(_) => (Err(ApiError::BadResponse { path: path.clone(), problem: "the request for this page stopped".into() }), RequestStats::default()),
             },
+            None => fetch(&config, &slots, &target, url).await,
+        };
+        let body = match fetched {
+            Ok(body) => Some(body),
+            // A single object that does not exist is no row, not an error.
+            Err(e) if target.single && e.status() == Some(404) => None,
+            Err(error) => {
+                let _ = tx.send(Event::Failed { error, cost }).await;
+                return;
+            }
+        };
+        if let (true, Some(body)) = (ask.is_none() && !target.single, &body) {
+            if let Some(next) = pages::quick_next_token(body) {
+                if !cursor.has_seen(&next) {
+                    let task = tokio::spawn(fetch_owned(config.clone(), slots.clone(), target.clone(), target.page_url(Some(&next))));
+                    ahead = Some((next, AbortOnDrop(task)));
+                    // Let the request leave before this thread turns to decoding.
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+        let decoded = match body {
+            Some(body) => Page::decode(body, list_key, &config.fields).map_err(|problem| ApiError::BadResponse { path: path.clone(), problem }),
+            None => Ok(Page::default()),
+        };
+        let event = match decoded {
+            Ok(mut page) => {
+                let next = page.next_page_token.take();
+                let consistent = ahead.as_ref().is_none_or(|(t, _)| Some(t) == next.as_ref());
+                match (consistent, cursor.advance(next, &path)) {
+                    (true, Ok(())) => Event::Page { target: index, page, last: cursor.next_request().is_none(), cost },
+                    (false, _) => Event::Failed { error: ApiError::BadResponse { path, problem: "the page's next_page_token is ambiguous".into() }, cost },
+                    (true, Err(error)) => Event::Failed { error, cost },
+                }
+            }
             Err(error) => Event::Failed { error, cost },
         };
         let stop = !matches!(event, Event::Page { last: false, .. });
-        // The slot is held until the page is handed over, which bounds the pages in memory.
         if tx.send(event).await.is_err() || stop {
             return;
         }
-        drop(slot);
         if let Some(ask) = &ask {
             ask.notified().await;
         }
     }
+}
+
+/// A spawned request that is cancelled when its listing is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<(Result<Bytes, ApiError>, RequestStats)>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One page's body; a request slot is held while it is fetched.
+async fn fetch(config: &FetchConfig, slots: &Semaphore, target: &Target, url: url::Url) -> (Result<Bytes, ApiError>, RequestStats) {
+    let mut cost = RequestStats::default();
+    let Ok(_slot) = slots.acquire().await else {
+        return (Err(ApiError::BadResponse { path: url.path().to_string(), problem: "the listing was closed".into() }), cost);
+    };
+    let result = config.client.fetch_raw(&target.workspace, url, &mut cost).await;
+    (result, cost)
+}
+
+async fn fetch_owned(config: FetchConfig, slots: Arc<Semaphore>, target: Target, url: url::Url) -> (Result<Bytes, ApiError>, RequestStats) {
+    fetch(&config, &slots, &target, url).await
 }
 
 #[cfg(test)]

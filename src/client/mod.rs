@@ -106,20 +106,27 @@ impl ApiClient {
     /// GETs one page (from the response cache when the server allows it) and decodes it.
     pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut RequestStats) -> Result<Page, ApiError> {
         let path = format!("GET {}", url.path());
-        let decode = |body: Bytes| Page::decode(body, list_key, fields).map_err(|problem| ApiError::BadResponse { path: path.clone(), problem });
+        let body = self.fetch_raw(workspace, url, stats).await?;
+        Page::decode(body, list_key, fields).map_err(|problem| ApiError::BadResponse { path, problem })
+    }
+
+    /// The body of one page, from the response cache when the server allows it. Only bodies
+    /// that are JSON objects are cached, so a cached body always decodes the same way.
+    pub async fn fetch_raw(&self, workspace: &Url, url: Url, stats: &mut RequestStats) -> Result<Bytes, ApiError> {
         let Some(ttl) = self.cache_ttl else {
-            return decode(self.fetch_body(workspace, url, stats).await?);
+            return self.fetch_body(workspace, url, stats).await;
         };
         let identity = self.auth.identity();
         if let Some(body) = cache::get(identity, url.as_str(), ttl) {
             stats.cache_hits += 1;
-            return decode(body);
+            return Ok(body);
         }
         let key = url.to_string();
         let body = self.fetch_body(workspace, url, stats).await?;
-        let page = decode(body.clone())?;
-        cache::put(identity, &key, body);
-        Ok(page)
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
+            cache::put(identity, &key, body.clone());
+        }
+        Ok(body)
     }
 
     /// GETs one page of a listing in `workspace`, retrying what the retry policy says to retry

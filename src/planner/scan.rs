@@ -1,7 +1,7 @@
 //! Execution callbacks. BeginForeignScan reads the plan's data and the credentials; the first
 //! IterateForeignScan (and the first after each rescan) evaluates the request values and starts
-//! the listings; each call then returns one row, fetching the next page only when the current
-//! one is used up.
+//! the listings; each call then returns one row from the page at hand, while the I/O thread
+//! fetches the next pages (see `client::listing`).
 
 use super::catalog;
 use super::datum::{param_values, ColumnWriter};
