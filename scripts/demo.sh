@@ -36,7 +36,8 @@ CREATE EXTENSION databricks_fdw;
 CREATE SERVER dbx FOREIGN DATA WRAPPER databricks_fdw
   OPTIONS (workspace_url '$SIM_URL', deployment_name 'dbc-abcd0123-a1bc');
 CREATE USER MAPPING FOR CURRENT_USER SERVER dbx OPTIONS (token 'dapi-simulator-token');
-CREATE SCHEMA IF NOT EXISTS cleanrooms;
+DROP SCHEMA IF EXISTS cleanrooms CASCADE;
+CREATE SCHEMA cleanrooms;
 CREATE FOREIGN TABLE cleanrooms.task_runs (
   clean_room_name text, deployment_name text, notebook_name text, notebook_etag text,
   notebook_updated_at bigint, notebook_job_run_state jsonb, output_schema_name text,
@@ -44,6 +45,8 @@ CREATE FOREIGN TABLE cleanrooms.task_runs (
   shared_output_schema_expiration_time bigint, run_duration bigint, start_time bigint,
   collaborator_job_run_info jsonb
 ) SERVER dbx OPTIONS (resource 'task_runs');
+-- The rest of the service, typed and commented, in one statement.
+IMPORT FOREIGN SCHEMA cleanrooms EXCEPT (task_runs) FROM SERVER dbx INTO cleanrooms;
 SQL
 
 log "the seed's query"
@@ -69,6 +72,13 @@ FROM cleanrooms.task_runs
 WHERE clean_room_name = 'acme_x_retailer'
 ORDER BY start_time DESC
 LIMIT 5;
+
+SELECT step, ok, detail FROM databricks_fdw_check('dbx');
+
+SELECT c.name, c.owner, count(t.*) AS runs
+FROM cleanrooms.clean_rooms c
+LEFT JOIN cleanrooms.task_runs t ON t.clean_room_name = c.name
+GROUP BY 1, 2 ORDER BY 1;
 SQL
 
 cat <<EOF
@@ -76,6 +86,7 @@ cat <<EOF
 The cluster and the simulator are still running. Try it yourself:
     psql -h 127.0.0.1 -p $DEMO_PORT -U postgres -d postgres
     postgres=# SELECT count(*) FROM cleanrooms.task_runs WHERE clean_room_name = 'acme_x_retailer';
+    postgres=# \d+ cleanrooms.clean_room_task_runs
 Clean rooms in the simulator's fixture: acme_x_retailer, bank_x_insurer, empty_room, 'partners/2024 é'.
 Stop both with: scripts/demo.sh stop
 EOF
