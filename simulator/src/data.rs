@@ -211,7 +211,7 @@ pub fn synthetic_run(i: usize, out: &mut String) {
     if i % 4 == 3 {
         let _ = write!(out, "\"notebook_job_run_state\":{{\"life_cycle_state\":\"RUNNING\"}},\"start_time\":{start},");
     } else {
-        let result = if i % 17 == 0 { "FAILED" } else { "SUCCESS" };
+        let result = if i.is_multiple_of(17) { "FAILED" } else { "SUCCESS" };
         let _ = write!(
             out,
             "\"notebook_job_run_state\":{{\"life_cycle_state\":\"TERMINATED\",\"result_state\":\"{result}\"}},\

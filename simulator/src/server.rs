@@ -58,6 +58,9 @@ pub const DEFAULT_TOKEN: &str = "dapi-simulator-token";
 pub const DEFAULT_CLIENT_ID: &str = "sim-service-principal";
 pub const DEFAULT_CLIENT_SECRET: &str = "sim-oauth-secret";
 
+/// (room, notebook filter, offset, size) of a rendered page of runs.
+type PageKey = (String, Option<String>, usize, usize);
+
 pub struct State {
     config: Config,
     latency_ms: AtomicU64,
@@ -70,7 +73,7 @@ pub struct State {
     issued: Mutex<HashMap<String, Instant>>,
     token_serial: AtomicU64,
     /// Rendered pages of runs by (room, notebook filter, offset, size), when caching.
-    pages: Mutex<HashMap<(String, Option<String>, usize, usize), bytes::Bytes>>,
+    pages: Mutex<HashMap<PageKey, bytes::Bytes>>,
 }
 
 impl State {
@@ -392,6 +395,7 @@ fn parse_page_token(token: &str) -> Option<usize> {
 }
 
 /// Reads `page_size` and `page_token`: the page's offset and length, or a 400 response.
+#[allow(clippy::result_large_err)] // the error is the response to send, built once per bad request
 fn page_window(state: &State, params: &HashMap<String, String>, default: usize) -> Result<(usize, usize), Response<SimBody>> {
     let size = match params.get("page_size").map(|s| s.parse::<i64>()) {
         None => default,

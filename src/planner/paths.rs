@@ -193,7 +193,7 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     };
     // Every condition stays for Postgres to check: pushing one down only narrows the request.
     let quals = pg_sys::extract_actual_clauses(scan_clauses, false);
-    pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.into_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
+    pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.to_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
 }
 
 /// Every column of the table must be a column of its resource, or name one of its fields in a

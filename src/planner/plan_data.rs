@@ -43,7 +43,7 @@ pub struct PlannedColumn {
 }
 
 impl ScanPlan {
-    pub fn into_list(&self) -> *mut pg_sys::List {
+    pub fn to_list(&self) -> *mut pg_sys::List {
         let json = CString::new(serde_json::to_string(self).expect("a ScanPlan always serialises")).expect("JSON has no NUL byte");
         let mut list = PgList::<pg_sys::Node>::new();
         // SAFETY: pstrdup copies the text into the current (planner) memory context, and
