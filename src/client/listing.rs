@@ -12,7 +12,7 @@ use super::error::ApiError;
 use super::pages::{self, Cursor, Page};
 use bytes::Bytes;
 use super::request::Target;
-use super::runtime::{block_on, runtime, Interrupts};
+use super::runtime::{block_on, block_on_local, runtime, Interrupts};
 use super::{ApiClient, RequestStats};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -96,6 +96,12 @@ pub struct Listing {
     /// Pages seen so far per target, while they may still go into the cache.
     recording: Option<HashMap<usize, (Vec<Items>, u64)>>,
     pub stats: Stats,
+    /// A lone listing's first page is fetched on the backend's own thread (no hand-off: most
+    /// queries read one page); its task is started with the page after it.
+    first_here: Option<usize>,
+    config: FetchConfig,
+    slots: Arc<Semaphore>,
+    tx: mpsc::Sender<Event>,
 }
 
 impl Listing {
@@ -104,6 +110,7 @@ impl Listing {
         let slots = Arc::new(Semaphore::new(config.max_in_flight.max(1)));
         // Room for one waiting page per listing in flight; senders wait beyond that.
         let (tx, rx) = mpsc::channel(config.max_in_flight.max(1));
+        let lone = targets.len() == 1;
         let mut listing = Listing {
             asks: (0..targets.len()).map(|_| Arc::new(Notify::new())).collect(),
             targets,
@@ -114,20 +121,66 @@ impl Listing {
             unfinished: 0,
             recording: cache.map(|_| HashMap::new()),
             stats: Stats::default(),
+            first_here: None,
+            config: config.clone(),
+            slots,
+            tx,
         };
-        let _guard = runtime().enter();
-        for (i, target) in listing.targets.iter().enumerate() {
-            if let Some(pages) = cache.and_then(|c| c.complete.get(target.url.as_str())) {
+        for i in 0..listing.targets.len() {
+            if let Some(pages) = cache.and_then(|c| c.complete.get(listing.targets[i].url.as_str())) {
                 listing.stats.cache_hits += 1;
                 listing.replay.extend(pages.iter().map(|p| (i, p.clone())));
                 continue;
             }
             listing.unfinished += 1;
-            let ask = (!config.prefetch).then(|| listing.asks[i].clone());
-            let task = follow(i, target.clone(), config.clone(), slots.clone(), tx.clone(), ask);
-            listing.tasks.push(tokio::spawn(task));
+            if lone {
+                listing.first_here = Some(i);
+            } else {
+                listing.spawn(i, Cursor::new(), false);
+            }
         }
         listing
+    }
+
+    /// Starts the task that follows listing `i` from `cursor` (waiting to be asked first when
+    /// `wait_first` and the scan does not prefetch).
+    fn spawn(&mut self, i: usize, cursor: Cursor, wait_first: bool) {
+        let _guard = runtime().enter();
+        let ask = (!self.config.prefetch).then(|| self.asks[i].clone());
+        let task = follow(i, self.targets[i].clone(), self.config.clone(), self.slots.clone(), self.tx.clone(), ask, cursor, wait_first);
+        self.tasks.push(tokio::spawn(task));
+    }
+
+    /// Fetches and decodes the first page of listing `i` on this thread.
+    fn first_page_here(&mut self, i: usize, interrupts: &dyn Interrupts) -> Result<(), ApiError> {
+        let target = self.targets[i].clone();
+        let url = target.page_url(None);
+        let path = format!("GET {}", url.path());
+        let mut cost = RequestStats::default();
+        let client = self.config.client.local();
+        let fetched = block_on_local(client.fetch_raw(&target.workspace, url, &mut cost), interrupts);
+        self.count(cost);
+        let page = match fetched {
+            Ok(body) => Page::decode(body, (!target.single).then_some(self.config.list_key), &self.config.fields)
+                .map_err(|problem| ApiError::BadResponse { path: path.clone(), problem })?,
+            // A single object that does not exist is no row, not an error.
+            Err(e) if target.single && e.status() == Some(404) => Page::default(),
+            Err(e) => return Err(e),
+        };
+        let mut page = page;
+        let mut cursor = Cursor::new();
+        cursor.advance(page.next_page_token.take(), &path)?;
+        self.stats.pages += 1;
+        let items = Arc::new(page);
+        self.record(i, &items, cost.bytes);
+        let last = cursor.next_request().is_none();
+        if last {
+            self.unfinished -= 1;
+        } else {
+            self.spawn(i, cursor, true);
+        }
+        self.current = Some(Current { target: i, items, pos: 0, asked: last });
+        Ok(())
     }
 
     /// The next item (a page and an index into it) and the listing it came from (its index and
@@ -156,6 +209,13 @@ impl Listing {
             }
             if self.unfinished == 0 {
                 return Ok(None);
+            }
+            if let Some(i) = self.first_here.take() {
+                if let Err(e) = self.first_page_here(i, interrupts) {
+                    self.finish();
+                    return Err(e);
+                }
+                continue;
             }
             match block_on(self.rx.recv(), interrupts) {
                 Some(Event::Page { target, page, last, cost }) => {
@@ -234,8 +294,20 @@ impl Drop for Listing {
 /// Follows one listing to its end, sending each page. With `ask`, waits to be asked before
 /// each next page; without, requests the next page before decoding the current one (when a
 /// quick scan finds its token), so the next response travels while this page is decoded.
-async fn follow(index: usize, target: Target, config: FetchConfig, slots: Arc<Semaphore>, tx: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
-    let mut cursor = Cursor::new();
+#[allow(clippy::too_many_arguments)]
+async fn follow(
+    index: usize,
+    target: Target,
+    config: FetchConfig,
+    slots: Arc<Semaphore>,
+    tx: mpsc::Sender<Event>,
+    ask: Option<Arc<Notify>>,
+    mut cursor: Cursor,
+    wait_first: bool,
+) {
+    if let (true, Some(ask)) = (wait_first, &ask) {
+        ask.notified().await;
+    }
     let list_key = (!target.single).then_some(config.list_key);
     let mut ahead: Option<(String, AbortOnDrop)> = None;
     while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {

@@ -38,10 +38,12 @@ impl Default for HttpSettings {
     }
 }
 
-fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
-    static CLIENTS: OnceLock<Mutex<HashMap<HttpSettings, reqwest::Client>>> = OnceLock::new();
+/// `local`: the client used on the backend's own runtime. A pooled connection lives on the
+/// runtime that opened it, so each runtime has its own clients.
+fn http(settings: &HttpSettings, local: bool) -> Result<reqwest::Client, String> {
+    static CLIENTS: OnceLock<Mutex<HashMap<(HttpSettings, bool), reqwest::Client>>> = OnceLock::new();
     let mut clients = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = clients.get(settings) {
+    if let Some(c) = clients.get(&(settings.clone(), local)) {
         return Ok(c.clone());
     }
     let mut builder = reqwest::Client::builder()
@@ -51,13 +53,18 @@ fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
         .tcp_nodelay(true);
+    if local {
+        // Nothing watches the backend runtime's idle connections between queries: retire them
+        // well before a server's usual idle timeout, rather than find them closed.
+        builder = builder.pool_idle_timeout(Duration::from_secs(20));
+    }
     if let Some(pem) = &settings.ca_certificate {
         for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())? {
             builder = builder.add_root_certificate(cert);
         }
     }
     let client = builder.build().map_err(|e| e.to_string())?;
-    clients.insert(settings.clone(), client.clone());
+    clients.insert((settings.clone(), local), client.clone());
     Ok(client)
 }
 
@@ -92,6 +99,8 @@ pub struct RequestStats {
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     http: reqwest::Client,
+    /// The same for requests made on the backend's own runtime.
+    http_local: reqwest::Client,
     auth: Auth,
     retry: RetryPolicy,
     max_body: usize,
@@ -100,7 +109,19 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(auth: Auth, settings: &ClientSettings) -> Result<ApiClient, String> {
-        Ok(ApiClient { http: http(&settings.http)?, auth, retry: settings.retry.clone(), max_body: settings.max_response_bytes, cache_ttl: settings.cache_ttl })
+        Ok(ApiClient {
+            http: http(&settings.http, false)?,
+            http_local: http(&settings.http, true)?,
+            auth,
+            retry: settings.retry.clone(),
+            max_body: settings.max_response_bytes,
+            cache_ttl: settings.cache_ttl,
+        })
+    }
+
+    /// This client for use on [`runtime::local_runtime`] (with `runtime::block_on_local`).
+    pub fn local(&self) -> ApiClient {
+        ApiClient { http: self.http_local.clone(), ..self.clone() }
     }
 
     /// GETs one page (from the response cache when the server allows it) and decodes it.
