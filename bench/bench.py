@@ -225,6 +225,9 @@ def main():
         "| ratio | measured | target |",
         "|---|---|---|",
     ] + [f"| {name} | {value:.2f} | {target} |" for name, value, target in ratios]
+    analysis = os.path.join(HERE, "analysis.md")
+    if os.path.exists(analysis):
+        lines.append(open(analysis).read())
     text = "\n".join(lines) + "\n"
     print(text)
     if not a.quick:
