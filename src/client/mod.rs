@@ -52,6 +52,7 @@ fn http(settings: &HttpSettings, local: bool) -> Result<reqwest::Client, String>
         .timeout(settings.request_timeout)
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(runtime::Resolver))
         .tcp_nodelay(true);
     if local {
         // Nothing watches the backend runtime's idle connections between queries: retire them

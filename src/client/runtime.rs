@@ -75,7 +75,13 @@ fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
 pub fn local_runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime can always be built")
+        tokio::runtime::Builder::new_current_thread()
+            // It never needs blocking threads (DNS goes through `Resolver`); should one ever be
+            // started, it blocks signals from its first instruction on.
+            .on_thread_start(block_all_signals)
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime can always be built")
     })
 }
 
@@ -152,6 +158,28 @@ mod tests {
     }
 
     #[test]
+    fn dns_lookups_run_on_threads_that_block_signals() {
+        use reqwest::dns::Resolve;
+        // From a thread that takes signals, as the backend does.
+        let addrs = block_on_local(async { Resolver.resolve("localhost".parse().unwrap()).await.unwrap().collect::<Vec<_>>() }, &NoInterrupts);
+        assert!(addrs.iter().any(|a| a.ip().is_loopback()));
+        let blocked = runtime().block_on(async {
+            tokio::spawn(async {
+                tokio::task::spawn_blocking(|| unsafe {
+                    let mut set: libc::sigset_t = std::mem::zeroed();
+                    libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+                    libc::sigismember(&set, libc::SIGINT) == 1
+                })
+                .await
+                .unwrap()
+            })
+            .await
+            .unwrap()
+        });
+        assert!(blocked, "blocking threads started from the I/O thread block signals");
+    }
+
+    #[test]
     fn worker_threads_block_signals() {
         let blocked = runtime().block_on(async {
             tokio::spawn(async {
@@ -166,5 +194,33 @@ mod tests {
             .unwrap()
         });
         assert!(blocked);
+    }
+}
+
+/// DNS resolution for both HTTP clients. `getaddrinfo` blocks, so it runs on a blocking thread;
+/// such threads inherit the signal mask of the thread that starts them, and a request future
+/// may be polled on the backend's own thread (which takes signals). So the lookup is started
+/// from a task on the I/O thread, whose signals are blocked: every thread this wrapper starts
+/// blocks all signals.
+pub struct Resolver;
+
+impl reqwest::dns::Resolve for Resolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        let lookup = runtime().spawn(async move {
+            tokio::task::spawn_blocking(move || {
+                use std::net::ToSocketAddrs;
+                (host.as_str(), 0).to_socket_addrs().map(|a| a.collect::<Vec<_>>())
+            })
+            .await
+        });
+        Box::pin(async move {
+            fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(e)
+            }
+            // The task, the blocking thread, and the lookup itself can each fail.
+            let addrs = lookup.await.map_err(boxed)?.map_err(boxed)?.map_err(boxed)?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }

@@ -444,3 +444,14 @@ fn explain_shows_the_request_and_makes_no_request() {
     let analyzed = analyzed.join("\n");
     assert!(analyzed.contains("Requests: 3") && analyzed.contains("Pages: 3"), "{analyzed}");
 }
+
+#[test]
+fn a_workspace_named_by_host_name_is_resolved() {
+    let mut w = World::new("hostname");
+    let url = w.sim.url().replace("127.0.0.1", "localhost");
+    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (SET workspace_url '{url}')", w.server)).unwrap();
+    // Twice: the first page on the backend's thread, then a two-page listing through the I/O thread.
+    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"), 12);
+    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name IN ('acme_x_retailer', 'bank_x_insurer')"), 69);
+    assert!(w.requests().iter().all(|r| r.deployment.starts_with("localhost:")));
+}
