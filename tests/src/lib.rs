@@ -87,7 +87,13 @@ impl World {
 
     /// The plan of `sql`, as EXPLAIN prints it.
     pub fn explain(&mut self, sql: &str) -> String {
-        self.rows(&format!("EXPLAIN {sql}")).into_iter().map(|r| r[0].clone().unwrap_or_default()).collect::<Vec<_>>().join("\n")
+        self.plan_lines("", sql).join("\n")
+    }
+
+    /// The lines of `EXPLAIN (options) sql` (`options` empty: plain EXPLAIN).
+    pub fn plan_lines(&mut self, options: &str, sql: &str) -> Vec<String> {
+        let explain = if options.is_empty() { "EXPLAIN".to_string() } else { format!("EXPLAIN ({options})") };
+        self.rows(&format!("{explain} {sql}")).into_iter().map(|r| r[0].clone().unwrap_or_default()).collect()
     }
 
     /// Arms a simulator fault, given as the JSON the control endpoint takes.

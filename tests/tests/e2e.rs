@@ -109,13 +109,7 @@ fn a_wrong_token_is_an_authorization_error_that_never_shows_the_token() {
     assert!(e.hint.as_deref().unwrap().contains("user mapping"));
     assert!(!e.everything().contains("dapi-wrong-secret-42"));
     assert_eq!(w.requests()[0].auth, "invalid");
-    let plan: Vec<String> = w
-        .db
-        .query("EXPLAIN (VERBOSE) SELECT * FROM task_runs WHERE clean_room_name = 'x'", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let plan = w.plan_lines("VERBOSE", "SELECT * FROM task_runs WHERE clean_room_name = 'x'");
     assert!(!plan.join("\n").contains("dapi-"), "{plan:?}");
 }
 
@@ -423,24 +417,11 @@ fn deployment_name_is_echoed_and_filters_by_workspace() {
 #[test]
 fn explain_shows_the_request_and_makes_no_request() {
     let mut w = World::new("explain");
-    let plan: Vec<String> = w
-        .db
-        .query("EXPLAIN SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'nb'", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let plan = plan.join("\n");
+    let plan = w.explain("SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'nb'");
     assert!(plan.contains("Databricks: GET /api/2.0/clean-rooms/{clean_room_name}/runs"), "{plan}");
     assert!(plan.contains("Pushed: clean_room_name = 'acme_x_retailer', notebook_name = 'nb'"), "{plan}");
     assert!(w.requests().is_empty());
-    let analyzed: Vec<String> = w
-        .db
-        .query("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let analyzed = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF", "SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
     let analyzed = analyzed.join("\n");
     assert!(analyzed.contains("Requests: 3") && analyzed.contains("Pages: 3"), "{analyzed}");
 }

@@ -49,8 +49,7 @@ fn a_join_with_a_local_table_runs_one_listing_per_distinct_outer_value() {
     assert_eq!(rows, [vec![Some("ann".into()), Some("57".into())], vec![Some("bea".into()), Some("12".into())], vec![Some("bob".into()), Some("12".into())]]);
     assert_eq!(first_pages(&w), [format!("{}?", runs_path(ACME)), format!("{}?", runs_path("bank_x_insurer")), format!("{}?", runs_path("empty_room"))]);
     assert_eq!(w.requests().len(), 3 + 1 + 1, "acme has three pages, the others one each");
-    let analyzed = w.rows(&format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}"));
-    let analyzed: Vec<String> = analyzed.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    let analyzed = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF", sql);
     assert!(analyzed.iter().any(|l| l.contains("Listings From Cache: 1")), "{analyzed:?}");
 }
 
@@ -176,15 +175,14 @@ fn limit_requests_only_the_pages_it_needs() {
 fn explain_shows_request_and_pushed_conditions_and_makes_no_request() {
     let mut w = World::new("explain_plan");
     w.db.batch_execute("PREPARE q(text) AS SELECT * FROM task_runs WHERE clean_room_name = $1 AND notebook_name = 'nb' AND run_duration > 5; SET plan_cache_mode = force_generic_plan").unwrap();
-    let plan = w.rows("EXPLAIN EXECUTE q('acme_x_retailer')").into_iter().map(|r| r[0].clone().unwrap()).collect::<Vec<_>>().join("\n");
+    let plan = w.explain("EXECUTE q('acme_x_retailer')");
     assert!(plan.contains("Databricks: GET /api/2.0/clean-rooms/{clean_room_name}/runs"), "{plan}");
     assert!(plan.contains("Pushed: clean_room_name = $1, notebook_name = 'nb'"), "{plan}");
     assert!(!plan.contains("run_duration >") || plan.contains("Filter:"), "{plan}");
     assert!(w.requests().is_empty());
     let plan = w.explain("SELECT * FROM task_runs WHERE clean_room_name IN ('a', 'b')");
     assert!(plan.contains("Pushed: clean_room_name = ANY ('{a,b}')"), "{plan}");
-    let analyzed = w.rows("EXPLAIN (ANALYZE, VERBOSE, COSTS OFF, TIMING OFF) SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
-    let analyzed: Vec<String> = analyzed.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    let analyzed = w.plan_lines("ANALYZE, VERBOSE, COSTS OFF, TIMING OFF", "SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
     for line in ["Requests: 3", "Pages: 3", "Bytes Received: "] {
         assert!(analyzed.iter().any(|l| l.trim_start().starts_with(line)), "{line}: {analyzed:?}");
     }
@@ -247,8 +245,7 @@ fn the_opt_in_response_cache_answers_identical_requests_from_memory() {
     w.clear_requests();
     assert_eq!(w.count(q), 57);
     assert_eq!(w.requests().len(), 3);
-    let plan = w.rows(&format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {q}"));
-    let plan: Vec<String> = plan.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    let plan = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF", q);
     assert!(plan.iter().any(|l| l.trim() == "Response Cache Hits: 3") && plan.iter().any(|l| l.trim() == "Requests: 0"), "{plan:?}");
     assert_eq!(w.requests().len(), 3, "answered from memory");
     // Other credentials do not share the cached responses.

@@ -33,8 +33,7 @@ fn rate_limits_are_retried_after_the_time_the_api_asks_for() {
     assert!(s[1].1.starts_with("page_token="));
     w.clear_requests();
     w.fault(json!({"room": BANK, "times": 1, "kind": "status", "status": 503}));
-    let plan = w.rows("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'");
-    let plan: Vec<String> = plan.into_iter().map(|r| r[0].clone().unwrap()).collect();
+    let plan = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF", "SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'");
     assert!(plan.iter().any(|l| l.trim() == "Retries: 1") && plan.iter().any(|l| l.trim() == "Requests: 2"), "{plan:?}");
 }
 
