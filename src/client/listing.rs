@@ -160,14 +160,7 @@ impl Listing {
         let client = self.config.client.local();
         let fetched = block_on_local(client.fetch_raw(&target.workspace, url, &mut cost), interrupts);
         self.count(cost);
-        let page = match fetched {
-            Ok(body) => Page::decode(body, (!target.single).then_some(self.config.list_key), &self.config.fields)
-                .map_err(|problem| ApiError::BadResponse { path: path.clone(), problem })?,
-            // A single object that does not exist is no row, not an error.
-            Err(e) if target.single && e.status() == Some(404) => Page::default(),
-            Err(e) => return Err(e),
-        };
-        let mut page = page;
+        let mut page = decode(&target, &self.config, found(&target, fetched)?, &path)?;
         let mut cursor = Cursor::new();
         cursor.advance(page.next_page_token.take(), &path)?;
         self.stats.pages += 1;
@@ -308,7 +301,6 @@ async fn follow(
     if let (true, Some(ask)) = (wait_first, &ask) {
         ask.notified().await;
     }
-    let list_key = (!target.single).then_some(config.list_key);
     let mut ahead: Option<(String, AbortOnDrop)> = None;
     while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
         let url = target.page_url(token.as_deref());
@@ -320,10 +312,8 @@ async fn follow(
             },
             None => fetch(&config, &slots, &target, url).await,
         };
-        let body = match fetched {
-            Ok(body) => Some(body),
-            // A single object that does not exist is no row, not an error.
-            Err(e) if target.single && e.status() == Some(404) => None,
+        let body = match found(&target, fetched) {
+            Ok(body) => body,
             Err(error) => {
                 let _ = tx.send(Event::Failed { error, cost }).await;
                 return;
@@ -339,11 +329,7 @@ async fn follow(
                 }
             }
         }
-        let decoded = match body {
-            Some(body) => Page::decode(body, list_key, &config.fields).map_err(|problem| ApiError::BadResponse { path: path.clone(), problem }),
-            None => Ok(Page::default()),
-        };
-        let event = match decoded {
+        let event = match decode(&target, &config, body, &path) {
             Ok(mut page) => {
                 let next = page.next_page_token.take();
                 let consistent = ahead.as_ref().is_none_or(|(t, _)| Some(t) == next.as_ref());
@@ -362,6 +348,24 @@ async fn follow(
         if let Some(ask) = &ask {
             ask.notified().await;
         }
+    }
+}
+
+/// A fetched body, or `None` for a single object that does not exist (no row, not an error).
+fn found(target: &Target, fetched: Result<Bytes, ApiError>) -> Result<Option<Bytes>, ApiError> {
+    match fetched {
+        Ok(body) => Ok(Some(body)),
+        Err(e) if target.single && e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decodes what [`found`] returned into a page of `target`'s items.
+fn decode(target: &Target, config: &FetchConfig, body: Option<Bytes>, path: &str) -> Result<Page, ApiError> {
+    match body {
+        Some(body) => Page::decode(body, (!target.single).then_some(config.list_key), &config.fields)
+            .map_err(|problem| ApiError::BadResponse { path: path.to_string(), problem }),
+        None => Ok(Page::default()),
     }
 }
 

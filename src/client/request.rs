@@ -21,9 +21,8 @@ pub struct Target {
     pub url: Url,
     /// A single-object endpoint: the response is the one item (a 404 is no item).
     pub single: bool,
-    /// Values of the columns taken from the request rather than the response.
-    pub echo: Vec<(&'static str, Option<String>)>,
-    /// The same values as JSON text, as the conversion of every row takes them.
+    /// Values of the columns taken from the request rather than the response, as JSON text
+    /// (the form the conversion of every row takes).
     echo_json: Vec<(&'static str, Option<String>)>,
 }
 
@@ -35,10 +34,6 @@ impl Target {
             url.query_pairs_mut().append_pair("page_token", t);
         }
         url
-    }
-
-    pub fn echo_value(&self, column: &str) -> Option<&str> {
-        self.echo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref())
     }
 
     /// An echoed value as a JSON string (`"acme_x_retailer"`).
@@ -136,14 +131,13 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
     if url.query() == Some("") {
         url.set_query(None);
     }
-    let echo: Vec<(&'static str, Option<String>)> = resource
+    let echo_json = resource
         .columns
         .iter()
         .filter(|c| c.source == crate::resources::Source::Request)
-        .map(|c| (c.name, value(c.name).map(str::to_string)))
+        .map(|c| (c.name, value(c.name).map(|v| serde_json::Value::from(v).to_string())))
         .collect();
-    let echo_json = echo.iter().map(|(c, v)| (*c, v.as_ref().map(|v| serde_json::Value::from(v.as_str()).to_string()))).collect();
-    Ok(Target { workspace, url, single: get.is_some(), echo, echo_json })
+    Ok(Target { workspace, url, single: get.is_some(), echo_json })
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {
@@ -183,9 +177,8 @@ mod tests {
         let t = targets(r, &s, Some(50), &[given("clean_room_name", &["acme_x_retailer"]), given("notebook_name", &["nb 1"])], "task_runs").unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].url.as_str(), "https://dbc-abcd0123-a1bc.cloud.databricks.com/api/2.0/clean-rooms/acme_x_retailer/runs?notebook_name=nb+1&page_size=50");
-        assert_eq!(t[0].echo_value("clean_room_name"), Some("acme_x_retailer"));
-        assert_eq!(t[0].echo_value("deployment_name"), Some("dbc-abcd0123-a1bc"));
         assert_eq!(t[0].echo_json("clean_room_name"), Some("\"acme_x_retailer\""));
+        assert_eq!(t[0].echo_json("deployment_name"), Some("\"dbc-abcd0123-a1bc\""));
         assert_eq!(t[0].page_url(Some("a b&c")).query(), Some("notebook_name=nb+1&page_size=50&page_token=a+b%26c"));
     }
 

@@ -151,10 +151,12 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         .iter()
         .map(|c| {
             let attr = &attrs[c.attnum as usize - 1];
-            let source = match (&c.path, resource.column(&c.name).map(|d| d.source)) {
+            let source = match (&c.path, resource.column(&c.name)) {
                 (Some(path), _) => field_source(&mut fields, path),
-                (None, Some(Source::Field(path))) => field_source(&mut fields, path),
-                (None, Some(Source::Request)) => ColumnSource::Echo(resource.column(&c.name).map(|d| d.name).unwrap_or_default()),
+                (None, Some(def)) => match def.source {
+                    Source::Field(path) => field_source(&mut fields, path),
+                    Source::Request => ColumnSource::Echo(def.name),
+                },
                 (None, None) => raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))),
             };
             (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), attr.atttypid, attr.atttypmod), source)
