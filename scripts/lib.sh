@@ -11,7 +11,9 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 ensure_toolchain() {
     local need=()
     [ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
-    [ -x "$PG_CONFIG" ] || need+=(postgresql-server-dev-15)
+    # pg_config ships with the client package too: look for the server headers themselves.
+    [ -e "$("$PG_CONFIG" --includedir-server 2>/dev/null || echo /nonexistent)/postgres.h" ] ||
+        need+=(postgresql-server-dev-15)
     command -v clang >/dev/null || need+=(clang)
     [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/llvm-*/lib/libclang*.so >/dev/null 2>&1 || need+=(libclang-dev)
     command -v sudo >/dev/null || need+=(sudo)

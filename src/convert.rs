@@ -45,6 +45,24 @@ pub struct ConvertError {
     /// The JSON type of the value: string, number, boolean, object, array.
     pub json_type: &'static str,
     pub problem: String,
+    pub reason: Reason,
+}
+
+/// What kind of failure, which decides the SQLSTATE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    /// A JSON type the column's type cannot take at all (an object into an integer).
+    WrongType,
+    /// A value of the right kind that does not read as one (1.5 into an integer).
+    BadValue,
+    /// A value beyond the type's range: never clamped, never rounded.
+    OutOfRange,
+}
+
+impl ConvertError {
+    pub fn new(json_type: &'static str, reason: Reason, problem: impl Into<String>) -> ConvertError {
+        ConvertError { json_type, problem: problem.into(), reason }
+    }
 }
 
 /// The JSON type of a value, from its first character.
@@ -73,37 +91,38 @@ pub fn convert(raw: Option<&str>, target: TargetType) -> Result<Cell<'_>, Conver
         Some(r) => r,
     };
     let kind = json_type(raw);
-    let fail = |problem: &str| ConvertError { json_type: kind, problem: problem.to_string() };
+    let fail = |reason: Reason, problem: &str| ConvertError::new(kind, reason, problem);
     Ok(match target {
         TargetType::Text => Cell::Text(scalar_text(raw)?),
         TargetType::Json | TargetType::Jsonb => Cell::Json(raw),
         TargetType::Int8 | TargetType::Int4 | TargetType::Int2 => {
-            let n = integer(raw)?.ok_or_else(|| fail("is not a whole number"))?;
+            let n = integer(raw)?.ok_or_else(|| fail(if kind == "string" { Reason::BadValue } else { Reason::WrongType }, "is not a whole number"))?;
             let (lo, hi) = match target {
                 TargetType::Int4 => (i32::MIN as i64, i32::MAX as i64),
                 TargetType::Int2 => (i16::MIN as i64, i16::MAX as i64),
                 _ => (i64::MIN, i64::MAX),
             };
             if n < lo || n > hi {
-                return Err(fail(&format!("{n} is out of range for the column's type")));
+                return Err(fail(Reason::OutOfRange, &format!("{n} is out of range for the column's type")));
             }
             Cell::Int(n)
         }
         TargetType::Float8 | TargetType::Float4 => match kind {
-            "number" | "string" => Cell::Float(scalar_text(raw)?.trim().parse().map_err(|_| fail("is not a number"))?),
-            _ => return Err(fail("is not a number")),
+            "number" | "string" => Cell::Float(float(&scalar_text(raw)?, target == TargetType::Float4).map_err(|(reason, problem)| fail(reason, problem))?),
+            _ => return Err(fail(Reason::WrongType, "is not a number")),
         },
         TargetType::Bool => match (kind, scalar_text(raw)?.as_ref()) {
             ("boolean" | "string", "true") => Cell::Bool(true),
             ("boolean" | "string", "false") => Cell::Bool(false),
-            _ => return Err(fail("is not true or false")),
+            ("string", _) => return Err(fail(Reason::BadValue, "is not true or false")),
+            _ => return Err(fail(Reason::WrongType, "is not true or false")),
         },
         TargetType::Timestamptz | TargetType::Timestamp => match (kind, integer(raw)?) {
             // Epoch milliseconds, the API's time representation.
-            (_, Some(ms)) => Cell::Timestamp(epoch_ms_to_pg_us(ms).ok_or_else(|| fail(&format!("{ms} ms is out of range for a timestamp")))?),
+            (_, Some(ms)) => Cell::Timestamp(epoch_ms_to_pg_us(ms).ok_or_else(|| fail(Reason::OutOfRange, &format!("{ms} ms is out of range for a timestamp")))?),
             // An ISO 8601 string: the type's input function parses it.
             ("string", None) => Cell::Input(scalar_text(raw)?),
-            _ => return Err(fail("is not epoch milliseconds or a timestamp string")),
+            _ => return Err(fail(Reason::WrongType, "is not epoch milliseconds or a timestamp string")),
         },
         TargetType::Other => Cell::Input(scalar_text(raw)?),
     })
@@ -123,13 +142,16 @@ fn scalar_text(raw: &str) -> Result<Cow<'_, str>, ConvertError> {
     }
     serde_json::from_str::<String>(raw)
         .map(Cow::Owned)
-        .map_err(|e| ConvertError { json_type: "string", problem: format!("is not a valid JSON string ({e})") })
+        .map_err(|e| ConvertError::new("string", Reason::BadValue, format!("is not a valid JSON string ({e})")))
 }
 
-/// A whole number from a JSON number (an integral float counts) or a numeric string, since
-/// proto3 JSON writes int64 as strings. `Ok(None)`: not a whole number.
+/// A whole number from a JSON number or a numeric string (proto3 JSON writes int64 as strings),
+/// exactly: `3.0` and `1e3` are whole, `1.5` and `1.0000000000000001` are errors, and a number
+/// beyond bigint is out of range (never clamped, never rounded through a float). `Ok(None)`: not
+/// a number at all.
 fn integer(raw: &str) -> Result<Option<i64>, ConvertError> {
-    let text = match json_type(raw) {
+    let kind = json_type(raw);
+    let text = match kind {
         "number" => Cow::Borrowed(raw),
         "string" => scalar_text(raw)?,
         _ => return Ok(None),
@@ -138,7 +160,90 @@ fn integer(raw: &str) -> Result<Option<i64>, ConvertError> {
     if let Ok(n) = text.parse::<i64>() {
         return Ok(Some(n));
     }
-    Ok(text.parse::<f64>().ok().filter(|f| f.fract() == 0.0 && *f >= i64::MIN as f64 && *f < i64::MAX as f64).map(|f| f as i64))
+    let Some(decimal) = Decimal::parse(text) else { return Ok(None) };
+    match decimal.integer() {
+        Some(Ok(n)) => Ok(Some(n)),
+        Some(Err(())) => Err(ConvertError::new(kind, Reason::OutOfRange, format!("{} is out of range for the column's type", crate::client::error::excerpt(text, 40)))),
+        None => Err(ConvertError::new(kind, Reason::BadValue, format!("{} is not a whole number", crate::client::error::excerpt(text, 40)))),
+    }
+}
+
+/// A decimal number as written: `[-+]digits[.digits][e[-+]digits]`.
+struct Decimal {
+    negative: bool,
+    /// Every digit, the integer part's and the fraction's, in order.
+    digits: String,
+    /// The power of ten of the last digit.
+    exponent: i64,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        let (negative, rest) = match text.as_bytes().first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let (mantissa, exp) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        let (int_part, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int_part.is_empty() && frac.is_empty() || !all_digits(int_part) || !all_digits(frac) {
+            return None;
+        }
+        let exponent = match exp {
+            None => 0,
+            Some(e) => {
+                let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+                if digits.is_empty() || !all_digits(digits) {
+                    return None;
+                }
+                // Beyond any digit count a page can hold: saturate rather than overflow.
+                e.parse::<i64>().unwrap_or(if e.starts_with('-') { i64::MIN / 2 } else { i64::MAX / 2 })
+            }
+        };
+        Some(Decimal { negative, digits: format!("{int_part}{frac}"), exponent: exponent - frac.len() as i64 })
+    }
+
+    /// `None`: not whole; `Some(Err(()))`: whole but beyond bigint.
+    fn integer(&self) -> Option<Result<i64, ()>> {
+        let significant = self.digits.trim_start_matches('0');
+        if significant.is_empty() {
+            return Some(Ok(0));
+        }
+        let (kept, exponent) = if self.exponent < 0 {
+            let cut = self.exponent.unsigned_abs().min(significant.len() as u64) as usize;
+            let (kept, dropped) = significant.split_at(significant.len() - cut);
+            if self.exponent.unsigned_abs() > significant.len() as u64 || dropped.bytes().any(|b| b != b'0') {
+                return None;
+            }
+            (kept, 0)
+        } else {
+            (significant, self.exponent)
+        };
+        if kept.len() as i64 + exponent > 19 {
+            return Some(Err(()));
+        }
+        let magnitude = format!("{kept}{}", "0".repeat(exponent as usize)).parse::<i128>().ok()?;
+        let value = if self.negative { -magnitude } else { magnitude };
+        Some(i64::try_from(value).map_err(|_| ()))
+    }
+}
+
+/// A float from its text. A finite number too large for the type is out of range, as is a
+/// non-zero one too small to be told from zero (Postgres's own input refuses both).
+fn float(text: &str, single: bool) -> Result<f64, (Reason, &'static str)> {
+    let text = text.trim();
+    let f: f64 = text.parse().map_err(|_| (Reason::BadValue, "is not a number"))?;
+    let written_as_number = Decimal::parse(text);
+    let nonzero = written_as_number.as_ref().is_some_and(|d| d.digits.bytes().any(|b| b != b'0'));
+    let narrowed = if single { f as f32 as f64 } else { f };
+    if written_as_number.is_some() && (narrowed.is_infinite() || (narrowed == 0.0 && nonzero)) {
+        return Err((Reason::OutOfRange, "is out of range for the column's type"));
+    }
+    Ok(f)
 }
 
 pub fn epoch_ms_to_pg_us(ms: i64) -> Option<i64> {
@@ -185,6 +290,41 @@ mod tests {
         assert_eq!(c(r#"{"a":1}"#, Int8).unwrap_err().json_type, "object");
         assert_eq!(c("1.5", Int8).unwrap_err().json_type, "number");
         assert_eq!(c(r#""x""#, Int8).unwrap_err().json_type, "string");
+    }
+
+    #[test]
+    fn integers_are_exact_or_an_error() {
+        assert_eq!(c("1e3", Int8), Ok(Cell::Int(1000)));
+        assert_eq!(c("-0.0", Int8), Ok(Cell::Int(0)));
+        assert_eq!(c("12.500e1", Int8), Ok(Cell::Int(125)));
+        assert_eq!(c("9223372036854775807", Int8), Ok(Cell::Int(i64::MAX)));
+        assert_eq!(c("9223372036854775807.0", Int8), Ok(Cell::Int(i64::MAX)));
+        for (raw, reason) in [
+            ("-9223372036854775809", Reason::OutOfRange),
+            ("9223372036854775808", Reason::OutOfRange),
+            ("1e19", Reason::OutOfRange),
+            ("1e400", Reason::OutOfRange),
+            ("\"123456789012345678901\"", Reason::OutOfRange),
+            ("123456789012345678.5", Reason::BadValue),
+            ("1.0000000000000001", Reason::BadValue),
+            ("1e-400", Reason::BadValue),
+            ("\"12x\"", Reason::BadValue),
+        ] {
+            assert_eq!(c(raw, Int8).map_err(|e| e.reason), Err(reason), "{raw}");
+        }
+        assert_eq!(c("1e2", Timestamptz), Ok(Cell::Timestamp(epoch_ms_to_pg_us(100).unwrap())));
+        assert_eq!(c("1.5", Timestamptz).map_err(|e| e.reason), Err(Reason::BadValue));
+    }
+
+    #[test]
+    fn floats_never_become_infinity_or_zero_by_accident() {
+        assert_eq!(c("1e308", Float8), Ok(Cell::Float(1e308)));
+        assert_eq!(c("\"NaN\"", Float8).map(|c| matches!(c, Cell::Float(f) if f.is_nan())), Ok(true));
+        assert_eq!(c("\"-Infinity\"", Float8), Ok(Cell::Float(f64::NEG_INFINITY)));
+        assert_eq!(c("0e5", Float8), Ok(Cell::Float(0.0)));
+        for (raw, t) in [("1e400", Float8), ("-1e400", Float8), ("1e-400", Float8), ("1e39", Float4), ("1e-50", Float4)] {
+            assert_eq!(c(raw, t).map_err(|e| e.reason), Err(Reason::OutOfRange), "{raw}");
+        }
     }
 
     #[test]

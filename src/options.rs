@@ -6,7 +6,7 @@ use crate::error::{FdwError, FdwResult};
 use crate::resources::{self, Resource};
 use pgrx::PgSqlErrorCode::*;
 use crate::client::retry::RetryPolicy;
-use crate::client::{ClientSettings, HttpSettings};
+use crate::client::{ClientSettings, HttpSettings, MAX_RESPONSE_BYTES_LIMIT};
 use std::time::Duration;
 use url::{Host, Url};
 
@@ -63,6 +63,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| parse_concurrency(v).map(|_| ()),
     },
     OptionSpec {
+        name: "max_listings",
+        context: OptionContext::Server,
+        description: "The most listings one scan may make (one per combination of IN-list values); default 10000",
+        check: |v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|_| ()),
+    },
+    OptionSpec {
         name: "allowed_deployments",
         context: OptionContext::Server,
         description: "Comma-separated deployment names this server may reach; any other is an error before a request is made",
@@ -113,8 +119,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "max_response_bytes",
         context: OptionContext::Server,
-        description: "The largest response body accepted, in bytes; default 67108864 (64 MiB)",
-        check: |v| parse_count(v, 1024, 1 << 34).map(|_| ()),
+        description: "The largest response body accepted, in bytes; default 67108864 (64 MiB), at most 1073741824 (1 GiB)",
+        check: |v| parse_count(v, 1024, MAX_RESPONSE_BYTES_LIMIT as u64).map(|_| ()),
     },
     OptionSpec {
         name: "cache_ttl",
@@ -126,19 +132,19 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "token",
         context: OptionContext::UserMapping,
         description: "A Databricks personal access token, sent as a bearer token",
-        check: |v| if v.trim().is_empty() { Err("the token is empty".into()) } else { Ok(()) },
+        check: |v| check_credential("token", v),
     },
     OptionSpec {
         name: "client_id",
         context: OptionContext::UserMapping,
         description: "OAuth service principal's client id (with client_secret)",
-        check: |v| if v.trim().is_empty() { Err("the client id is empty".into()) } else { Ok(()) },
+        check: |v| check_credential("client id", v),
     },
     OptionSpec {
         name: "client_secret",
         context: OptionContext::UserMapping,
         description: "OAuth service principal's secret (with client_id)",
-        check: |v| if v.is_empty() { Err("the client secret is empty".into()) } else { Ok(()) },
+        check: |v| check_credential("client secret", v),
     },
     OptionSpec {
         name: "resource",
@@ -155,7 +161,9 @@ pub static OPTIONS: &[OptionSpec] = &[
         description: "The field that fills the column, dotted for a nested field (notebook_job_run_state.result_state)",
         check: |v| {
             if v.is_empty() || v.split('.').any(|s| s.is_empty()) {
-                Err(format!("\"{v}\" is not a field path like field or field.subfield"))
+                Err(format!("{:?} is not a field path like field or field.subfield", crate::client::error::excerpt(v, 64)))
+            } else if v.split('.').count() > MAX_PATH_DEPTH {
+                Err(format!("the path has more than {MAX_PATH_DEPTH} fields, more than a JSON value can nest"))
             } else {
                 Ok(())
             }
@@ -168,12 +176,35 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| parse_expected_rows(v).map(|_| ()),
     },
     OptionSpec {
+        name: "max_listings",
+        context: OptionContext::Table,
+        description: "The most listings one scan of this table may make; default: the server's",
+        check: |v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|_| ()),
+    },
+    OptionSpec {
         name: "page_size",
         context: OptionContext::Table,
         description: "page_size sent with each list request (1 to 10000); default: the API's",
         check: |v| parse_page_size(v).map(|_| ()),
     },
 ];
+
+/// The most fields a column's `path` may name: serde_json reads values nested up to 128 deep.
+const MAX_PATH_DEPTH: usize = 100;
+/// The largest `max_listings`.
+const MAX_LISTINGS_LIMIT: u64 = 1_000_000;
+
+/// A credential goes into an HTTP header: visible ASCII only (a line break or a space could
+/// never be sent). The value itself is never part of the message.
+fn check_credential(what: &str, v: &str) -> Result<(), String> {
+    if v.is_empty() {
+        return Err(format!("the {what} is empty"));
+    }
+    if !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!("the {what} holds a character that cannot be sent in an HTTP header (a space, a line break or a non-ASCII character)"));
+    }
+    Ok(())
+}
 
 /// Credential options, which must never be given outside a user mapping.
 const SECRET_OPTIONS: &[&str] = &["token", "client_id", "client_secret"];
@@ -227,7 +258,7 @@ pub fn check_deployment_name(v: &str) -> Result<(), String> {
     if v.is_empty() || v.len() > 63 || !ok_chars || v.starts_with('-') || v.ends_with('-') {
         return Err(format!(
             "\"{}\" is not a deployment name (1 to 63 letters, digits and inner hyphens, like dbc-abcd0123-a1bc)",
-            v.escape_default()
+            crate::client::error::excerpt(v, 64).escape_default()
         ));
     }
     Ok(())
@@ -410,6 +441,8 @@ pub struct ServerOptions {
     pub workspace: WorkspaceUrl,
     pub deployment_name: Option<String>,
     pub max_concurrent_requests: usize,
+    /// The server's `max_listings` (tables may set their own).
+    pub max_listings: Option<usize>,
     /// When set, the only deployments requests may go to.
     pub allowed_deployments: Option<Vec<String>>,
     pub oauth_token_url: Option<String>,
@@ -443,6 +476,7 @@ impl ServerOptions {
             workspace,
             deployment_name,
             max_concurrent_requests,
+            max_listings: parse_max_listings(options)?,
             allowed_deployments,
             oauth_token_url: option(options, "oauth_token_url").map(str::to_string),
             client: client_settings(options)?,
@@ -469,12 +503,19 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
             max_wait: seconds("retry_max_wait", defaults.retry.max_wait)?,
             total_wait: seconds("retry_total_wait", defaults.retry.total_wait)?,
         },
-        max_response_bytes: count("max_response_bytes", 1024, 1 << 34, defaults.max_response_bytes as u64)? as usize,
+        max_response_bytes: count("max_response_bytes", 1024, MAX_RESPONSE_BYTES_LIMIT as u64, defaults.max_response_bytes as u64)? as usize,
         cache_ttl: match option(options, "cache_ttl").map(str::trim) {
             None | Some("0") => None,
             Some(v) => Some(parse_seconds(v).map_err(|p| FdwError::bad_option_value("cache_ttl", p))?),
         },
     })
+}
+
+fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> {
+    option(options, "max_listings")
+        .map(|v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|n| n as usize))
+        .transpose()
+        .map_err(|p| FdwError::bad_option_value("max_listings", p))
 }
 
 /// User-mapping options: the credentials.
@@ -522,6 +563,7 @@ pub struct TableOptions {
     pub page_size: Option<u32>,
     /// Rows per listing, for estimates.
     pub expected_rows: f64,
+    pub max_listings: Option<usize>,
 }
 
 impl TableOptions {
@@ -546,7 +588,7 @@ impl TableOptions {
             .transpose()
             .map_err(|p| FdwError::bad_option_value("expected_rows", p))?
             .unwrap_or(DEFAULT_EXPECTED_ROWS);
-        Ok(TableOptions { resource, page_size, expected_rows })
+        Ok(TableOptions { resource, page_size, expected_rows, max_listings: parse_max_listings(options)? })
     }
 }
 
@@ -559,6 +601,27 @@ mod tests {
     }
 
     #[test]
+    fn credentials_that_cannot_be_sent_in_a_header_are_refused_without_echoing_them() {
+        for bad in ["dapi-abc\ndef", "dapi abc", "dapi-é", "dapi\u{7f}"] {
+            let e = validate(OptionContext::UserMapping, &opts(&[("token", bad)])).unwrap_err();
+            assert!(e.message.contains("option \"token\"") && e.message.contains("HTTP header"), "{}", e.message);
+            assert!(!e.message.contains("dapi"), "{}", e.message);
+        }
+        assert!(validate(OptionContext::UserMapping, &opts(&[("client_id", "id"), ("client_secret", "s\r\n")])).is_err());
+        assert!(validate(OptionContext::UserMapping, &opts(&[("token", "dapi-0123456789abcdef")])).is_ok());
+    }
+
+    #[test]
+    fn limits_are_bounded() {
+        assert!(validate(OptionContext::Server, &opts(&[("max_response_bytes", "1073741824")])).is_ok());
+        assert!(validate(OptionContext::Server, &opts(&[("max_response_bytes", "1073741825")])).is_err());
+        assert!(validate(OptionContext::Table, &opts(&[("resource", "task_runs"), ("max_listings", "100000")])).is_ok());
+        assert!(validate(OptionContext::Server, &opts(&[("max_listings", "0")])).is_err());
+        let deep = vec!["a"; 101].join(".");
+        assert!(validate(OptionContext::Column, &opts(&[("path", &deep)])).is_err());
+    }
+
+    #[test]
     fn misspelled_options_are_refused_with_the_valid_ones() {
         let e = validate(OptionContext::Server, &opts(&[("workspace_ulr", "https://x.cloud.databricks.com")])).unwrap_err();
         assert_eq!(e.code, ERRCODE_FDW_INVALID_OPTION_NAME);
@@ -566,7 +629,7 @@ mod tests {
         assert_eq!(
             e.hint.as_deref(),
             Some(
-                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, allowed_deployments, \
+                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, allowed_deployments, \
                  oauth_token_url, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
                  max_response_bytes, cache_ttl."
             )

@@ -57,6 +57,22 @@ pub enum FaultKind {
     Hang,
     /// Send the first part of the body, then drop the connection.
     Reset,
+    /// A 200 whose `Content-Length` announces `bytes` (it sends far fewer): a client that sizes
+    /// its buffer from the header asks for that much memory.
+    AnnouncedLength { bytes: u64 },
+    /// Every item of the page gets `field` set to `raw`, JSON text as it stands (values serde
+    /// would refuse to produce, like 1e400 or 20-digit integers).
+    FieldValue { field: String, raw: String },
+    /// The OAuth token endpoint states this `expires_in` (it is not an API request: `room`,
+    /// `after`, `times` and `every` do not apply; it holds until disarmed).
+    TokenLifetime { expires_in: u64 },
+}
+
+impl FaultKind {
+    /// Faults of the token endpoint rather than of API requests.
+    pub fn is_token_fault(&self) -> bool {
+        matches!(self, FaultKind::TokenLifetime { .. })
+    }
 }
 
 /// A fault and how many matching requests it has seen.
@@ -72,6 +88,9 @@ impl ArmedFault {
 
     /// Counts a request for `room` and says whether the fault applies to it.
     pub fn hits(&mut self, room: Option<&str>) -> bool {
+        if self.fault.kind.is_token_fault() {
+            return false;
+        }
         if let Some(target) = &self.fault.room {
             if room != Some(target.as_str()) {
                 return false;

@@ -130,6 +130,14 @@ impl State {
         self.faults.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// The `expires_in` an armed token fault states, if any.
+    fn token_lifetime_fault(&self) -> Option<u64> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).iter().find_map(|f| match f.fault.kind {
+            FaultKind::TokenLifetime { expires_in } => Some(expires_in),
+            _ => None,
+        })
+    }
+
     /// The first armed fault that hits this request (every armed fault counts the request).
     fn fault_for(&self, room: Option<&str>) -> Option<FaultKind> {
         let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
@@ -364,7 +372,8 @@ async fn token_request(state: &State, req: Request<Incoming>, deployment: String
         let token = format!("sim-oauth-{serial}-{:x}", Instant::now().elapsed().as_nanos() ^ (serial as u128 * 0x9E37_79B9));
         let lifetime = state.config.token_lifetime;
         state.issued.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), Instant::now() + lifetime);
-        json(200, serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs(), "scope": "all-apis"}).to_string())
+        let expires_in = state.token_lifetime_fault().unwrap_or(lifetime.as_secs());
+        json(200, serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": "all-apis"}).to_string())
     };
     state.log.push(Entry {
         seq: 0,
@@ -558,6 +567,27 @@ async fn faulty_response(
             tokio::time::sleep(Duration::from_secs(3600)).await;
             normal()
         }
+        FaultKind::AnnouncedLength { bytes } => {
+            let mut resp = json(200, "{}".into());
+            resp.headers_mut().insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes));
+            resp
+        }
+        FaultKind::FieldValue { field, raw } => {
+            let mut page: serde_json::Value = match serde_json::from_str(&body_text(normal())) {
+                Ok(v) => v,
+                Err(_) => return normal(),
+            };
+            const MARK: &str = "__sim_raw_value__";
+            if let Some(obj) = page.as_object_mut() {
+                for list in obj.values_mut().filter_map(|v| v.as_array_mut()) {
+                    for item in list.iter_mut().filter_map(|i| i.as_object_mut()) {
+                        item.insert(field.clone(), MARK.into());
+                    }
+                }
+            }
+            json(200, page.to_string().replace(&format!("\"{MARK}\""), &raw))
+        }
+        FaultKind::TokenLifetime { .. } => normal(),
         FaultKind::Reset => {
             let body = body_text(normal());
             let mut resp = Response::new(SimBody::broken_after(body[..body.len() / 2].to_string()));

@@ -123,7 +123,7 @@ impl OAuthSession {
 
     async fn request_token(&self, http: &reqwest::Client, url: Url) -> Result<CachedToken, ApiError> {
         let path = format!("POST {}", url.path());
-        let resp = http
+        let mut resp = http
             .post(url)
             .basic_auth(&self.client_id, Some(self.client_secret.expose()))
             .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -132,7 +132,7 @@ impl OAuthSession {
             .await
             .map_err(|e| ApiError::transport(&path, &e))?;
         let status = resp.status().as_u16();
-        let body = resp.bytes().await.map_err(|e| ApiError::transport(&path, &e))?;
+        let body = super::read_body(&mut resp, &path, MAX_TOKEN_RESPONSE_BYTES, &mut Default::default()).await?;
         if !(200..300).contains(&status) {
             return Err(ApiError::from_status(&path, status, &body));
         }
@@ -140,15 +140,21 @@ impl OAuthSession {
     }
 }
 
+const MAX_TOKEN_LIFETIME_SECS: u64 = 86_400;
+/// A token response is a few hundred bytes; anything past this is not one.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
+
 /// Reads `{access_token, token_type, expires_in}`. The token is renewed when a fifth of its
 /// lifetime (at most a minute) is left, so a request never leaves with one about to expire.
 fn parse_token(body: &[u8], now: Instant) -> Result<CachedToken, String> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the token response is not JSON: {e}"))?;
     let token = v.get("access_token").and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or("the token response has no access_token")?;
     let kind = v.get("token_type").and_then(|t| t.as_str()).unwrap_or("Bearer");
-    let lifetime = Duration::from_secs(v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600));
+    // Any lifetime the endpoint states is believed up to a day: time arithmetic on a larger
+    // one could overflow.
+    let lifetime = Duration::from_secs(v.get("expires_in").and_then(|e| e.as_u64()).unwrap_or(3600).min(MAX_TOKEN_LIFETIME_SECS));
     let margin = (lifetime / 5).min(Duration::from_secs(60));
-    Ok(CachedToken { header: Secret::new(format!("{kind} {token}")), renew_after: now + lifetime - margin })
+    Ok(CachedToken { header: Secret::new(format!("{kind} {token}")), renew_after: now + (lifetime - margin) })
 }
 
 #[cfg(test)]
@@ -164,6 +170,8 @@ mod tests {
         let t = parse_token(br#"{"access_token":"abc","expires_in":10}"#, now).unwrap();
         assert_eq!(t.renew_after, now + Duration::from_secs(8));
         assert!(parse_token(br#"{"token_type":"Bearer"}"#, now).is_err());
+        let t = parse_token(br#"{"access_token":"abc","expires_in":18446744073709551615}"#, now).unwrap();
+        assert_eq!(t.renew_after, now + Duration::from_secs(86_340));
         assert!(parse_token(b"<html>", now).is_err());
     }
 

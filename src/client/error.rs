@@ -7,8 +7,13 @@ use pgrx::PgSqlErrorCode::*;
 pub enum ApiError {
     /// The API answered with an error status.
     Status { path: String, status: u16, error_code: Option<String>, message: Option<String> },
-    /// No usable answer: connection refused or reset, DNS, TLS, timeout.
-    Transport { path: String, problem: String, timeout: bool },
+    /// No usable answer: connection refused or reset, DNS, TLS, timeout. `lasting`: a failure
+    /// that trying again would meet again (an unknown host, a certificate that does not verify).
+    Transport { path: String, problem: String, timeout: bool, lasting: bool },
+    /// The credentials cannot be sent in an HTTP header (a control character in a token).
+    BadCredential,
+    /// A request task stopped without an answer (a bug): the scan ends instead of waiting.
+    Internal { problem: String },
     /// A 2xx whose body is not the expected JSON.
     BadResponse { path: String, problem: String },
     TooLarge { path: String, limit: usize },
@@ -27,7 +32,11 @@ impl ApiError {
             problem = format!("{problem}: {s}");
             source = s.source();
         }
-        ApiError::Transport { path: path.to_string(), problem, timeout: e.is_timeout() }
+        // The error types of the TLS and DNS layers are not reachable through reqwest's API;
+        // their messages are stable, and a test checks each (e2e `tls` and `reliability`).
+        let lower = problem.to_ascii_lowercase();
+        let lasting = ["certificate", "dns error", "failed to lookup address", "name or service not known"].iter().any(|m| lower.contains(m));
+        ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting }
     }
 
     /// Decodes an error body: `{"error_code","message"}`, the older `{"error"}`, or whatever a
@@ -51,7 +60,7 @@ impl ApiError {
             let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
             (!flat.is_empty()).then(|| excerpt(&flat, 200))
         });
-        ApiError::Status { path: path.to_string(), status, error_code, message }
+        ApiError::Status { path: excerpt(path, PATH_SHOWN), status, error_code, message }
     }
 
     /// The Postgres error for a scan of `table`.
@@ -85,11 +94,25 @@ impl ApiError {
                     None => e,
                 }
             }
-            ApiError::Transport { path, problem, timeout } => {
+            ApiError::BadCredential => FdwError::new(
+                ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+                format!("the credentials in the user mapping cannot be sent for foreign table \"{table}\""),
+            )
+            .detail("The token or the OAuth token holds characters an HTTP header cannot carry, such as a line break.")
+            .hint("Set it again without them: ALTER USER MAPPING ... OPTIONS (SET token '...')."),
+            ApiError::Internal { problem } => {
+                FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for foreign table \"{table}\" stopped without an answer")).detail(problem)
+            }
+            ApiError::Transport { path, problem, timeout, lasting } => {
+                let hint = if lasting && problem.to_ascii_lowercase().contains("certificate") {
+                    "The workspace's certificate did not verify: check the server's workspace_url, and its ca_certificate option for a private certificate authority."
+                } else {
+                    "Check the server's workspace_url and that the workspace is reachable from the database host."
+                };
                 let what = if timeout { "timed out" } else { "failed" };
                 FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("request to the Databricks API {what} for foreign table \"{table}\""))
-                    .detail(format!("{path}: {problem}"))
-                    .hint("Check the server's workspace_url and that the workspace is reachable from the database host.")
+                    .detail(format!("{path}: {}", excerpt(&problem, 500)))
+                    .hint(hint)
             }
             ApiError::BadResponse { path, problem } => {
                 FdwError::new(ERRCODE_FDW_ERROR, format!("the Databricks API sent an unreadable response for foreign table \"{table}\""))
@@ -109,6 +132,10 @@ impl ApiError {
         }
     }
 }
+
+/// The most characters of a request path quoted in a message (a path holds request values,
+/// which may be of any length).
+pub const PATH_SHOWN: usize = 200;
 
 /// At most `max` characters of `s`, cut on a character boundary.
 pub fn excerpt(s: &str, max: usize) -> String {

@@ -38,12 +38,12 @@ impl Default for HttpSettings {
     }
 }
 
-/// `local`: the client used on the backend's own runtime. A pooled connection lives on the
-/// runtime that opened it, so each runtime has its own clients.
-fn http(settings: &HttpSettings, local: bool) -> Result<reqwest::Client, String> {
-    static CLIENTS: OnceLock<Mutex<HashMap<(HttpSettings, bool), reqwest::Client>>> = OnceLock::new();
+/// The HTTP client (and its connection pool) for `settings`, shared by every scan of the backend
+/// so keep-alive connections are reused across queries.
+fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
+    static CLIENTS: OnceLock<Mutex<HashMap<HttpSettings, reqwest::Client>>> = OnceLock::new();
     let mut clients = CLIENTS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = clients.get(&(settings.clone(), local)) {
+    if let Some(c) = clients.get(settings) {
         return Ok(c.clone());
     }
     let mut builder = reqwest::Client::builder()
@@ -52,20 +52,14 @@ fn http(settings: &HttpSettings, local: bool) -> Result<reqwest::Client, String>
         .timeout(settings.request_timeout)
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
-        .dns_resolver(std::sync::Arc::new(runtime::Resolver))
         .tcp_nodelay(true);
-    if local {
-        // Nothing watches the backend runtime's idle connections between queries: retire them
-        // well before a server's usual idle timeout, rather than find them closed.
-        builder = builder.pool_idle_timeout(Duration::from_secs(20));
-    }
     if let Some(pem) = &settings.ca_certificate {
         for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())? {
             builder = builder.add_root_certificate(cert);
         }
     }
     let client = builder.build().map_err(|e| e.to_string())?;
-    clients.insert((settings.clone(), local), client.clone());
+    clients.insert(settings.clone(), client.clone());
     Ok(client)
 }
 
@@ -86,6 +80,10 @@ impl Default for ClientSettings {
     }
 }
 
+/// The largest `max_response_bytes` allowed: positions in a page are 32-bit, and no Postgres
+/// value is larger.
+pub const MAX_RESPONSE_BYTES_LIMIT: usize = 1 << 30;
+
 /// What requests cost, for EXPLAIN ANALYZE.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RequestStats {
@@ -100,29 +98,13 @@ pub struct RequestStats {
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     http: reqwest::Client,
-    /// The same for requests made on the backend's own runtime.
-    http_local: reqwest::Client,
     auth: Auth,
-    retry: RetryPolicy,
-    max_body: usize,
-    cache_ttl: Option<Duration>,
+    settings: ClientSettings,
 }
 
 impl ApiClient {
     pub fn new(auth: Auth, settings: &ClientSettings) -> Result<ApiClient, String> {
-        Ok(ApiClient {
-            http: http(&settings.http, false)?,
-            http_local: http(&settings.http, true)?,
-            auth,
-            retry: settings.retry.clone(),
-            max_body: settings.max_response_bytes,
-            cache_ttl: settings.cache_ttl,
-        })
-    }
-
-    /// This client for use on [`runtime::local_runtime`] (with `runtime::block_on_local`).
-    pub fn local(&self) -> ApiClient {
-        ApiClient { http: self.http_local.clone(), ..self.clone() }
+        Ok(ApiClient { http: http(&settings.http)?, auth, settings: settings.clone() })
     }
 
     /// GETs one page (from the response cache when the server allows it) and decodes it.
@@ -135,7 +117,7 @@ impl ApiClient {
     /// The body of one page, from the response cache when the server allows it. Only bodies
     /// that are JSON objects are cached, so a cached body always decodes the same way.
     pub async fn fetch_raw(&self, workspace: &Url, url: Url, stats: &mut RequestStats) -> Result<Bytes, ApiError> {
-        let Some(ttl) = self.cache_ttl else {
+        let Some(ttl) = self.settings.cache_ttl else {
             return self.fetch_body(workspace, url, stats).await;
         };
         let identity = self.auth.identity();
@@ -161,7 +143,7 @@ impl ApiClient {
                 Ok(page) => return Ok(page),
                 Err(failure) => failure,
             };
-            match self.retry.decide(&error, retry_after, retries, waited, fastrand::f64()) {
+            match self.settings.retry.decide(&error, retry_after, retries, waited, fastrand::f64()) {
                 Decision::Wait(wait) => {
                     tokio::time::sleep(wait).await;
                     waited += wait;
@@ -181,11 +163,12 @@ impl ApiClient {
         let mut renewed = false;
         loop {
             let header = self.auth.header(&self.http, workspace).await.map_err(|e| (e, None))?;
+            let value = reqwest::header::HeaderValue::from_str(header.expose()).map_err(|_| (ApiError::BadCredential, None))?;
             stats.requests += 1;
             let mut resp = self
                 .http
                 .get(url.clone())
-                .header(reqwest::header::AUTHORIZATION, header.expose())
+                .header(reqwest::header::AUTHORIZATION, value)
                 .send()
                 .await
                 .map_err(|e| (ApiError::transport(&path, &e), None))?;
@@ -195,14 +178,7 @@ impl ApiClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
-            let mut body = Vec::with_capacity(resp.content_length().unwrap_or(16 * 1024).min(self.max_body as u64) as usize);
-            while let Some(chunk) = resp.chunk().await.map_err(|e| (ApiError::transport(&path, &e), None))? {
-                stats.bytes += chunk.len() as u64;
-                if body.len() + chunk.len() > self.max_body {
-                    return Err((ApiError::TooLarge { path, limit: self.max_body }, None));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_body(&mut resp, &path, self.settings.max_response_bytes.min(MAX_RESPONSE_BYTES_LIMIT), stats).await.map_err(|e| (e, None))?;
             if status == 401 && !renewed && self.auth.rejected(workspace, &header).await {
                 renewed = true;
                 continue;
@@ -213,4 +189,22 @@ impl ApiClient {
             return Ok(Bytes::from(body));
         }
     }
+}
+
+/// The body of `resp`, at most `limit` bytes. The buffer grows as bytes arrive: a length the
+/// server announces is never trusted with an allocation.
+pub(crate) async fn read_body(resp: &mut reqwest::Response, path: &str, limit: usize, stats: &mut RequestStats) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::TooLarge { path: error::excerpt(path, error::PATH_SHOWN), limit };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ApiError::transport(path, &e))? {
+        stats.bytes += chunk.len() as u64;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -15,6 +15,8 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'
 /// One listing to follow to its end.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
+    /// Which listing of its scan this is (unique within one set of [`Targets`]).
+    pub index: usize,
     /// The workspace's base URL (where its token endpoint is, too).
     pub workspace: Url,
     /// The first page's URL (fixed query parameters included).
@@ -42,36 +44,119 @@ impl Target {
     }
 }
 
-/// The values a query gave for one request column (several for `IN`).
+/// The values a query gave for one request column (several for `IN`). Several conditions on
+/// one column (`x = 'a' AND x IN ('a','b')`, a partition's bound) give one entry each: a
+/// listing is made only for values that all of them allow.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GivenValues {
     pub column: String,
     pub values: Vec<String>,
 }
 
-/// Builds the listings for `given` values: the cartesian product of each column's values.
-pub fn targets(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, given: &[GivenValues], table: &str) -> FdwResult<Vec<Target>> {
-    let values_of = |column: &str| given.iter().find(|g| g.column == column).map(|g| dedup(&g.values));
-    let mut combos: Vec<Vec<(&'static str, Option<String>)>> = vec![Vec::new()];
-    for param in resource.params {
-        let choices: Vec<Option<String>> = match (param.place, values_of(param.column)) {
-            (ParamPlace::Workspace, given) => deployments(server, given),
-            (_, Some(values)) => values.into_iter().map(Some).collect(),
-            (_, None) if param.required => return Err(missing_required(table, param.column)),
-            (_, None) => vec![None],
-        };
-        combos = combos
-            .into_iter()
-            .flat_map(|combo| {
-                choices.iter().map(move |choice| {
-                    let mut c = combo.clone();
-                    c.push((param.column, choice.clone()));
-                    c
-                })
-            })
-            .collect();
+/// The default of the option `max_listings`: the most listings one scan may make.
+pub const DEFAULT_MAX_LISTINGS: usize = 10_000;
+
+/// The listings of one scan: the cartesian product of each request column's values. A listing's
+/// [`Target`] is made only when the scan gets to it, so a long IN list costs its values, not its
+/// listings. Every value is checked when the set is made, before any request.
+pub struct Targets {
+    resource: &'static Resource,
+    server: ServerOptions,
+    page_size: Option<u32>,
+    table: String,
+    /// Per request column of the resource, in its order: the values to list (`None`: no value).
+    choices: Vec<(&'static str, Vec<Option<String>>)>,
+    len: usize,
+}
+
+impl Targets {
+    pub fn new(resource: &'static Resource, server: &ServerOptions, page_size: Option<u32>, given: &[GivenValues], table: &str, max_listings: usize) -> FdwResult<Targets> {
+        let mut choices = Vec::with_capacity(resource.params.len());
+        let mut len: usize = 1;
+        for param in resource.params {
+            let values = values_of(given, param.column);
+            let column_choices: Vec<Option<String>> = match (param.place, values) {
+                (ParamPlace::Workspace, given) => deployments(server, given),
+                (_, Some(values)) => values.into_iter().map(Some).collect(),
+                (_, None) if param.required => return Err(missing_required(table, param.column)),
+                (_, None) => vec![None],
+            };
+            for v in column_choices.iter().flatten() {
+                check_value(resource, server, param, v, table)?;
+            }
+            len = len.saturating_mul(column_choices.len());
+            choices.push((param.column, column_choices));
+        }
+        if len > max_listings {
+            return Err(FdwError::new(
+                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                format!("foreign table \"{table}\" would need {len} listings, more than max_listings ({max_listings})"),
+            )
+            .detail("One listing is made for each combination of the values given to its request columns (IN lists multiply).")
+            .hint("Give fewer values, or raise the option max_listings of the foreign table or its server."));
+        }
+        Ok(Targets { resource, server: server.clone(), page_size, table: table.to_string(), choices, len })
     }
-    combos.into_iter().map(|combo| target(resource, server, page_size, combo, table)).collect()
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Listing `i` (below [`Targets::len`]); the last request column's values vary fastest.
+    pub fn get(&self, index: usize) -> FdwResult<Target> {
+        let mut i = index;
+        let mut combo: Vec<(&'static str, Option<String>)> = vec![("", None); self.choices.len()];
+        for (slot, (column, values)) in combo.iter_mut().zip(&self.choices).rev() {
+            *slot = (column, values[i % values.len()].clone());
+            i /= values.len();
+        }
+        target(self.resource, &self.server, self.page_size, combo, &self.table).map(|t| Target { index, ..t })
+    }
+}
+
+/// The values every condition on `column` allows, in the order the first one gave them, each
+/// once (`None`: no condition on the column).
+fn values_of(given: &[GivenValues], column: &str) -> Option<Vec<String>> {
+    use std::collections::HashSet;
+    let mut conditions = given.iter().filter(|g| g.column == column);
+    let first = conditions.next()?;
+    let others: Vec<HashSet<&str>> = conditions.map(|g| g.values.iter().map(String::as_str).collect()).collect();
+    let mut seen = HashSet::new();
+    Some(first.values.iter().filter(|v| others.iter().all(|o| o.contains(v.as_str())) && seen.insert(v.as_str())).cloned().collect())
+}
+
+/// Checks one value of a request column before any request is made.
+fn check_value(resource: &Resource, server: &ServerOptions, param: &crate::resources::Param, v: &str, table: &str) -> FdwResult<()> {
+    match param.place {
+        ParamPlace::Workspace => {
+            if let Some(allowed) = &server.allowed_deployments {
+                if !allowed.iter().any(|a| a == v) {
+                    return Err(FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("deployment {} is not allowed on server \"{}\"", quoted(v), server.server_name))
+                        .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", "))));
+                }
+            }
+            server.workspace.resolve(Some(v)).map(|_| ())
+        }
+        ParamPlace::Path | ParamPlace::Query(_) => {
+            let in_path = |template: &str| template.contains(&format!("{{{}}}", param.column));
+            let segment = in_path(resource.path) || resource.get.as_ref().is_some_and(|g| in_path(g.path));
+            if segment && (v.is_empty() || v == "." || v == "..") {
+                // URL parsers resolve "." and ".." even when encoded: they would address
+                // another endpoint, and no Databricks object has such a name.
+                return Err(FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("{} {} cannot be used in a query on foreign table \"{table}\"", param.column, quoted(v))));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A value quoted in a message, cut short: values can be of any length, messages should not.
+pub fn quoted(v: &str) -> String {
+    format!("{:?}", super::error::excerpt(v, 64))
 }
 
 /// The deployments to ask: with a `{deployment_name}` URL, the values given (else the server's
@@ -90,12 +175,6 @@ fn deployments(server: &ServerOptions, given: Option<Vec<String>>) -> Vec<Option
 fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, combo: Vec<(&'static str, Option<String>)>, table: &str) -> FdwResult<Target> {
     let value = |column: &str| combo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref());
     let deployment = resource.params.iter().find(|p| p.place == ParamPlace::Workspace).and_then(|p| value(p.column));
-    if let (Some(allowed), Some(d)) = (&server.allowed_deployments, deployment) {
-        if !allowed.iter().any(|a| a == d) {
-            return Err(FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("deployment \"{d}\" is not allowed on server \"{}\"", server.server_name))
-                .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", "))));
-        }
-    }
     let workspace = server.workspace.resolve(deployment)?;
     let mut url = workspace.clone();
     let mut path = url.path().trim_end_matches('/').to_string();
@@ -106,11 +185,6 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(column) => {
                 let v = value(column).ok_or_else(|| missing_required(table, column))?;
-                if v.is_empty() || v == "." || v == ".." {
-                    // URL parsers resolve "." and ".." even when encoded: they would address
-                    // another endpoint, and no Databricks object has such a name.
-                    return Err(FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("{column} {v:?} cannot be used in a query on foreign table \"{table}\"")));
-                }
                 path.extend(utf8_percent_encode(v, SEGMENT));
             }
             None => path.push_str(segment),
@@ -137,23 +211,13 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
         .filter(|c| c.source == crate::resources::Source::Request)
         .map(|c| (c.name, value(c.name).map(|v| serde_json::Value::from(v).to_string())))
         .collect();
-    Ok(Target { workspace, url, single: get.is_some(), echo_json })
+    Ok(Target { index: 0, workspace, url, single: get.is_some(), echo_json })
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {
     FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" needs a value for column \"{column}\""))
         .detail(format!("The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."))
         .hint(format!("Add WHERE {column} = '...' (or {column} IN (...), or join on {column})."))
-}
-
-fn dedup(values: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(values.len());
-    for v in values {
-        if !out.contains(v) {
-            out.push(v.clone());
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -168,6 +232,45 @@ mod tests {
 
     fn given(column: &str, values: &[&str]) -> GivenValues {
         GivenValues { column: column.into(), values: values.iter().map(|s| s.to_string()).collect() }
+    }
+
+    /// Every listing of a scan, made at once.
+    fn targets(r: &'static Resource, s: &ServerOptions, page_size: Option<u32>, given: &[GivenValues], table: &str) -> FdwResult<Vec<Target>> {
+        let t = Targets::new(r, s, page_size, given, table, DEFAULT_MAX_LISTINGS)?;
+        (0..t.len()).map(|i| t.get(i)).collect()
+    }
+
+    #[test]
+    fn several_conditions_on_a_column_list_only_what_all_of_them_allow() {
+        let r = resources::find("task_runs").unwrap();
+        let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
+        let t = targets(r, &s, None, &[given("clean_room_name", &["a", "b", "c", "b"]), given("clean_room_name", &["c", "b"])], "t").unwrap();
+        let paths: Vec<&str> = t.iter().map(|t| t.url.path()).collect();
+        assert_eq!(paths, ["/ws/dbc-a/api/2.0/clean-rooms/b/runs", "/ws/dbc-a/api/2.0/clean-rooms/c/runs"]);
+        assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("clean_room_name", &["b"])], "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn listings_are_made_lazily_and_bounded_by_max_listings() {
+        let r = resources::find("task_runs").unwrap();
+        let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
+        let many: Vec<String> = (0..100_000).map(|i| format!("nb{i}")).collect();
+        let names = GivenValues { column: "notebook_name".into(), values: many };
+        let t = Targets::new(r, &s, None, &[given("clean_room_name", &["a"]), names.clone()], "t", 100_000).unwrap();
+        assert_eq!(t.len(), 100_000);
+        assert_eq!(t.get(99_999).unwrap().url.query(), Some("notebook_name=nb99999"));
+        let e = Targets::new(r, &s, None, &[given("clean_room_name", &["a", "b"]), names], "t", 100_000).err().unwrap();
+        assert_eq!(e.code, ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+        assert!(e.message.contains("200000 listings") && e.message.contains("max_listings (100000)"), "{}", e.message);
+    }
+
+    #[test]
+    fn long_values_are_cut_short_in_messages() {
+        let r = resources::find("task_runs").unwrap();
+        let s = server(&[("allowed_deployments", "dbc-a"), ("deployment_name", "dbc-a")]);
+        let long = "x".repeat(100_000);
+        let e = targets(r, &s, None, &[given("clean_room_name", &["a"]), given("deployment_name", &[&long])], "t").unwrap_err();
+        assert!(e.message.len() < 200, "{}", e.message.len());
     }
 
     #[test]

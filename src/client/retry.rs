@@ -31,7 +31,7 @@ pub fn is_retryable(e: &ApiError) -> bool {
     match e {
         ApiError::Status { status: 429 | 503, .. } => true,
         ApiError::Status { error_code: Some(code), .. } => RETRYABLE_CODES.contains(&code.as_str()),
-        ApiError::Transport { .. } => true,
+        ApiError::Transport { lasting, .. } => !lasting,
         _ => false,
     }
 }
@@ -93,7 +93,8 @@ mod tests {
         for e in [status(429, None), status(503, None), status(400, Some("RESOURCE_EXHAUSTED")), status(500, Some("TEMPORARILY_UNAVAILABLE"))] {
             assert!(is_retryable(&e), "{e:?}");
         }
-        assert!(is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "reset".into(), timeout: false }));
+        assert!(is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "reset".into(), timeout: false, lasting: false }));
+        assert!(!is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "invalid peer certificate".into(), timeout: false, lasting: true }));
         for s in [400, 401, 403, 404, 409, 500, 501, 502, 504] {
             assert!(!is_retryable(&status(s, None)), "{s}");
         }

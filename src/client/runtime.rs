@@ -1,19 +1,22 @@
-//! The backend's async runtime, and a `block_on` that keeps checking for query cancel and
-//! statement_timeout while it waits, so a slow or hung request never pins a backend.
+//! The backend's async runtime, and the one way the backend waits on it: [`wait`], which keeps
+//! checking for query cancel and statement_timeout, so a slow or hung request never pins a
+//! backend.
 //!
 //! The runtime has one worker thread, so requests progress (and pages are decoded) while
-//! Postgres works on rows. That thread never calls into Postgres, and it blocks every signal:
-//! Postgres's signal handlers must run on the backend's own thread.
+//! Postgres works on rows. Every request runs as a task on that thread: it never calls into
+//! Postgres, and it blocks every signal (so do the blocking threads it starts for DNS lookups,
+//! which inherit its mask), because Postgres's signal handlers must run on the backend's thread.
 
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
+use tokio::task::{JoinError, JoinHandle};
 
 /// How often a wait looks at the interrupt flag.
 const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
-/// What the waiting side needs from Postgres: whether an interrupt is pending, and a way to
-/// process it (which raises the cancel error, or returns if the interrupt was harmless).
+/// What the waiting side needs from Postgres: whether an interrupt can be processed now, and a
+/// way to process it (which raises the cancel error, or returns if the interrupt was harmless).
 pub trait Interrupts {
     fn pending(&self) -> bool;
     fn process(&self);
@@ -69,52 +72,61 @@ fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-/// A runtime without threads, driven only by the backend itself: a request made on it costs no
-/// hand-off between threads (about 37 µs against 130 µs for a small page, measured), which is
-/// what single-page queries want. Its connections are its own (see `client::http`).
-pub fn local_runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            // It never needs blocking threads (DNS goes through `Resolver`); should one ever be
-            // started, it blocks signals from its first instruction on.
-            .on_thread_start(block_all_signals)
-            .enable_all()
-            .build()
-            .expect("a current-thread runtime can always be built")
-    })
+/// A task on the I/O thread that is stopped when its handle is dropped (also when the backend
+/// unwinds from a cancel while waiting for it).
+pub struct Task<T>(JoinHandle<T>);
+
+impl<T: Send + 'static> Task<T> {
+    pub fn spawn(fut: impl Future<Output = T> + Send + 'static) -> Task<T> {
+        Task(runtime().spawn(fut))
+    }
+
+    /// Waits for the task; `Err` when it panicked (the panic's text is not for users).
+    pub fn join(mut self, interrupts: &dyn Interrupts) -> Result<T, JoinError> {
+        wait(&mut self.0, interrupts)
+    }
 }
 
-/// Runs `fut` to completion on the calling thread, with the I/O thread's runtime. Whenever an
-/// interrupt is pending, the wait pauses to let `interrupts` process it; if that raises an
-/// error, `fut` is dropped with the unwinding stack.
-pub fn block_on<F: Future>(fut: F, interrupts: &dyn Interrupts) -> F::Output {
-    block_on_with(runtime(), fut, interrupts)
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
-/// The same on [`local_runtime`]: everything `fut` does happens on the calling thread.
-pub fn block_on_local<F: Future>(fut: F, interrupts: &dyn Interrupts) -> F::Output {
-    block_on_with(local_runtime(), fut, interrupts)
+/// Runs `fut` on the I/O thread and waits for it on this one (see [`wait`]). A panic in it
+/// becomes `Err`.
+pub fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static, interrupts: &dyn Interrupts) -> Result<T, JoinError> {
+    Task::spawn(fut).join(interrupts)
 }
 
-fn block_on_with<F: Future>(rt: &tokio::runtime::Runtime, fut: F, interrupts: &dyn Interrupts) -> F::Output {
+/// Waits on the calling thread for `fut`, a future that only waits for work done on the I/O
+/// thread (a task, a channel). Whenever an interrupt can be processed, the wait pauses to let
+/// `interrupts` process it; if that raises an error, `fut` is dropped with the unwinding stack.
+/// A harmless interrupt that stays pending is looked at again only after a poll interval, so
+/// the wait never spins.
+pub fn wait<F: Future>(fut: F, interrupts: &dyn Interrupts) -> F::Output {
     let mut fut = std::pin::pin!(fut);
+    let mut first_look = Duration::ZERO;
     loop {
-        let outcome = rt.block_on(async {
+        let outcome = runtime().block_on(async {
             tokio::select! {
                 biased;
                 out = &mut fut => Some(out),
-                _ = wait_for_interrupt(interrupts) => None,
+                _ = wait_for_interrupt(interrupts, first_look) => None,
             }
         });
         match outcome {
             Some(out) => return out,
-            None => interrupts.process(),
+            None => {
+                interrupts.process();
+                first_look = INTERRUPT_POLL;
+            }
         }
     }
 }
 
-async fn wait_for_interrupt(interrupts: &dyn Interrupts) {
+async fn wait_for_interrupt(interrupts: &dyn Interrupts, first_look: Duration) {
+    tokio::time::sleep(first_look).await;
     loop {
         if interrupts.pending() {
             return;
@@ -130,6 +142,8 @@ mod tests {
 
     struct Flag {
         pending: Cell<bool>,
+        /// Whether processing clears the flag (it does not while Postgres holds interrupts off).
+        clears: bool,
         processed: Cell<u32>,
     }
 
@@ -139,88 +153,52 @@ mod tests {
         }
         fn process(&self) {
             self.processed.set(self.processed.get() + 1);
-            self.pending.set(false);
+            if self.clears {
+                self.pending.set(false);
+            }
         }
     }
 
     #[test]
     fn a_harmless_interrupt_is_processed_and_the_wait_goes_on() {
-        let flag = Flag { pending: Cell::new(true), processed: Cell::new(0) };
-        let out = block_on(
+        let flag = Flag { pending: Cell::new(true), clears: true, processed: Cell::new(0) };
+        let out = run(
             async {
                 tokio::time::sleep(Duration::from_millis(60)).await;
                 7
             },
             &flag,
         );
-        assert_eq!(out, 7);
+        assert_eq!(out.unwrap(), 7);
         assert_eq!(flag.processed.get(), 1);
     }
 
     #[test]
-    fn dns_lookups_run_on_threads_that_block_signals() {
-        use reqwest::dns::Resolve;
-        // From a thread that takes signals, as the backend does.
-        let addrs = block_on_local(async { Resolver.resolve("localhost".parse().unwrap()).await.unwrap().collect::<Vec<_>>() }, &NoInterrupts);
-        assert!(addrs.iter().any(|a| a.ip().is_loopback()));
-        let blocked = runtime().block_on(async {
-            tokio::spawn(async {
-                tokio::task::spawn_blocking(|| unsafe {
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
-                    libc::sigismember(&set, libc::SIGINT) == 1
-                })
-                .await
-                .unwrap()
-            })
-            .await
-            .unwrap()
-        });
-        assert!(blocked, "blocking threads started from the I/O thread block signals");
+    fn an_interrupt_that_stays_pending_does_not_make_the_wait_spin() {
+        // 200 ms of waiting with the flag stuck: a spinning wait would process it many
+        // thousands of times; a polling one about ten times.
+        let flag = Flag { pending: Cell::new(true), clears: false, processed: Cell::new(0) };
+        run(async { tokio::time::sleep(Duration::from_millis(200)).await }, &flag).unwrap();
+        assert!((1..=20).contains(&flag.processed.get()), "processed {} times", flag.processed.get());
     }
 
     #[test]
-    fn worker_threads_block_signals() {
-        let blocked = runtime().block_on(async {
-            tokio::spawn(async {
-                // SAFETY: reading this thread's signal mask into a local set.
-                unsafe {
-                    let mut set: libc::sigset_t = std::mem::zeroed();
-                    libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
-                    libc::sigismember(&set, libc::SIGINT) == 1 && libc::sigismember(&set, libc::SIGTERM) == 1
-                }
-            })
-            .await
-            .unwrap()
-        });
-        assert!(blocked);
+    fn a_panicking_task_is_an_error_not_a_hang() {
+        let out = run(async { panic!("boom") }, &NoInterrupts);
+        assert!(out.unwrap_err().is_panic());
     }
-}
 
-/// DNS resolution for both HTTP clients. `getaddrinfo` blocks, so it runs on a blocking thread;
-/// such threads inherit the signal mask of the thread that starts them, and a request future
-/// may be polled on the backend's own thread (which takes signals). So the lookup is started
-/// from a task on the I/O thread, whose signals are blocked: every thread this wrapper starts
-/// blocks all signals.
-pub struct Resolver;
-
-impl reqwest::dns::Resolve for Resolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let host = name.as_str().to_string();
-        let lookup = runtime().spawn(async move {
-            tokio::task::spawn_blocking(move || {
-                use std::net::ToSocketAddrs;
-                (host.as_str(), 0).to_socket_addrs().map(|a| a.collect::<Vec<_>>())
-            })
-            .await
-        });
-        Box::pin(async move {
-            fn boxed<E: std::error::Error + Send + Sync + 'static>(e: E) -> Box<dyn std::error::Error + Send + Sync> {
-                Box::new(e)
+    #[test]
+    fn worker_and_blocking_threads_block_signals() {
+        fn blocked() -> bool {
+            // SAFETY: reading this thread's signal mask into a local set.
+            unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut set);
+                libc::sigismember(&set, libc::SIGINT) == 1 && libc::sigismember(&set, libc::SIGTERM) == 1
             }
-            // The task, the blocking thread, and the lookup itself can each fail.
-            let addrs = lookup.await.map_err(boxed)?.map_err(boxed)?.map_err(boxed)?;
-            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
-        })
+        }
+        let (worker, blocking) = run(async { (blocked(), tokio::task::spawn_blocking(blocked).await.unwrap()) }, &NoInterrupts).unwrap();
+        assert!(worker && blocking);
     }
 }

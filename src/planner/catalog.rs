@@ -126,3 +126,21 @@ pub unsafe fn column_names(relid: pg_sys::Oid) -> Vec<Option<String>> {
     pg_sys::RelationClose(rel);
     names
 }
+
+/// Whether `server` belongs to a wrapper whose handler is this extension's.
+///
+/// # Safety
+/// `server` must be a valid ForeignServer.
+pub unsafe fn is_ours(server: *mut pg_sys::ForeignServer) -> bool {
+    let fdw = pg_sys::GetForeignDataWrapper((*server).fdwid);
+    let name = pg_sys::get_func_name((*fdw).fdwhandler);
+    !name.is_null() && CStr::from_ptr(name).to_bytes() == b"databricks_fdw_handler"
+}
+
+/// Whether `role` may use the server (USAGE, as CREATE FOREIGN TABLE and user mappings ask).
+///
+/// # Safety
+/// `server_id` must be a valid foreign server oid.
+pub unsafe fn has_usage(server_id: pg_sys::Oid, role: pg_sys::Oid) -> bool {
+    super::compat::server_usage_allowed(server_id, role)
+}

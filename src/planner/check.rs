@@ -4,7 +4,7 @@
 use super::catalog;
 use super::scan::PgInterrupts;
 use crate::client::auth::{Auth, SessionKey};
-use crate::client::runtime::block_on;
+use crate::client::runtime;
 use crate::client::{ApiClient, RequestStats};
 use crate::options::{Credentials, ServerOptions, UserOptions};
 use pgrx::prelude::*;
@@ -37,6 +37,14 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
     }
     // SAFETY: `server` is a valid ForeignServer from the catalog.
     let (server_id, info) = unsafe { ((*server).serverid, catalog::server((*server).serverid)) };
+    // SAFETY: plain catalog lookups on a valid server.
+    if !unsafe { catalog::is_ours(server) } {
+        return fail(rows, "server", format!("foreign server \"{server_name}\" does not use the databricks_fdw wrapper"), None);
+    }
+    // SAFETY: as above, for the current user.
+    if !unsafe { catalog::has_usage(server_id, pg_sys::GetUserId()) } {
+        return fail(rows, "server", format!("permission denied for foreign server \"{server_name}\""), Some(format!("GRANT USAGE ON FOREIGN SERVER {server_name} TO ...; is needed to check it.")));
+    }
     let options = match ServerOptions::from_options(&info.name, &info.options) {
         Ok(o) => o,
         Err(e) => return fail(rows, "options", e.message, e.hint),
@@ -74,8 +82,8 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
     let mut url = workspace.clone();
     url.set_path(&format!("{}/api/2.0/clean-rooms", workspace.path().trim_end_matches('/')));
     url.set_query(Some("page_size=1"));
-    let mut cost = RequestStats::default();
-    match block_on(client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut cost), &PgInterrupts) {
+    let fetched = runtime::run(async move { client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut RequestStats::default()).await }, &PgInterrupts);
+    match fetched.unwrap_or_else(|_| Err(crate::client::error::ApiError::Internal { problem: "the request task failed".into() })) {
         Ok(page) => {
             ok(rows, "list clean rooms", format!("signed in; {} clean room(s) on the first page", page.len()));
             Ok(())

@@ -1,10 +1,8 @@
 //! Cells into Datums for the declared column types, and parameter values out of Datums.
 
 use super::raise;
-use crate::convert::{Cell, ConvertError, TargetType};
+use crate::convert::{Cell, ConvertError, Reason, TargetType};
 use crate::error::FdwError;
-use pgrx::pg_sys::panic::CaughtError;
-use pgrx::pg_sys::PgTryBuilder;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode::*;
 use std::ffi::{CStr, CString};
@@ -18,6 +16,11 @@ pub struct ColumnWriter {
     type_name: String,
     /// The type's input function, for cells that need parsing (jsonb, other types, ISO times).
     input: Option<InputFunction>,
+    /// For a column declared as a domain: the domain, whose constraints each value must meet.
+    domain: Option<Domain>,
+    /// Names the column and table in the context of any error an input function or a domain
+    /// check raises (whose own SQLSTATE and message stand).
+    context: CString,
 }
 
 struct InputFunction {
@@ -26,11 +29,22 @@ struct InputFunction {
     typmod: i32,
 }
 
+struct Domain {
+    type_oid: pg_sys::Oid,
+    /// `domain_check`'s cache, in `memory`.
+    extra: *mut std::ffi::c_void,
+    memory: pg_sys::MemoryContext,
+}
+
 impl ColumnWriter {
     /// # Safety
     /// Must run in the executor's query memory context: the FmgrInfo keeps pointers into it.
-    pub unsafe fn new(index: usize, name: String, type_oid: pg_sys::Oid, typmod: i32) -> ColumnWriter {
-        let target = match type_oid {
+    pub unsafe fn new(index: usize, name: String, table: &str, type_oid: pg_sys::Oid, typmod: i32) -> ColumnWriter {
+        // A domain converts as its base type does, then its constraints are checked.
+        let mut base_typmod = typmod;
+        let base = pg_sys::getBaseTypeAndTypmod(type_oid, &mut base_typmod);
+        let domain = (base != type_oid).then(|| Domain { type_oid, extra: std::ptr::null_mut(), memory: pg_sys::CurrentMemoryContext });
+        let target = match base {
             pg_sys::TEXTOID => TargetType::Text,
             pg_sys::INT8OID => TargetType::Int8,
             pg_sys::INT4OID => TargetType::Int4,
@@ -49,16 +63,21 @@ impl ColumnWriter {
         let input = needs_input.then(|| {
             let mut func = pg_sys::InvalidOid;
             let mut ioparam = pg_sys::InvalidOid;
-            pg_sys::getTypeInputInfo(type_oid, &mut func, &mut ioparam);
+            pg_sys::getTypeInputInfo(base, &mut func, &mut ioparam);
             let mut finfo = Box::new(pg_sys::FmgrInfo::default());
             pg_sys::fmgr_info(func, finfo.as_mut());
-            InputFunction { finfo, ioparam, typmod }
+            InputFunction { finfo, ioparam, typmod: base_typmod }
         });
-        ColumnWriter { index, name, target, type_name, input }
+        let context = format!("column \"{name}\" of foreign table \"{table}\", a value sent by the Databricks API").replace('\0', "");
+        ColumnWriter { index, name, target, type_name, input, domain, context: CString::new(context).unwrap_or_default() }
     }
 
     pub fn conversion_error(&self, table: &str, e: ConvertError) -> FdwError {
-        let code = if e.problem.contains("out of range") { ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE } else { ERRCODE_FDW_INVALID_DATA_TYPE };
+        let code = match e.reason {
+            Reason::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            Reason::BadValue => ERRCODE_INVALID_TEXT_REPRESENTATION,
+            Reason::WrongType => ERRCODE_FDW_INVALID_DATA_TYPE,
+        };
         FdwError::new(code, format!("column \"{}\" of foreign table \"{table}\" cannot hold a JSON {}: the value {}", self.name, e.json_type, e.problem))
             .detail(format!("The column is declared {}.", self.type_name))
             .hint("Declare the column as jsonb (or text) to take the value as it comes.")
@@ -69,7 +88,7 @@ impl ColumnWriter {
     /// # Safety
     /// Must run in a memory context that lives as long as the tuple (the per-tuple context).
     pub unsafe fn datum(&mut self, cell: Cell, table: &str) -> Option<pg_sys::Datum> {
-        match cell {
+        let datum = match cell {
             Cell::Null => None,
             Cell::Text(s) => {
                 self.check_no_nul(&s, table);
@@ -89,38 +108,56 @@ impl ColumnWriter {
             Cell::Json(text) if self.target == TargetType::Json => Some(text_datum(text)),
             Cell::Json(text) => super::jsonb::jsonb_datum(text).or_else(|| self.parse(text, table)),
             Cell::Input(text) => self.parse(&text, table),
+        };
+        if let Some(domain) = &mut self.domain {
+            let (value, is_null) = (datum.unwrap_or(pg_sys::Datum::from(0)), datum.is_none());
+            let (type_oid, extra, memory) = (domain.type_oid, &mut domain.extra as *mut _, domain.memory);
+            with_context(&self.context, || pg_sys::domain_check(value, is_null, type_oid, extra, memory));
         }
+        datum
     }
 
     fn check_no_nul(&self, s: &str, table: &str) {
         if s.contains('\0') {
-            raise(self.conversion_error(table, ConvertError { json_type: "string", problem: "contains a NUL character, which Postgres text cannot hold".into() }));
+            raise(self.conversion_error(table, ConvertError::new("string", Reason::BadValue, "contains a NUL character, which Postgres text cannot hold")));
         }
     }
 
-    /// Runs the type's input function; its error is re-raised naming the column.
+    /// Runs the type's input function. Its error stands as it is (SQLSTATE, message), with a
+    /// context line naming the column.
     unsafe fn parse(&mut self, text: &str, table: &str) -> Option<pg_sys::Datum> {
         self.check_no_nul(text, table);
         let input = self.input.as_mut().expect("columns that parse have an input function");
         let cstr = CString::new(text).expect("checked for NUL above");
         let finfo: *mut pg_sys::FmgrInfo = input.finfo.as_mut();
         let (ioparam, typmod) = (input.ioparam, input.typmod);
-        let ptr = cstr.as_ptr() as *mut std::ffi::c_char;
-        let name = self.name.clone();
-        let type_name = self.type_name.clone();
-        PgTryBuilder::new(move || Some(pg_sys::InputFunctionCall(finfo, ptr, ioparam, typmod)))
-            .catch_others(move |e| {
-                let original = match &e {
-                    CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) | CaughtError::RustPanic { ereport: r, .. } => r.message().to_string(),
-                };
-                raise(
-                    FdwError::new(ERRCODE_FDW_INVALID_DATA_TYPE, format!("column \"{name}\" of foreign table \"{table}\" cannot hold the value sent by the API"))
-                        .detail(format!("{original} (the column is declared {type_name})"))
-                        .hint("Declare the column as jsonb (or text) to take the value as it comes."),
-                )
-            })
-            .execute()
+        Some(with_context(&self.context, || pg_sys::InputFunctionCall(finfo, cstr.as_ptr() as *mut std::ffi::c_char, ioparam, typmod)))
     }
+}
+
+/// Runs `f` with `context` on Postgres's error context stack, so an error it raises carries
+/// that line (as postgres_fdw's conversion_error_callback does).
+unsafe fn with_context<T>(context: &CStr, f: impl FnOnce() -> T) -> T {
+    unsafe extern "C-unwind" fn add_context(arg: *mut std::ffi::c_void) {
+        extern "C-unwind" {
+            // Variadic, so not in pgrx's bindings; it formats into the error being built.
+            fn errcontext_msg(fmt: *const std::ffi::c_char, ...) -> std::ffi::c_int;
+        }
+        pg_sys::set_errcontext_domain(std::ptr::null());
+        errcontext_msg(c"%s".as_ptr(), arg as *const std::ffi::c_char);
+    }
+    /// Takes the callback off the stack however `f` ends (an ERROR unwinds through here).
+    struct Pop(*mut pg_sys::ErrorContextCallback);
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            // SAFETY: restores the stack as it was before the push below.
+            unsafe { pg_sys::error_context_stack = self.0 };
+        }
+    }
+    let mut callback = pg_sys::ErrorContextCallback { previous: pg_sys::error_context_stack, callback: Some(add_context), arg: context.as_ptr() as *mut std::ffi::c_void };
+    let _pop = Pop(callback.previous);
+    pg_sys::error_context_stack = &mut callback;
+    f()
 }
 
 /// A text (or json) Datum holding `s`, copied once into the current memory context.
@@ -129,31 +166,40 @@ unsafe fn text_datum(s: &str) -> pg_sys::Datum {
 }
 
 /// The text of each value a request column was given: one for `=`, the non-NULL elements of
-/// the array for `= ANY`. A NULL value matches nothing, so it gives none.
+/// the array for `= ANY`. A NULL value matches nothing, so it gives none. Only text equality is
+/// pushed down (see `quals`), so the values are text.
 ///
 /// # Safety
-/// `datum` must be a valid value of type `type_oid` (an array type when `list`).
-pub unsafe fn param_values(datum: pg_sys::Datum, is_null: bool, type_oid: pg_sys::Oid, list: bool) -> Vec<String> {
+/// `datum` must be a valid text value (a text array when `list`).
+pub unsafe fn param_values(datum: pg_sys::Datum, is_null: bool, list: bool) -> Vec<String> {
     if is_null {
         return Vec::new();
     }
     if !list {
-        return vec![output_text(datum, type_oid)];
+        return vec![text_value(datum)];
     }
     let arr = pg_sys::pg_detoast_datum(datum.cast_mut_ptr()) as *mut pg_sys::ArrayType;
-    let elem_type = (*arr).elemtype;
-    let (mut len, mut byval, mut align) = (0i16, false, 0 as std::ffi::c_char);
-    pg_sys::get_typlenbyvalalign(elem_type, &mut len, &mut byval, &mut align);
     let mut elems: *mut pg_sys::Datum = std::ptr::null_mut();
     let mut nulls: *mut bool = std::ptr::null_mut();
     let mut n = 0;
-    pg_sys::deconstruct_array(arr, elem_type, len as i32, byval, align, &mut elems, &mut nulls, &mut n);
-    (0..n as usize).filter(|&i| !*nulls.add(i)).map(|i| output_text(*elems.add(i), elem_type)).collect()
+    // text: variable length, by reference, int-aligned.
+    pg_sys::deconstruct_array(arr, pg_sys::TEXTOID, -1, false, b'i' as std::ffi::c_char, &mut elems, &mut nulls, &mut n);
+    let mut values = Vec::with_capacity(n as usize);
+    for i in 0..n as usize {
+        // A long array must not keep a cancel waiting.
+        if i % 4096 == 0 {
+            pg_sys::check_for_interrupts!();
+        }
+        if !*nulls.add(i) {
+            values.push(text_value(*elems.add(i)));
+        }
+    }
+    values
 }
 
-unsafe fn output_text(datum: pg_sys::Datum, type_oid: pg_sys::Oid) -> String {
-    let mut func = pg_sys::InvalidOid;
-    let mut varlena = false;
-    pg_sys::getTypeOutputInfo(type_oid, &mut func, &mut varlena);
-    CStr::from_ptr(pg_sys::OidOutputFunctionCall(func, datum)).to_string_lossy().into_owned()
+unsafe fn text_value(datum: pg_sys::Datum) -> String {
+    let cstr = pg_sys::text_to_cstring(datum.cast_mut_ptr());
+    let value = CStr::from_ptr(cstr).to_string_lossy().into_owned();
+    pg_sys::pfree(cstr as *mut std::ffi::c_void);
+    value
 }

@@ -53,7 +53,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
                 integer(es, "Response Cache Hits", s.response_cache_hits as i64);
             }
             if state.plan.cache_listings {
-                integer(es, "Listings From Cache", s.cache_hits as i64);
+                integer(es, "Listings From Cache", s.listing_cache_hits as i64);
             }
         }
     }

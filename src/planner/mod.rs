@@ -5,6 +5,7 @@
 
 mod catalog;
 mod check;
+mod compat;
 pub(crate) mod datum;
 mod explain;
 mod import;

@@ -29,6 +29,9 @@ struct RelPlan {
     /// Live column names by attnum (index 0 is attnum 1).
     names: Vec<Option<String>>,
     columns: Vec<PlannedColumn>,
+    /// The partition constraint, when the table is a partition: Postgres assumes every row of
+    /// a partition meets it, so the scan checks it (and pushes what it can of it).
+    bound: Vec<*mut pg_sys::Node>,
 }
 
 impl RelPlan {
@@ -42,9 +45,24 @@ impl RelPlan {
         if self.missing(pushed).is_some() {
             return (ROWS_UNBOUNDED, IMPOSSIBLE_COST);
         }
-        let listings: f64 = pushed.iter().map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).product();
+        // Per request column, its narrowest condition decides how many values it gets.
+        let listings: f64 = self
+            .options
+            .resource
+            .params
+            .iter()
+            .map(|p| pushed.iter().filter(|q| q.column == p.column).map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).fold(f64::INFINITY, f64::min))
+            .filter(|n| n.is_finite())
+            .product();
         let rows = self.options.expected_rows * listings;
         (rows, REQUEST_COST * listings + rows * PER_ROW_COST)
+    }
+
+    /// The conditions pushable from `restrictinfos` (a List of RestrictInfo) and the bound.
+    unsafe fn pushable(&self, root: *mut pg_sys::PlannerInfo, relid: u32, restrictinfos: *mut pg_sys::List) -> Vec<PushedQual> {
+        let mut clauses = quals::clauses(restrictinfos);
+        clauses.extend(&self.bound);
+        quals::pushable(root, relid, &clauses, self.options.resource, &self.names)
     }
 }
 
@@ -56,8 +74,9 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let paths = catalog::column_paths(relid, &names);
     check_columns(options.resource, &table.name, &names, &paths);
     let columns = used_columns(baserel, &names, &paths);
-    let plan = RelPlan { table: table.name, options, names, columns };
-    let pushed = quals::pushable(root, (*baserel).relid, (*baserel).baserestrictinfo, plan.options.resource, &plan.names);
+    let bound = partition_bound(relid, (*baserel).relid);
+    let plan = RelPlan { table: table.name, options, names, columns, bound };
+    let pushed = plan.pushable(root, (*baserel).relid, (*baserel).baserestrictinfo);
     (*baserel).rows = plan.estimate(&pushed).0;
     (*(*baserel).reltarget).width = 64 * plan.columns.len().max(1) as i32;
     (*baserel).fdw_private = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(plan) as *mut std::ffi::c_void;
@@ -71,7 +90,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
 pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, _relid: pg_sys::Oid) {
     let plan = &*((*baserel).fdw_private as *const RelPlan);
     let relid = (*baserel).relid;
-    let base = quals::pushable(root, relid, (*baserel).baserestrictinfo, plan.options.resource, &plan.names);
+    let base = plan.pushable(root, relid, (*baserel).baserestrictinfo);
     let (rows, total) = plan.estimate(&base);
     add_scan_path(root, baserel, rows, total, std::ptr::null_mut());
 
@@ -92,7 +111,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
     for required in outer_sets {
         let info = pg_sys::get_baserel_parampathinfo(root, baserel, required);
         let clauses = pg_sys::list_concat_copy((*baserel).baserestrictinfo, (*info).ppi_clauses);
-        let pushed = quals::pushable(root, relid, clauses, plan.options.resource, &plan.names);
+        let pushed = plan.pushable(root, relid, clauses);
         if pushed.len() > base.len() && plan.missing(&pushed).is_none() {
             let (rows, total) = plan.estimate(&pushed);
             add_scan_path(root, baserel, rows, total, required);
@@ -122,9 +141,7 @@ unsafe fn join_clauses(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::Rel
     let relid = (*baserel).relid;
     let mut found = Vec::new();
     for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo).iter_ptr() {
-        if pg_sys::join_clause_is_movable_to(ri, baserel) {
-            found.push(ri);
-        }
+        found.push(ri);
     }
     for param in plan.options.resource.params {
         let Some(attnum) = plan.names.iter().position(|n| n.as_deref() == Some(param.column)) else { continue };
@@ -138,6 +155,9 @@ unsafe fn join_clauses(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::Rel
         );
         found.extend(PgList::<pg_sys::RestrictInfo>::from_pg(list).iter_ptr());
     }
+    // Only a clause that may be evaluated at this scan can give it a value (an outer join's
+    // clause, say, cannot).
+    found.retain(|&ri| pg_sys::join_clause_is_movable_to(ri, baserel));
     found
 }
 
@@ -172,7 +192,7 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     let plan = &*((*baserel).fdw_private as *const RelPlan);
     // For a parameterized path, scan_clauses holds the join clauses too: their outer columns
     // become executor parameters in fdw_exprs, evaluated again at each rescan.
-    let pushed = quals::pushable(root, (*baserel).relid, scan_clauses, plan.options.resource, &plan.names);
+    let pushed = plan.pushable(root, (*baserel).relid, scan_clauses);
     if let Some(column) = plan.missing(&pushed) {
         raise(missing_required(&plan.table, column));
     }
@@ -184,6 +204,7 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         table: plan.table.clone(),
         resource: plan.options.resource.name.to_string(),
         page_size: plan.options.page_size,
+        max_listings: plan.options.max_listings,
         params: pushed.iter().map(|q| PlannedParam { column: q.column.to_string(), list: q.list, shown: q.shown.clone() }).collect(),
         columns: plan.columns.clone(),
         cache_listings: !(*best_path).path.param_info.is_null() || pushed.iter().any(|q| q.shown.is_empty()),
@@ -192,7 +213,10 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         limited: (*root).limit_tuples >= 0.0 || !(*best_path).path.param_info.is_null(),
     };
     // Every condition stays for Postgres to check: pushing one down only narrows the request.
-    let quals = pg_sys::extract_actual_clauses(scan_clauses, false);
+    let mut quals = pg_sys::extract_actual_clauses(scan_clauses, false);
+    for &clause in &plan.bound {
+        quals = pg_sys::lappend(quals, pg_sys::copyObjectImpl(clause as *const std::ffi::c_void));
+    }
     pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.to_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
 }
 
@@ -260,4 +284,24 @@ unsafe fn list_length_guess(expr: *mut pg_sys::Expr) -> f64 {
         }
     }
     10.0
+}
+
+/// The clauses of the partition constraint of `relid` (none when it is not a partition), with
+/// its columns referring to range table entry `rti`.
+unsafe fn partition_bound(relid: pg_sys::Oid, rti: u32) -> Vec<*mut pg_sys::Node> {
+    extern "C-unwind" {
+        // Exported by every supported server, but not in pgrx's bindings.
+        fn get_partition_qual_relid(relid: pg_sys::Oid) -> *mut pg_sys::Expr;
+        fn ChangeVarNodes(node: *mut pg_sys::Node, rt_index: i32, new_index: i32, sublevels_up: i32);
+    }
+    if !pg_sys::get_rel_relispartition(relid) {
+        return Vec::new();
+    }
+    let expr = pg_sys::ffi::pg_guard_ffi_boundary(|| get_partition_qual_relid(relid));
+    if expr.is_null() {
+        return Vec::new();
+    }
+    // The constraint's columns refer to range table entry 1.
+    pg_sys::ffi::pg_guard_ffi_boundary(|| ChangeVarNodes(expr as *mut pg_sys::Node, 1, rti as i32, 0));
+    PgList::<pg_sys::Node>::from_pg(pg_sys::make_ands_implicit(expr)).iter_ptr().collect()
 }

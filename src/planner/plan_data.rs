@@ -14,6 +14,8 @@ pub struct ScanPlan {
     pub table: String,
     pub resource: String,
     pub page_size: Option<u32>,
+    /// The table's `max_listings` (else the server's, else the default).
+    pub max_listings: Option<usize>,
     /// `params[i]` gets its value(s) from `fdw_exprs[i]`.
     pub params: Vec<PlannedParam>,
     /// The columns the query reads; the others are left NULL.

@@ -1,9 +1,13 @@
 //! Which conditions become part of the request: `column = value` and `column IN (...)` /
 //! `= ANY(array)` on a resource's request columns, where the value side does not depend on this
 //! table's own columns and has no volatile functions. The value may be a constant, a parameter,
-//! a subquery's result, or (in a parameterized path) a column of another table in a join. Every
-//! condition also stays in the plan for Postgres to check, so pushing one down never changes a
-//! result.
+//! a subquery's result, or (in a parameterized path) a column of another table in a join.
+//!
+//! Only what the API compares exactly as Postgres would is pushed (the model is postgres_fdw's
+//! shippability rules): the built-in `text = text` operator under a deterministic collation,
+//! which compares bytes, as the API compares names. `COLLATE` a case-insensitive collation,
+//! citext, char(n) or any other operator spelled `=` stays a local filter and the API is asked
+//! for everything. Every condition also stays in the plan for Postgres to check.
 
 use crate::resources::Resource;
 use pgrx::prelude::*;
@@ -18,29 +22,36 @@ pub struct PushedQual {
     pub shown: String,
 }
 
-/// The first usable condition for each request column of `resource`, among `clauses`.
+/// The bare clauses of a List of RestrictInfo.
 ///
 /// # Safety
-/// `clauses` must be a List of RestrictInfo of the planner's query `root`, and `relid` the range
-/// table index of a foreign table whose live column names (by attnum) are `names`.
+/// `list` must be NIL or a List of RestrictInfo.
+pub unsafe fn clauses(list: *mut pg_sys::List) -> Vec<*mut pg_sys::Node> {
+    PgList::<pg_sys::RestrictInfo>::from_pg(list)
+        .iter_ptr()
+        .filter(|ri| (**ri).type_ == pg_sys::NodeTag::T_RestrictInfo)
+        .map(|ri| (*ri).clause as *mut pg_sys::Node)
+        .collect()
+}
+
+/// Every usable condition on a request column of `resource`, among `clauses`. Several on one
+/// column are all kept: the request asks only for values that every one of them allows.
+///
+/// # Safety
+/// `clauses` must be expressions of the planner's query `root`, and `relid` the range table
+/// index of a foreign table whose live column names (by attnum) are `names`.
 pub unsafe fn pushable(
     root: *mut pg_sys::PlannerInfo,
     relid: u32,
-    clauses: *mut pg_sys::List,
+    clauses: &[*mut pg_sys::Node],
     resource: &'static Resource,
     names: &[Option<String>],
 ) -> Vec<PushedQual> {
     let mut found: Vec<PushedQual> = Vec::new();
-    for ri in PgList::<pg_sys::RestrictInfo>::from_pg(clauses).iter_ptr() {
-        if !(*ri).type_.eq(&pg_sys::NodeTag::T_RestrictInfo) {
-            continue;
-        }
-        let Some((attnum, list, value)) = column_condition(root, (*ri).clause as *mut pg_sys::Node, relid) else { continue };
+    for &clause in clauses {
+        let Some((attnum, list, value)) = column_condition(root, clause, relid) else { continue };
         let Some(Some(name)) = names.get(attnum as usize - 1) else { continue };
         let Some(param) = resource.param(name) else { continue };
-        if found.iter().any(|q| q.column == param.column) {
-            continue;
-        }
         let shown = match show_value(value, list) {
             v if v.is_empty() => v,
             v => format!("{} {} {v}", param.column, if list { "= ANY" } else { "=" }),
@@ -51,13 +62,13 @@ pub unsafe fn pushable(
 }
 
 /// `(attnum, is_list, value)` for `Var = value`, `value = Var` or `Var = ANY(value)` on a column
-/// of relation `relid`.
+/// of relation `relid`, compared with text equality under a deterministic collation.
 unsafe fn column_condition(root: *mut pg_sys::PlannerInfo, clause: *mut pg_sys::Node, relid: u32) -> Option<(i16, bool, *mut pg_sys::Expr)> {
     match (*clause).type_ {
         pg_sys::NodeTag::T_OpExpr => {
             let op = clause as *mut pg_sys::OpExpr;
             let args = PgList::<pg_sys::Node>::from_pg((*op).args);
-            if args.len() != 2 || !is_equality((*op).opno) {
+            if args.len() != 2 || !compares_exactly((*op).opno, (*op).inputcollid) {
                 return None;
             }
             let (a, b) = (args.get_ptr(0)?, args.get_ptr(1)?);
@@ -72,7 +83,7 @@ unsafe fn column_condition(root: *mut pg_sys::PlannerInfo, clause: *mut pg_sys::
         pg_sys::NodeTag::T_ScalarArrayOpExpr => {
             let op = clause as *mut pg_sys::ScalarArrayOpExpr;
             let args = PgList::<pg_sys::Node>::from_pg((*op).args);
-            if !(*op).useOr || args.len() != 2 || !is_equality((*op).opno) {
+            if !(*op).useOr || args.len() != 2 || !compares_exactly((*op).opno, (*op).inputcollid) {
                 return None;
             }
             let (a, b) = (args.get_ptr(0)?, args.get_ptr(1)?);
@@ -85,9 +96,10 @@ unsafe fn column_condition(root: *mut pg_sys::PlannerInfo, clause: *mut pg_sys::
     }
 }
 
-unsafe fn is_equality(opno: pg_sys::Oid) -> bool {
-    let name = pg_sys::get_opname(opno);
-    !name.is_null() && CStr::from_ptr(name).to_bytes() == b"="
+/// The built-in `text = text` (which varchar and domains over text use too) under a
+/// deterministic collation: equal exactly when the bytes are equal.
+unsafe fn compares_exactly(opno: pg_sys::Oid, collation: pg_sys::Oid) -> bool {
+    opno == pg_sys::Oid::from(pg_sys::TextEqualOperator) && collation != pg_sys::InvalidOid && pg_sys::get_collation_isdeterministic(collation)
 }
 
 /// The attnum of a plain column of `relid` (under binary-compatible casts such as text to

@@ -8,7 +8,7 @@ use super::datum::{param_values, ColumnWriter};
 use super::plan_data::ScanPlan;
 use super::{raise, OrRaise};
 use crate::client::listing::{FetchConfig, Listing, ListingCache, Stats};
-use crate::client::request::{self, GivenValues};
+use crate::client::request::{GivenValues, Targets, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
 use crate::convert::convert;
 use crate::error::FdwError;
@@ -31,16 +31,19 @@ pub struct ScanState {
     /// Initialised `fdw_exprs`, one per planned parameter.
     param_exprs: Vec<*mut pg_sys::ExprState>,
     listing: Option<Listing>,
-    /// Listings finished earlier in this execution, when the plan may repeat them.
+    /// Listings finished earlier in this execution, when the plan may repeat them (handed to
+    /// the open listing while there is one).
     cache: Option<ListingCache>,
     /// Totals of the listings already finished (rescans start new ones).
     pub finished: Stats,
     /// The scan raised an error from the API.
     failed: bool,
-    /// The executor's per-query memory context (where this state lives).
-    query_cxt: pg_sys::MemoryContext,
+    /// Memory for the echoed columns' Datums, emptied whenever they are made for another
+    /// listing, so rescans and long IN lists do not pile them up.
+    /// A child of the query's memory context: it goes with it, also on error.
+    echo_cxt: pg_sys::MemoryContext,
     /// Datums of the echoed columns for the listing being read: the same for all its rows, so
-    /// made once, in the query's memory, instead of once per row.
+    /// made once instead of once per row.
     echo: Option<EchoDatums>,
     /// Counts listings started, so cached echo Datums are never taken for a later listing's.
     generation: u64,
@@ -76,11 +79,8 @@ impl ScanState {
 
     fn close_listing(&mut self) {
         self.finished = self.stats();
-        if let Some(mut listing) = self.listing.take() {
-            if let Some(cache) = &mut self.cache {
-                listing.save_into(cache);
-            }
-            listing.finish();
+        if let Some(listing) = self.listing.take() {
+            self.cache = listing.finish();
         }
     }
 }
@@ -98,8 +98,15 @@ pub(super) struct PgInterrupts;
 
 impl Interrupts for PgInterrupts {
     fn pending(&self) -> bool {
-        // SAFETY: a plain read of a flag that signal handlers set.
-        unsafe { std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0 }
+        // SAFETY: plain reads of flags and counters of this backend (INTERRUPTS_PENDING_CONDITION
+        // and INTERRUPTS_CAN_BE_PROCESSED in C). While interrupts are held off, processing
+        // them does nothing and leaves the flag set: the wait then just goes on.
+        unsafe {
+            std::ptr::read_volatile(std::ptr::addr_of!(pg_sys::InterruptPending)) != 0
+                && pg_sys::InterruptHoldoffCount == 0
+                && pg_sys::CritSectionCount == 0
+                && pg_sys::QueryCancelHoldoffCount == 0
+        }
     }
 
     fn process(&self) {
@@ -159,7 +166,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
                 },
                 (None, None) => raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))),
             };
-            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), attr.atttypid, attr.atttypmod), source)
+            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), &plan.table, attr.atttypid, attr.atttypmod), source)
         })
         .collect();
     let param_exprs = PgList::<pg_sys::ExprState>::from_pg(pg_sys::ExecInitExprList((*fsplan).fdw_exprs, node as *mut pg_sys::PlanState))
@@ -185,7 +192,13 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         cache,
         finished: Stats::default(),
         failed: false,
-        query_cxt: pg_sys::CurrentMemoryContext,
+        echo_cxt: pg_sys::AllocSetContextCreateExtended(
+            pg_sys::CurrentMemoryContext,
+            c"databricks_fdw echoed values".as_ptr(),
+            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
+        ),
         echo: None,
         generation: 0,
     };
@@ -220,13 +233,13 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
             .map(|(param, &expr_state)| {
                 let mut is_null = false;
                 let datum = pg_sys::ExecEvalExpr(expr_state, econtext, &mut is_null);
-                let type_oid = pg_sys::exprType((*expr_state).expr as *mut pg_sys::Node);
-                GivenValues { column: param.column.clone(), values: param_values(datum, is_null, type_oid, param.list) }
+                GivenValues { column: param.column.clone(), values: param_values(datum, is_null, param.list) }
             })
             .collect()
     });
-    let targets = request::targets(state.resource, &state.server, state.plan.page_size, &given, &state.plan.table).or_raise();
-    Listing::start(targets, &state.fetch, state.cache.as_ref())
+    let max_listings = state.plan.max_listings.or(state.server.max_listings).unwrap_or(DEFAULT_MAX_LISTINGS);
+    let targets = Targets::new(state.resource, &state.server, state.plan.page_size, &given, &state.plan.table, max_listings).or_raise();
+    Listing::new(targets, &state.fetch, state.cache.take())
 }
 
 #[pg_guard]
@@ -238,9 +251,9 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
         state.listing = Some(start_listing(node, state));
         state.generation += 1;
     }
-    let ScanState { listing, columns, plan, failed, echo, generation, query_cxt, .. } = state;
+    let ScanState { listing, columns, plan, failed, echo, generation, echo_cxt, .. } = state;
     let listing = listing.as_mut().expect("started above");
-    let (page, item, target_index, target) = match listing.next_item(&PgInterrupts) {
+    let (page, item, target) = match listing.next_item(&PgInterrupts) {
         Ok(Some(found)) => found,
         Ok(None) => return slot,
         Err(e) => {
@@ -253,8 +266,9 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
     let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
     nulls.fill(true);
-    if !echo.as_ref().is_some_and(|e| e.generation == *generation && e.target == target_index) {
-        let datums = PgMemoryContexts::For(*query_cxt).switch_to(|_| {
+    if !echo.as_ref().is_some_and(|e| e.generation == *generation && e.target == target.index) {
+        pg_sys::MemoryContextReset(*echo_cxt);
+        let datums = PgMemoryContexts::For(*echo_cxt).switch_to(|_| {
             columns
                 .iter_mut()
                 .map(|(writer, source)| match source {
@@ -266,7 +280,7 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
                 })
                 .collect()
         });
-        *echo = Some(EchoDatums { generation: *generation, target: target_index, datums });
+        *echo = Some(EchoDatums { generation: *generation, target: target.index, datums });
     }
     let echo_datums = &echo.as_ref().expect("made above").datums;
     for (i, (writer, source)) in columns.iter_mut().enumerate() {
@@ -274,7 +288,10 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
         let raw = match source {
             ColumnSource::Field(i, path) if path.is_empty() => page.field(item, *i),
             ColumnSource::Field(i, path) => {
-                nested = page.field(item, *i).and_then(|raw| nested_value(raw, path));
+                nested = match page.field(item, *i).map(|raw| nested_value(raw, path)).transpose() {
+                    Ok(v) => v.flatten(),
+                    Err(problem) => raise(writer.conversion_error(&plan.table, crate::convert::ConvertError::new("object", crate::convert::Reason::BadValue, problem))),
+                };
                 nested.as_deref()
             }
             ColumnSource::Echo(_) => {
@@ -295,13 +312,17 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     slot
 }
 
-/// The JSON text at `path` inside the object `raw` (`None`: not there).
-fn nested_value(raw: &str, path: &[String]) -> Option<String> {
-    let mut value: serde_json::Value = serde_json::from_str(raw).ok()?;
+/// The JSON text at `path` inside the value `raw` (`None`: not there, or not inside an
+/// object). A value the JSON parser cannot read (nested deeper than it goes) is an error.
+fn nested_value(raw: &str, path: &[String]) -> Result<Option<String>, String> {
+    let mut value: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("cannot be read for the column's path ({e})"))?;
     for key in path {
-        value = value.as_object_mut()?.remove(key)?;
+        match value.as_object_mut().and_then(|o| o.remove(key)) {
+            Some(inner) => value = inner,
+            None => return Ok(None),
+        }
     }
-    Some(value.to_string())
+    Ok(Some(value.to_string()))
 }
 
 /// ExecClearTuple, a static inline function in C.
