@@ -568,8 +568,8 @@ async fn faulty_response(
             normal()
         }
         FaultKind::AnnouncedLength { bytes } => {
-            let mut resp = json(200, "{}".into());
-            resp.headers_mut().insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(bytes));
+            let mut resp = Response::new(SimBody::claiming(bytes, "{}"));
+            resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             resp
         }
         FaultKind::FieldValue { field, raw } => {

@@ -26,7 +26,11 @@ pub enum ApiError {
 impl ApiError {
     pub fn transport(path: &str, e: &reqwest::Error) -> Self {
         // `path` is the request line ("GET /api/..."); the URL is left out to keep it short.
+        // The URL holds request values of any length; the path is reported on its own.
         let mut problem = e.to_string();
+        if let Some(url) = e.url() {
+            problem = problem.replace(&format!(" for url ({url})"), "");
+        }
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             problem = format!("{problem}: {s}");
@@ -35,7 +39,7 @@ impl ApiError {
         // The error types of the TLS and DNS layers are not reachable through reqwest's API;
         // their messages are stable, and a test checks each (e2e `tls` and `reliability`).
         let lower = problem.to_ascii_lowercase();
-        let lasting = ["certificate", "dns error", "failed to lookup address", "name or service not known"].iter().any(|m| lower.contains(m));
+        let lasting = e.is_builder() || ["certificate", "dns error", "failed to lookup address", "name or service not known"].iter().any(|m| lower.contains(m));
         ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting }
     }
 
@@ -55,7 +59,7 @@ impl ApiError {
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_string);
         let error_code = field("error_code");
         // Databricks: message; older services: error; OAuth endpoints: error_description.
-        let message = field("message").or_else(|| field("error_description")).or_else(|| field("error")).or_else(|| {
+        let message = field("message").or_else(|| field("error_description")).or_else(|| field("error")).map(|m| excerpt(&m, 300)).or_else(|| {
             let text = String::from_utf8_lossy(body);
             let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
             (!flat.is_empty()).then(|| excerpt(&flat, 200))

@@ -238,6 +238,9 @@ impl Listing {
         self.stats.pages += 1;
         let page = Arc::new(page);
         self.record(index, &page, bytes);
+        if open_is_complete(&self.open[index]) {
+            self.save(index);
+        }
         self.current = Some(Current { open: index, page, pos: 0 });
         if self.config.prefetch {
             self.ask(index);
@@ -270,15 +273,18 @@ impl Listing {
         );
     }
 
-    /// Frees listing `index`'s place once its last page has been read; a listing recorded whole
-    /// goes into the cache.
+    /// Frees listing `index`'s place once its last page has been read.
     fn close_if_done(&mut self, index: usize) {
-        let done = self.open[index].as_ref().is_some_and(|o| !o.in_flight && o.cursor.next_request().is_none());
-        if !done {
-            return;
+        if open_is_complete(&self.open[index]) {
+            self.open[index] = None;
         }
-        let open = self.open[index].take().expect("checked above");
-        if let (Some((pages, bytes)), Some(cache)) = (open.recording, &mut self.cache) {
+    }
+
+    /// Moves listing `index`, all of whose pages have arrived, into the cache if it was
+    /// recorded (a scan stopped by a LIMIT may never read it to the end).
+    fn save(&mut self, index: usize) {
+        let open = self.open[index].as_mut().expect("saving an open listing");
+        if let (Some((pages, bytes)), Some(cache)) = (open.recording.take(), &mut self.cache) {
             self.recording_bytes -= bytes;
             cache.bytes += bytes;
             cache.complete.insert(open.target.url.to_string(), pages);
@@ -300,6 +306,11 @@ impl Listing {
         *recorded += bytes;
         self.recording_bytes += bytes;
     }
+}
+
+/// Every page of the listing has arrived (or the place is free).
+fn open_is_complete(open: &Option<Open>) -> bool {
+    open.as_ref().is_none_or(|o| !o.in_flight && o.cursor.next_request().is_none())
 }
 
 /// GETs and decodes one page of `target` (`token`: which page; `None`: the first).

@@ -73,8 +73,8 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let names = catalog::column_names(relid);
     let paths = catalog::column_paths(relid, &names);
     check_columns(options.resource, &table.name, &names, &paths);
-    let columns = used_columns(baserel, &names, &paths);
     let bound = partition_bound(relid, (*baserel).relid);
+    let columns = used_columns(baserel, &bound, &names, &paths);
     let plan = RelPlan { table: table.name, options, names, columns, bound };
     let pushed = plan.pushable(root, (*baserel).relid, (*baserel).baserestrictinfo);
     (*baserel).rows = plan.estimate(&pushed).0;
@@ -244,14 +244,14 @@ fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], pat
     }
 }
 
-/// The columns the query reads: in its target list or its conditions (all, for a whole-row
-/// reference).
-unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, names: &[Option<String>], paths: &[Option<String>]) -> Vec<PlannedColumn> {
+/// The columns the query reads: in its target list, its conditions or the partition bound the
+/// scan checks (all, for a whole-row reference).
+unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, bound: &[*mut pg_sys::Node], names: &[Option<String>], paths: &[Option<String>]) -> Vec<PlannedColumn> {
     let relid = (*baserel).relid;
     let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos((*(*baserel).reltarget).exprs as *mut pg_sys::Node, relid, &mut attrs);
-    for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).baserestrictinfo).iter_ptr() {
-        pg_sys::pull_varattnos((*ri).clause as *mut pg_sys::Node, relid, &mut attrs);
+    for clause in quals::clauses((*baserel).baserestrictinfo).into_iter().chain(bound.iter().copied()) {
+        pg_sys::pull_varattnos(clause, relid, &mut attrs);
     }
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
     let whole_row = pg_sys::bms_is_member(-offset, attrs);

@@ -109,6 +109,12 @@ impl World {
         }
     }
 
+    /// Whether the cluster has ICU collations (the relocatable builds used for some versions
+    /// have none: tests that need them say they skip).
+    pub fn has_icu(&mut self) -> bool {
+        self.count("SELECT count(*) FROM pg_collation WHERE collprovider = 'i'") > 0
+    }
+
     pub fn count(&mut self, sql: &str) -> i64 {
         self.db.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {}", DbError::from(e))).get(0)
     }
@@ -126,12 +132,14 @@ pub struct DbError {
     pub message: String,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// The CONTEXT lines.
+    pub context: Option<String>,
 }
 
 impl DbError {
     /// Everything the client was told, for "does not leak" checks.
     pub fn everything(&self) -> String {
-        format!("{} {} {:?} {:?}", self.code, self.message, self.detail, self.hint)
+        format!("{} {} {:?} {:?} {:?}", self.code, self.message, self.detail, self.hint, self.context)
     }
 }
 
@@ -143,8 +151,9 @@ impl From<postgres::Error> for DbError {
                 message: db.message().to_string(),
                 detail: db.detail().map(str::to_string),
                 hint: db.hint().map(str::to_string),
+                context: db.where_().map(str::to_string),
             },
-            None => DbError { code: String::new(), message: e.to_string(), detail: None, hint: None },
+            None => DbError { code: String::new(), message: e.to_string(), detail: None, hint: None, context: None },
         }
     }
 }
