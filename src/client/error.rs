@@ -39,7 +39,7 @@ impl ApiError {
         // The error types of the TLS and DNS layers are not reachable through reqwest's API;
         // their messages are stable, and a test checks each (e2e `tls` and `reliability`).
         let lower = problem.to_ascii_lowercase();
-        let lasting = e.is_builder() || ["certificate", "dns error", "failed to lookup address", "name or service not known"].iter().any(|m| lower.contains(m));
+        let lasting = e.is_builder() || LASTING.iter().any(|m| lower.contains(m));
         ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting }
     }
 
@@ -108,8 +108,11 @@ impl ApiError {
                 FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for foreign table \"{table}\" stopped without an answer")).detail(problem)
             }
             ApiError::Transport { path, problem, timeout, lasting } => {
-                let hint = if lasting && problem.to_ascii_lowercase().contains("certificate") {
+                let lower = problem.to_ascii_lowercase();
+                let hint = if lasting && lower.contains("certificate") {
                     "The workspace's certificate did not verify: check the server's workspace_url, and its ca_certificate option for a private certificate authority."
+                } else if lasting && lower.contains("corrupt message") {
+                    "The workspace did not answer in TLS: check the scheme and port of the server's workspace_url."
                 } else {
                     "Check the server's workspace_url and that the workspace is reachable from the database host."
                 };
@@ -136,6 +139,10 @@ impl ApiError {
         }
     }
 }
+
+/// What the TLS and DNS layers say of failures that trying again would meet again: a
+/// certificate that does not verify, an unknown host, a server that does not speak TLS.
+const LASTING: &[&str] = &["certificate", "dns error", "failed to lookup address", "name or service not known", "corrupt message"];
 
 /// The most characters of a request path quoted in a message (a path holds request values,
 /// which may be of any length).

@@ -75,8 +75,12 @@ pub struct ListingCache {
     bytes: u64,
 }
 
-/// The most response bytes a scan keeps for repeated listings, recorded or being recorded.
+/// The most memory a scan keeps for repeated listings, recorded or being recorded: their
+/// pages (bodies and field positions) and entries (URL and bookkeeping).
 pub const CACHE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// What a cache entry costs besides its pages and URL.
+const ENTRY_OVERHEAD: u64 = 256;
 
 /// What a page task hands back: which open listing it belongs to, and the page.
 type Fetched = (usize, Result<Page, ApiError>, RequestStats);
@@ -192,7 +196,7 @@ impl Listing {
                 None => continue,
             };
             self.stats.add_cost(cost);
-            if let Err(e) = self.arrived(open, fetched, cost.bytes) {
+            if let Err(e) = self.arrived(open, fetched) {
                 self.tasks.abort_all();
                 return Err(e);
             }
@@ -212,7 +216,8 @@ impl Listing {
                 self.replay.extend(pages.iter().map(|p| (target.clone(), p.clone())));
                 continue;
             }
-            let open = Open { target, cursor: Cursor::new(), in_flight: false, recording: self.cache.as_ref().map(|_| (Vec::new(), 0)) };
+            let recording = self.start_recording(&target);
+            let open = Open { target, cursor: Cursor::new(), in_flight: false, recording };
             let index = match self.open.iter().position(Option::is_none) {
                 Some(free) => {
                     self.open[free] = Some(open);
@@ -229,7 +234,7 @@ impl Listing {
     }
 
     /// A page of listing `index` arrived.
-    fn arrived(&mut self, index: usize, fetched: Result<Page, ApiError>, bytes: u64) -> Result<(), ApiError> {
+    fn arrived(&mut self, index: usize, fetched: Result<Page, ApiError>) -> Result<(), ApiError> {
         let open = self.open[index].as_mut().expect("a page arrives for an open listing");
         open.in_flight = false;
         let mut page = fetched?;
@@ -237,7 +242,7 @@ impl Listing {
         open.cursor.advance(page.next_page_token.take(), &path)?;
         self.stats.pages += 1;
         let page = Arc::new(page);
-        self.record(index, &page, bytes);
+        self.record(index, &page);
         if open_is_complete(&self.open[index]) {
             self.save(index);
         }
@@ -291,11 +296,23 @@ impl Listing {
         }
     }
 
+    /// The recording of a new listing, if the cache is kept and has room for its entry.
+    fn start_recording(&mut self, target: &Target) -> Option<(Vec<Arc<Page>>, u64)> {
+        let cache = self.cache.as_ref()?;
+        let entry = target.url.as_str().len() as u64 + ENTRY_OVERHEAD;
+        if cache.bytes + self.recording_bytes + entry > CACHE_LIMIT_BYTES {
+            return None;
+        }
+        self.recording_bytes += entry;
+        Some((Vec::new(), entry))
+    }
+
     /// Keeps `page` for the listing cache while the listing still fits in what is left of it.
-    fn record(&mut self, index: usize, page: &Arc<Page>, bytes: u64) {
+    fn record(&mut self, index: usize, page: &Arc<Page>) {
         let Some(cache) = &self.cache else { return };
         let open = self.open[index].as_mut().expect("recording an open listing");
         let Some((pages, recorded)) = &mut open.recording else { return };
+        let bytes = page.memory() as u64;
         if cache.bytes + self.recording_bytes + bytes > CACHE_LIMIT_BYTES {
             // Too large to remember: forget what was kept of it.
             self.recording_bytes -= *recorded;

@@ -62,9 +62,9 @@ impl Page {
         self.body.get(start as usize..end as usize)
     }
 
-    /// The bytes received, for cache accounting.
-    pub fn size(&self) -> usize {
-        self.body.len()
+    /// The memory the page holds: its body, the positions of its fields, itself.
+    pub fn memory(&self) -> usize {
+        self.body.capacity() + self.spans.capacity() * std::mem::size_of::<Option<(u32, u32)>>() + std::mem::size_of::<Page>()
     }
 }
 

@@ -45,7 +45,11 @@ impl World {
     }
 
     pub fn with_config(name: &str, config: Config) -> World {
-        let sim = spawn(config);
+        World::with_simulator(name, spawn(config))
+    }
+
+    /// A world around a simulator started by the caller (a TLS one, say).
+    pub fn with_simulator(name: &str, sim: SimHandle) -> World {
         let mut db = connect();
         let schema = format!("t_{name}");
         let server = format!("sim_{name}");
