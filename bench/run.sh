@@ -19,7 +19,7 @@ for arg in "$@"; do
 done
 
 WORK=$PWD/bench/work
-PORT=${BENCH_PORT:-55436}
+PORT=${BENCH_PORT:-25436}
 mkdir -p "$WORK"
 chmod 755 "$WORK"
 

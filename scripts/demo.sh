@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The demo: on a fresh machine (as root), installs what is missing, builds and installs
-# databricks_fdw, starts a PostgreSQL 15 cluster (as user postgres) and the Databricks API
-# simulator, creates the server, user mapping and foreign table, and runs the seed's query.
+# databricks_fdw, starts a PostgreSQL cluster (as user postgres; version $PG_MAJOR, default 15,
+# e.g. `PG_MAJOR=17 scripts/demo.sh`) and the Databricks API simulator, creates the server,
+# user mapping and foreign table, and runs the seed's query.
 # Both keep running afterwards, so you can open psql (the command is printed at the end).
 # Idempotent: run it again at will. `scripts/demo.sh stop` stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-DEMO_PORT=${DEMO_PORT:-55432}
+DEMO_PORT=${DEMO_PORT:-25432}
 DEMO_DIR=$PWD/.demo
 PSQL=(psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
 
@@ -19,11 +20,12 @@ if [ "${1:-}" = stop ]; then
     exit 0
 fi
 
-ensure_toolchain
-install_extension release
+check_major "$PG_MAJOR"
+ensure_toolchain "$PG_MAJOR"
+install_extension release "$PG_MAJOR"
 mkdir -p "$DEMO_DIR"
 chmod 755 "$DEMO_DIR"
-start_cluster "$DEMO_DIR/pgdata" "$DEMO_PORT"
+start_cluster "$DEMO_DIR/pgdata" "$DEMO_PORT" "$PG_MAJOR"
 log "starting the Databricks API simulator"
 SIM_URL=$(start_simulator "$DEMO_DIR/sim.pid" "$DEMO_DIR/sim.port")
 log "simulator at $SIM_URL"
@@ -74,6 +76,8 @@ ORDER BY start_time DESC
 LIMIT 5;
 
 SELECT step, ok, detail FROM databricks_fdw_check('dbx');
+
+SELECT version();
 
 SELECT c.name, c.owner, count(t.*) AS runs
 FROM cleanrooms.clean_rooms c

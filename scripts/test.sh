@@ -1,53 +1,94 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine (as root): installs what is missing, then
 #   1. the simulator's unit tests,
-#   2. the extension's unit tests and in-database tests (cargo pgrx test, cluster run as postgres),
-#   3. the end-to-end tests: a PostgreSQL 15 cluster with the extension installed, simulators on
-#      loopback, SQL through a client connection (extended and simple protocol), including a
-#      short load test (16 sessions under injected faults) and a memory test,
-#   4. the benchmark's short form: every contender returns the same rows (no timing checks).
+#   2. for every supported PostgreSQL version (14 to 18):
+#      the extension's unit tests and in-database tests (cargo pgrx test, cluster run as
+#      postgres), then the end-to-end tests against a cluster of that version with the
+#      extension installed: simulators on loopback, SQL through a client connection (extended
+#      and simple protocol), safety, memory and TLS tests,
+#   3. on the default version (15) only: the short load test; the benchmark's short form (every
+#      contender returns the same rows, no timing checks); upgrades from 0.1.0 and the .deb.
+#
+# DATABRICKS_FDW_PG_VERSIONS="15 17" narrows the versions (default: all supported).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-E2E_PORT=${E2E_PORT:-55433}
+VERSIONS=${DATABRICKS_FDW_PG_VERSIONS:-$SUPPORTED_PG_MAJORS}
 WORK=${TMPDIR:-/tmp}/databricks_fdw-test
-PGRX_DATA=$WORK/pgrx-data
-E2E_DATA=$WORK/e2e-data
+TIMES=$WORK/times.txt
+# Every end-to-end test file but the load test, which runs on the default version only.
+E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test memory --test tls)
 
-ensure_toolchain
-# cargo pgrx test wants to initdb its own cluster: start from an empty directory every time.
-stop_cluster "$PGRX_DATA/15"
-rm -rf "$PGRX_DATA"
-mkdir -p "$WORK" "$PGRX_DATA"
+ensure_toolchain $VERSIONS
+mkdir -p "$WORK"
 chmod 755 "$WORK"
-chown postgres:postgres "$PGRX_DATA"
+: >"$TIMES"
 
 log "simulator unit tests"
 cargo test -p databricks-sim
 
-log "extension unit tests and in-database tests"
-cargo pgrx test pg15 --runas postgres --pgdata "$PGRX_DATA"
+log "building the end-to-end tests"
+cargo test -p databricks-fdw-e2e --no-run
 
-install_extension debug
-trap 'stop_cluster "$E2E_DATA"' EXIT
-start_cluster "$E2E_DATA" "$E2E_PORT"
-psql -h 127.0.0.1 -p "$E2E_PORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS e2e" -c "CREATE DATABASE e2e"
-psql -h 127.0.0.1 -p "$E2E_PORT" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
+crashed() {
+    grep -E "PANIC|server process .* was terminated|terminated by signal" "$1" && return 0
+    return 1
+}
 
-log "end-to-end tests"
-DATABRICKS_FDW_TEST_PG="host=127.0.0.1 port=$E2E_PORT user=postgres dbname=e2e" \
-DATABRICKS_FDW_TEST_PGLOG="$E2E_DATA/postgres.log" \
-DATABRICKS_FDW_REPORT_DIR="$WORK" \
-    cargo test -p databricks-fdw-e2e
-cat "$WORK/load.txt" "$WORK/memory.txt"
+# e2e_cluster MAJOR: a new cluster of that version with the extension created in database e2e;
+# prints its connection string.
+e2e_cluster() {
+    local major=$1 port=$((25400 + $1)) dir=$WORK/e2e-$1
+    stop_cluster "$dir"
+    rm -rf "$dir"
+    start_cluster "$dir" "$port" "$major"
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE e2e"
+    psql -h 127.0.0.1 -p "$port" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
+    echo "host=127.0.0.1 port=$port user=postgres dbname=e2e"
+}
+
+trap 'for v in $VERSIONS; do stop_cluster "$WORK/e2e-$v"; done' EXIT
+
+for v in $VERSIONS; do
+    started=$(date +%s)
+    log "PostgreSQL $v: unit tests and in-database tests"
+    pgrx_data=$WORK/pgrx-data-$v
+    stop_cluster "$pgrx_data/$v"
+    rm -rf "$pgrx_data"
+    mkdir -p "$pgrx_data"
+    chown postgres:postgres "$pgrx_data"
+    # cargo pgrx test wants to initdb its own cluster: an empty directory every time.
+    cargo pgrx test "pg$v" --runas postgres --pgdata "$pgrx_data"
+
+    install_extension debug "$v"
+    conn=$(e2e_cluster "$v")
+    log "PostgreSQL $v: end-to-end tests"
+    tests=("${E2E_TESTS[@]}")
+    [ "$v" = "$PG_MAJOR" ] && tests+=(--test load)
+    DATABRICKS_FDW_TEST_PG=$conn \
+    DATABRICKS_FDW_TEST_PGLOG="$WORK/e2e-$v/postgres.log" \
+    DATABRICKS_FDW_REPORT_DIR="$WORK" \
+        cargo test -p databricks-fdw-e2e "${tests[@]}"
+    stop_cluster "$WORK/e2e-$v"
+    if crashed "$WORK/e2e-$v/postgres.log"; then
+        log "the postmaster log of PostgreSQL $v shows a crashed backend"
+        exit 1
+    fi
+    echo "PostgreSQL $v: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
+done
+
+[ -s "$WORK/load.txt" ] && cat "$WORK/load.txt"
+[ -s "$WORK/memory.txt" ] && cat "$WORK/memory.txt"
 
 log "benchmark, short form (correctness only)"
-stop_cluster "$E2E_DATA"
 bash bench/run.sh --quick
 
-if grep -E "PANIC|server process .* was terminated|terminated by signal" "$E2E_DATA/postgres.log"; then
-    log "the postmaster log shows a crashed backend"
-    exit 1
-fi
+# Last: the package test replaces the installed build with the .deb, then removes it.
+started=$(date +%s)
+log "upgrades and the .deb (PostgreSQL $PG_MAJOR)"
+bash scripts/upgrade-test.sh
+echo "upgrades and .deb: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
+
+cat "$TIMES"
 log "all tests passed"

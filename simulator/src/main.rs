@@ -1,6 +1,6 @@
 //! `databricks-sim`: runs the simulator until killed. Prints `listening on http://ADDR` on stdout.
 //!
-//! Options: `--port N` (default 0: the system picks), `--fixture FILE` (default: the shipped one),
+//! Options: `--port N` (default 0: a free port below 32768), `--fixture FILE` (default: the shipped one),
 //! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (default 25),
 //! `--synthetic NAME=COUNT` (repeatable; a room of COUNT generated runs), `--latency-ms N`,
 //! `--port-file FILE` (write the port there once listening), `--cache-pages` (keep rendered pages
@@ -53,7 +53,11 @@ fn run() -> Result<(), String> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("bind: {e}"))?;
+        let listener = databricks_sim::bind_loopback(port).and_then(|l| {
+            l.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(l)
+        });
+        let listener = listener.map_err(|e| format!("bind: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         if let Some(f) = port_file {
             std::fs::write(&f, addr.port().to_string()).map_err(|e| format!("{f}: {e}"))?;

@@ -182,7 +182,7 @@ pub fn spawn_tls(config: Config, server: Arc<tokio_rustls::rustls::ServerConfig>
 fn start(config: Config, tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>) -> SimHandle {
     let state = State::new(config);
     let is_tls = tls.is_some();
-    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let std_listener = bind_loopback(0).expect("a free port on 127.0.0.1");
     std_listener.set_nonblocking(true).expect("nonblocking listener");
     let addr = std_listener.local_addr().expect("local addr");
     let served = state.clone();
@@ -201,6 +201,29 @@ fn start(config: Config, tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>) -
         .expect("spawn simulator thread");
     SimHandle { addr, state, tls: is_tls }
 }
+
+/// A listener on 127.0.0.1:`port`; with 0, on a free port below 32768. The system's own choice
+/// would come from the ephemeral range (32768 and up), where outgoing connections take their
+/// ports: a cluster started later on a fixed port there could find it taken, and so could this.
+pub fn bind_loopback(port: u16) -> std::io::Result<std::net::TcpListener> {
+    if port != 0 {
+        return std::net::TcpListener::bind(("127.0.0.1", port));
+    }
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    let start = (std::process::id().wrapping_mul(7919) ^ NEXT_PORT.fetch_add(1, Ordering::Relaxed) as u32 * 131) % COUNT;
+    let mut last = None;
+    for i in 0..COUNT {
+        let candidate = (FIRST + (start + i) % COUNT) as u16;
+        match std::net::TcpListener::bind(("127.0.0.1", candidate)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free port")))
+}
+
+static NEXT_PORT: AtomicU64 = AtomicU64::new(0);
 
 /// Serves connections on `listener` for ever.
 pub async fn serve(listener: TcpListener, state: Arc<State>) {

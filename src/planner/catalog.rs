@@ -117,8 +117,7 @@ pub unsafe fn column_names(relid: pg_sys::Oid) -> Vec<Option<String>> {
         return Vec::new();
     }
     let desc = (*rel).rd_att;
-    let natts = (*desc).natts as usize;
-    let attrs = (*desc).attrs.as_slice(natts);
+    let attrs = super::compat::attributes(desc);
     let names = attrs
         .iter()
         .map(|a| (!a.attisdropped).then(|| CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned()))

@@ -1,5 +1,5 @@
-//! Differences between the PostgreSQL versions this wrapper supports, each behind one small
-//! function, so that no other module needs a version branch.
+//! Differences between the PostgreSQL versions this wrapper supports (14 to 18), each behind one
+//! small function, so that no other module needs a version branch.
 
 use pgrx::prelude::*;
 
@@ -13,4 +13,81 @@ pub unsafe fn server_usage_allowed(server_id: pg_sys::Oid, role: pg_sys::Oid) ->
     #[cfg(not(any(feature = "pg14", feature = "pg15")))]
     let result = pg_sys::object_aclcheck(pg_sys::ForeignServerRelationId, server_id, role, pg_sys::ACL_USAGE as pg_sys::AclMode);
     result == pg_sys::AclResult::ACLCHECK_OK
+}
+
+/// The role whose user mapping a foreign scan uses: the owner of a view (or of a security
+/// definer function's query) it was reached through, else the current user. 16 moved it from
+/// the range table entry to the plan node.
+///
+/// # Safety
+/// `fsplan` must be the ForeignScan of a running executor state `estate`.
+pub unsafe fn check_as_user(fsplan: *mut pg_sys::ForeignScan, estate: *mut pg_sys::EState) -> pg_sys::Oid {
+    #[cfg(any(feature = "pg14", feature = "pg15"))]
+    let user = (*pg_sys::exec_rt_fetch((*fsplan).scan.scanrelid, estate)).checkAsUser;
+    #[cfg(not(any(feature = "pg14", feature = "pg15")))]
+    let user = {
+        let _ = estate;
+        (*fsplan).checkAsUser
+    };
+    if user != pg_sys::InvalidOid {
+        user
+    } else {
+        pg_sys::GetUserId()
+    }
+}
+
+/// A ForeignPath with no pathkeys, outer path or private data. 17 added the restriction
+/// clauses it enforces, 18 the count of disabled nodes.
+///
+/// # Safety
+/// `root` and `rel` must be the planner's, `required_outer` NULL or a set of its relations.
+pub unsafe fn foreignscan_path(
+    root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    rows: f64,
+    startup: f64,
+    total: f64,
+    required_outer: *mut pg_sys::Bitmapset,
+) -> *mut pg_sys::ForeignPath {
+    use std::ptr::null_mut as null;
+    #[cfg(any(feature = "pg14", feature = "pg15", feature = "pg16"))]
+    let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, startup, total, null(), required_outer, null(), null());
+    #[cfg(feature = "pg17")]
+    let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, startup, total, null(), required_outer, null(), null(), null());
+    #[cfg(feature = "pg18")]
+    let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, 0, startup, total, null(), required_outer, null(), null(), null());
+    path
+}
+
+/// The attributes of a tuple descriptor. 18 put a compact array before them.
+///
+/// # Safety
+/// `desc` must be a valid tuple descriptor that outlives the slice.
+pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
+    let natts = (*desc).natts as usize;
+    #[cfg(not(feature = "pg18"))]
+    let attrs = (*desc).attrs.as_slice(natts);
+    #[cfg(feature = "pg18")]
+    let attrs = std::slice::from_raw_parts((*desc).compact_attrs.as_ptr().add(natts).cast::<pg_sys::FormData_pg_attribute>(), natts);
+    attrs
+}
+
+/// The text of a String node (14: a Value node holding a string).
+///
+/// # Safety
+/// `node` must be a String node (a string Value on 14).
+pub unsafe fn string_node_text<'a>(node: *mut pg_sys::Node) -> &'a std::ffi::CStr {
+    #[cfg(feature = "pg14")]
+    let text = (*(node as *mut pg_sys::Value)).val.str_;
+    #[cfg(not(feature = "pg14"))]
+    let text = (*(node as *mut pg_sys::String)).sval;
+    std::ffi::CStr::from_ptr(text)
+}
+
+/// Whether a set of relations is empty (16 made `bms_is_empty` a macro: an empty set is NULL).
+///
+/// # Safety
+/// `set` must be NULL or a valid Bitmapset.
+pub unsafe fn bms_is_empty(set: *mut pg_sys::Bitmapset) -> bool {
+    set.is_null() || pg_sys::bms_num_members(set) == 0
 }

@@ -1,6 +1,7 @@
 //! Planning callbacks: size estimate, the scan path, and the plan with its plain data.
 
 use super::catalog;
+use super::compat;
 use super::plan_data::{PlannedColumn, PlannedParam, ScanPlan};
 use super::quals::{self, PushedQual};
 use super::{raise, OrRaise};
@@ -98,7 +99,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
     for clause in join_clauses(root, baserel, plan) {
         let mut required = pg_sys::bms_union((*clause).clause_relids, (*baserel).lateral_relids);
         required = pg_sys::bms_del_member(required, relid as i32);
-        if pg_sys::bms_is_empty(required) || outer_sets.iter().any(|&s| pg_sys::bms_equal(s, required)) {
+        if compat::bms_is_empty(required) || outer_sets.iter().any(|&s| pg_sys::bms_equal(s, required)) {
             continue;
         }
         outer_sets.push(required);
@@ -120,18 +121,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
 }
 
 unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, rows: f64, total: f64, required_outer: *mut pg_sys::Bitmapset) {
-    let path = pg_sys::create_foreignscan_path(
-        root,
-        baserel,
-        std::ptr::null_mut(),
-        rows,
-        REQUEST_COST,
-        total.max(REQUEST_COST),
-        std::ptr::null_mut(),
-        required_outer,
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
+    let path = compat::foreignscan_path(root, baserel, rows, REQUEST_COST, total.max(REQUEST_COST), required_outer);
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
 }
 

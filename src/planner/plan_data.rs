@@ -6,7 +6,7 @@
 use pgrx::prelude::*;
 use pgrx::PgList;
 use serde::{Deserialize, Serialize};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScanPlan {
@@ -57,9 +57,9 @@ impl ScanPlan {
     /// # Safety
     /// `list` must be the `fdw_private` of a ForeignScan made by this wrapper.
     pub unsafe fn from_list(list: *mut pg_sys::List) -> ScanPlan {
-        let list = PgList::<pg_sys::String>::from_pg(list);
+        let list = PgList::<pg_sys::Node>::from_pg(list);
         let node = list.get_ptr(0).expect("databricks_fdw plan data is present");
-        let text = CStr::from_ptr((*node).sval).to_string_lossy();
+        let text = super::compat::string_node_text(node).to_string_lossy();
         serde_json::from_str(&text).expect("databricks_fdw plan data is valid")
     }
 }

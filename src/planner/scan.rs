@@ -131,8 +131,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let server_info = catalog::server(table.server_id);
     let server = ServerOptions::from_options(&server_info.name, &server_info.options).or_raise();
     let estate = (*node).ss.ps.state;
-    let rte = pg_sys::exec_rt_fetch((*fsplan).scan.scanrelid, estate);
-    let user = if (*rte).checkAsUser != pg_sys::InvalidOid { (*rte).checkAsUser } else { pg_sys::GetUserId() };
+    let user = super::compat::check_as_user(fsplan, estate);
     let mapping = catalog::user_mapping(user, table.server_id, &server_info.name).or_raise();
     let credentials = UserOptions::from_options(&mapping)
         .credentials()
@@ -151,7 +150,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let client = ApiClient::new(auth, &server.client).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
 
     let desc = (*relation).rd_att;
-    let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+    let attrs = super::compat::attributes(desc);
     let mut fields: Vec<&'static str> = Vec::new();
     let columns = plan
         .columns
