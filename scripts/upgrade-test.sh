@@ -26,10 +26,12 @@ start_cluster "$DIR" "$PORT" "$PG_MAJOR"
 trap 'stop_cluster "$DIR"; [ -s "$WORK/upgrade-sim.pid" ] && kill "$(cat "$WORK/upgrade-sim.pid")" 2>/dev/null || true' EXIT
 SIM_URL=$(start_simulator "$WORK/upgrade-sim.pid" "$WORK/upgrade-sim.port")
 
-# The objects of the extension in database $1, each with its definition where it has one.
+# The objects of the extension in database $1, each with its definition and comment.
 objects() {
     "${PSQL[@]}" -d "$1" <<'SQL'
-SELECT pg_describe_object(classid, objid, objsubid) || coalesce(' = ' || md5(pg_get_functiondef(objid)), '')
+SELECT pg_describe_object(classid, objid, objsubid)
+       || coalesce(' = ' || md5(pg_get_functiondef(p.oid)), '')
+       || coalesce(' -- ' || obj_description(objid, classid::regclass::name), '')
 FROM pg_depend d
 LEFT JOIN pg_proc p ON d.classid = 'pg_proc'::regclass AND p.oid = d.objid AND p.prokind <> 'a'
 WHERE refclassid = 'pg_extension'::regclass

@@ -38,14 +38,19 @@ pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
     }
 }
 
+/// The most characters of a message, detail or hint: values quoted in them are cut short
+/// where they are made; this is the last line of defence.
+const MESSAGE_PART_LIMIT: usize = 2000;
+
 /// Raises `e` as a Postgres ERROR. Never returns.
 pub(crate) fn raise(e: FdwError) -> ! {
-    let mut report = ErrorReport::new(e.code, e.message, "databricks_fdw");
+    let short = |s: String| crate::client::error::excerpt(&s, MESSAGE_PART_LIMIT);
+    let mut report = ErrorReport::new(e.code, short(e.message), "databricks_fdw");
     if let Some(d) = e.detail {
-        report = report.set_detail(d);
+        report = report.set_detail(short(d));
     }
     if let Some(h) = e.hint {
-        report = report.set_hint(h);
+        report = report.set_hint(short(h));
     }
     report.report(PgLogLevel::ERROR);
     unreachable!("an ERROR report does not return")
