@@ -69,6 +69,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|_| ()),
     },
     OptionSpec {
+        name: "list_parents",
+        context: OptionContext::Server,
+        description: "Without a condition on a required column (clean_room_name), list every clean room (or asset) and read each one's listing; 'false' makes such a query an error instead. Default 'true'",
+        check: |v| parse_bool(v).map(|_| ()),
+    },
+    OptionSpec {
         name: "allowed_deployments",
         context: OptionContext::Server,
         description: "Comma-separated deployment names this server may reach; any other is an error before a request is made",
@@ -180,6 +186,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         context: OptionContext::Table,
         description: "The most listings one scan of this table may make; default: the server's",
         check: |v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|_| ()),
+    },
+    OptionSpec {
+        name: "list_parents",
+        context: OptionContext::Table,
+        description: "The server's list_parents, for this table",
+        check: |v| parse_bool(v).map(|_| ()),
     },
     OptionSpec {
         name: "page_size",
@@ -511,6 +523,20 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
     })
 }
 
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" => Ok(true),
+        "false" | "off" | "no" => Ok(false),
+        _ => Err(format!("{:?} is not 'true' or 'false'", crate::client::error::excerpt(v, 64))),
+    }
+}
+
+/// Whether a table without values for its required columns lists its parents: the table's
+/// option `list_parents`, else the server's, else yes.
+pub fn list_parents(table: &[(String, String)], server: &[(String, String)]) -> bool {
+    option(table, "list_parents").or_else(|| option(server, "list_parents")).and_then(|v| parse_bool(v).ok()).unwrap_or(true)
+}
+
 fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> {
     option(options, "max_listings")
         .map(|v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|n| n as usize))
@@ -629,7 +655,7 @@ mod tests {
         assert_eq!(
             e.hint.as_deref(),
             Some(
-                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, allowed_deployments, \
+                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, list_parents, allowed_deployments, \
                  oauth_token_url, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
                  max_response_bytes, cache_ttl."
             )

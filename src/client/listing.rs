@@ -10,7 +10,10 @@
 
 use super::error::ApiError;
 use super::pages::{Cursor, Page};
-use super::request::{Target, Targets};
+use super::request::{GivenValues, Target, Targets};
+use crate::error::{FdwError, FdwResult};
+use crate::options::ServerOptions;
+use crate::resources::{Resource, Source as ColumnSource};
 use super::runtime::{runtime, wait, Interrupts};
 use super::{ApiClient, RequestStats};
 use std::collections::{HashMap, VecDeque};
@@ -101,10 +104,172 @@ struct Current {
     pos: usize,
 }
 
+/// Where a scan's listings come from.
+pub enum ListingSource {
+    /// Every combination of the values the query gave (the next one to start, counted).
+    Given(Targets, usize),
+    /// Each item of a parent listing gives the values of the missing request columns.
+    PerParent(Box<PerParent>),
+}
+
+/// Listings of a resource made per item of its parent's listing (every clean room's runs).
+pub struct PerParent {
+    parent: Listing,
+    /// Per mapped column: where its value is in a parent item, and which column it gives.
+    values: Vec<(ParentValue, &'static str)>,
+    child: Child,
+    /// The listings of the current parent item, and the next of them to start.
+    current: Option<(Targets, usize)>,
+    /// Listings made so far (each gets its own index).
+    made: usize,
+}
+
+enum ParentValue {
+    /// Wanted field number n of the parent's items.
+    Field(usize),
+    /// A value the parent's listing was requested with.
+    Echo(&'static str),
+}
+
+/// What a child listing is made from, besides the parent item's values.
+struct Child {
+    resource: &'static Resource,
+    server: ServerOptions,
+    page_size: Option<u32>,
+    table: String,
+    given: Vec<GivenValues>,
+    max_listings: usize,
+}
+
+/// What a scan lists: its resource and table, the values its query gave, and its limits.
+pub struct Request<'a> {
+    pub resource: &'static Resource,
+    pub server: &'a ServerOptions,
+    pub page_size: Option<u32>,
+    pub table: &'a str,
+    pub given: Vec<GivenValues>,
+    pub max_listings: usize,
+    /// Without values for its required columns, list the resource's parent (else an error).
+    pub list_parents: bool,
+}
+
+impl ListingSource {
+    /// The listings of `request`: those its values give, or one set per item of the parent's
+    /// listing when a required column has no value (and `list_parents` allows it). `config` is
+    /// how the scan fetches; a parent is listed the same way, for its own fields.
+    pub fn new(request: Request, config: &FetchConfig) -> FdwResult<ListingSource> {
+        let has = |column: &str| request.given.iter().any(|g| g.column == column);
+        let missing = request.resource.required_params().any(|p| !has(p.column));
+        let parent = match (&request.resource.parent, missing && request.list_parents) {
+            (Some(parent), true) => parent,
+            _ => {
+                let targets = Targets::new(request.resource, request.server, request.page_size, &request.given, request.table, request.max_listings)?;
+                return Ok(ListingSource::Given(targets, 0));
+            }
+        };
+        // The query's values for the mapped columns narrow the parent's listing where the
+        // parent takes them (deployment_name, say); all of them filter the parent's items.
+        let parent_given = parent
+            .columns
+            .iter()
+            .filter(|(from, _)| parent.resource.param(from).is_some())
+            .flat_map(|(from, to)| request.given.iter().filter(move |g| g.column == *to).map(move |g| GivenValues { column: from.to_string(), values: g.values.clone() }))
+            .collect();
+        let mut fields: Vec<&'static str> = Vec::new();
+        let values = parent
+            .columns
+            .iter()
+            .map(|(from, to)| {
+                let def = parent.resource.column(from).expect("resource definitions name parent columns that exist");
+                let value = match def.source {
+                    ColumnSource::Field(f) => {
+                        fields.push(f);
+                        ParentValue::Field(fields.len() - 1)
+                    }
+                    ColumnSource::Request => ParentValue::Echo(def.name),
+                };
+                (value, *to)
+            })
+            .collect();
+        let parent_config = FetchConfig { list_key: parent.resource.list_key, fields: fields.into(), ..config.clone() };
+        let parent_request = Request { resource: parent.resource, server: request.server, page_size: None, table: request.table, given: parent_given, max_listings: request.max_listings, list_parents: true };
+        let parent_source = ListingSource::new(parent_request, &parent_config)?;
+        Ok(ListingSource::PerParent(Box::new(PerParent {
+            parent: Listing::new(parent_source, &parent_config, None),
+            values,
+            child: Child {
+                resource: request.resource,
+                server: request.server.clone(),
+                page_size: request.page_size,
+                table: request.table.to_string(),
+                given: request.given,
+                max_listings: request.max_listings,
+            },
+            current: None,
+            made: 0,
+        })))
+    }
+
+    /// The next listing to start; `None` when there is none left.
+    fn next(&mut self, interrupts: &dyn Interrupts) -> Result<Option<Target>, ApiError> {
+        // Every value was checked when the targets were made: `get` cannot fail.
+        let internal = |e: FdwError| ApiError::Internal { problem: e.message };
+        match self {
+            ListingSource::Given(targets, next) => {
+                if *next >= targets.len() {
+                    return Ok(None);
+                }
+                *next += 1;
+                targets.get(*next - 1).map(Some).map_err(internal)
+            }
+            ListingSource::PerParent(p) => loop {
+                if let Some((targets, next)) = &mut p.current {
+                    if *next < targets.len() {
+                        *next += 1;
+                        let mut target = targets.get(*next - 1).map_err(internal)?;
+                        (target.index, target.gone_is_empty) = (p.made, true);
+                        p.made += 1;
+                        return Ok(Some(target));
+                    }
+                    p.current = None;
+                }
+                let Some((page, item, parent_target)) = p.parent.next_item(interrupts)? else { return Ok(None) };
+                let mut given = p.child.given.clone();
+                for (value, to) in &p.values {
+                    let v = match value {
+                        ParentValue::Field(i) => page.field(item, *i).map(|raw| serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string())),
+                        ParentValue::Echo(column) => parent_target.echo_value(column),
+                    };
+                    // An item without the value gives no listing.
+                    given.push(GivenValues { column: to.to_string(), values: v.into_iter().collect() });
+                }
+                let c = &p.child;
+                let targets = Targets::new(c.resource, &c.server, c.page_size, &given, &c.table, c.max_listings).map_err(|e| ApiError::BadResponse {
+                    path: format!("GET {}", c.resource.path),
+                    problem: format!("a listed item cannot be followed: {}", e.message),
+                })?;
+                p.current = Some((targets, 0));
+            },
+        }
+    }
+
+    /// Requests, pages and bytes of the parent listings (their items are not rows).
+    fn parent_stats(&self) -> Stats {
+        match self {
+            ListingSource::Given(..) => Stats::default(),
+            ListingSource::PerParent(p) => Stats { items: 0, ..p.parent.stats() },
+        }
+    }
+
+    /// A listing per parent item opens one at a time under a LIMIT, so that `LIMIT 5` reads
+    /// the first listings only.
+    fn per_parent(&self) -> bool {
+        matches!(self, ListingSource::PerParent(_))
+    }
+}
+
 pub struct Listing {
-    targets: Targets,
-    /// The next listing to start.
-    next_target: usize,
+    source: ListingSource,
     /// Listings being followed; `None` marks a free place.
     open: Vec<Option<Open>>,
     tasks: JoinSet<Fetched>,
@@ -115,17 +280,16 @@ pub struct Listing {
     cache: Option<ListingCache>,
     /// Bytes of the listings being recorded for the cache.
     recording_bytes: u64,
-    pub stats: Stats,
+    stats: Stats,
     config: FetchConfig,
 }
 
 impl Listing {
     /// Prepares to follow `targets`; nothing is requested before the first item is asked for.
     /// With `cache`, listings found in it are replayed, and finished ones are added to it.
-    pub fn new(targets: Targets, config: &FetchConfig, cache: Option<ListingCache>) -> Listing {
+    pub fn new(source: ListingSource, config: &FetchConfig, cache: Option<ListingCache>) -> Listing {
         Listing {
-            targets,
-            next_target: 0,
+            source,
             open: Vec::new(),
             tasks: JoinSet::new(),
             replay: VecDeque::new(),
@@ -136,6 +300,13 @@ impl Listing {
             stats: Stats::default(),
             config: config.clone(),
         }
+    }
+
+    /// What the listing did so far, its parents' requests included.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s += self.source.parent_stats();
+        s
     }
 
     /// Stops every request in flight and hands back the listing cache.
@@ -178,7 +349,7 @@ impl Listing {
                 self.replaying = Some((target, page, 0));
                 continue;
             }
-            self.start_listings()?;
+            self.start_listings(interrupts)?;
             if !self.replay.is_empty() {
                 continue;
             }
@@ -205,12 +376,11 @@ impl Listing {
 
     /// Opens listings while there is room, and starts the first page of each (or replays it
     /// from the cache).
-    fn start_listings(&mut self) -> Result<(), ApiError> {
-        let max = self.config.max_in_flight.max(1);
-        while self.next_target < self.targets.len() && self.open.iter().flatten().count() < max {
-            // Every value was checked when the targets were made: this cannot fail.
-            let target = Arc::new(self.targets.get(self.next_target).map_err(|e| ApiError::Internal { problem: e.message })?);
-            self.next_target += 1;
+    fn start_listings(&mut self, interrupts: &dyn Interrupts) -> Result<(), ApiError> {
+        let max = if self.source.per_parent() && !self.config.prefetch { 1 } else { self.config.max_in_flight.max(1) };
+        while self.open.iter().flatten().count() < max {
+            let Some(target) = self.source.next(interrupts)? else { break };
+            let target = Arc::new(target);
             if let Some(pages) = self.cache.as_ref().and_then(|c| c.complete.get(target.url.as_str())) {
                 self.stats.listing_cache_hits += 1;
                 self.replay.extend(pages.iter().map(|p| (target.clone(), p.clone())));
@@ -336,8 +506,9 @@ async fn fetch_page(config: &FetchConfig, target: &Target, token: Option<&str>, 
     let path = format!("GET {}", url.path());
     let body = match config.client.fetch_raw(&target.workspace, url, cost).await {
         Ok(body) => body,
-        // A single object that does not exist is no row, not an error.
-        Err(e) if target.single && e.status() == Some(404) => return Ok(Page::default()),
+        // A single object that does not exist is no row, not an error; nor is an item of a
+        // parent listing that went away since.
+        Err(e) if (target.single || target.gone_is_empty) && e.status() == Some(404) => return Ok(Page::default()),
         Err(e) => return Err(e),
     };
     Page::decode(body, (!target.single).then_some(config.list_key), &config.fields)

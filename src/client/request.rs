@@ -23,6 +23,9 @@ pub struct Target {
     pub url: Url,
     /// A single-object endpoint: the response is the one item (a 404 is no item).
     pub single: bool,
+    /// A listing made for an item of a parent listing: a 404 means the item went away between
+    /// the two listings, and is no rows rather than an error.
+    pub gone_is_empty: bool,
     /// Values of the columns taken from the request rather than the response, as JSON text
     /// (the form the conversion of every row takes).
     echo_json: Vec<(&'static str, Option<String>)>,
@@ -41,6 +44,11 @@ impl Target {
     /// An echoed value as a JSON string (`"acme_x_retailer"`).
     pub fn echo_json(&self, column: &str) -> Option<&str> {
         self.echo_json.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref())
+    }
+
+    /// An echoed value as it was given (`acme_x_retailer`).
+    pub fn echo_value(&self, column: &str) -> Option<String> {
+        self.echo_json(column).and_then(|j| serde_json::from_str(j).ok())
     }
 }
 
@@ -211,7 +219,7 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
         .filter(|c| c.source == crate::resources::Source::Request)
         .map(|c| (c.name, value(c.name).map(|v| serde_json::Value::from(v).to_string())))
         .collect();
-    Ok(Target { index: 0, workspace, url, single: get.is_some(), echo_json })
+    Ok(Target { index: 0, workspace, url, single: get.is_some(), gone_is_empty: false, echo_json })
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {

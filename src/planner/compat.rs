@@ -36,8 +36,9 @@ pub unsafe fn check_as_user(fsplan: *mut pg_sys::ForeignScan, estate: *mut pg_sy
     }
 }
 
-/// A ForeignPath with no pathkeys, outer path or private data. 17 added the restriction
-/// clauses it enforces, 18 the count of disabled nodes.
+/// A ForeignPath with no pathkeys, outer path or private data; `disabled` for a path that must
+/// lose to any other (from 18 on, paths with fewer disabled nodes win whatever their cost; up
+/// to 17 the caller's cost says it). 17 added the restriction clauses it enforces.
 ///
 /// # Safety
 /// `root` and `rel` must be the planner's, `required_outer` NULL or a set of its relations.
@@ -48,14 +49,17 @@ pub unsafe fn foreignscan_path(
     startup: f64,
     total: f64,
     required_outer: *mut pg_sys::Bitmapset,
+    disabled: bool,
 ) -> *mut pg_sys::ForeignPath {
     use std::ptr::null_mut as null;
+    #[cfg(not(feature = "pg18"))]
+    let _ = disabled;
     #[cfg(any(feature = "pg14", feature = "pg15", feature = "pg16"))]
     let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, startup, total, null(), required_outer, null(), null());
     #[cfg(feature = "pg17")]
     let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, startup, total, null(), required_outer, null(), null(), null());
     #[cfg(feature = "pg18")]
-    let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, 0, startup, total, null(), required_outer, null(), null(), null());
+    let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, disabled as i32, startup, total, null(), required_outer, null(), null(), null());
     path
 }
 

@@ -13,7 +13,13 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
     let fsplan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
     let plan = ScanPlan::from_list((*fsplan).fdw_private);
     if let Some(resource) = resources::find(&plan.resource) {
-        text(es, "Databricks", &format!("GET {}", resource.path));
+        let given: Vec<&'static str> = plan.params.iter().filter_map(|p| resource.param(&p.column)).map(|p| p.column).collect();
+        let line = match resource.listings(&given, plan.list_parents) {
+            // The parents' listings first, then one listing of the table's resource per item.
+            Some(chain) => chain.iter().enumerate().map(|(i, (r, g))| if i == 0 { r.request_line(g) } else { format!("{} for each", r.request_line(g)) }).collect::<Vec<_>>().join(", then "),
+            None => resource.request_line(&given),
+        };
+        text(es, "Databricks", &line);
     }
     if !plan.params.is_empty() {
         let exprs = PgList::<pg_sys::Node>::from_pg((*fsplan).fdw_exprs);

@@ -19,8 +19,13 @@ const ROWS_UNBOUNDED: f64 = 1_000_000.0;
 /// One HTTP round trip, in units of sequential page reads.
 const REQUEST_COST: f64 = 100.0;
 const PER_ROW_COST: f64 = 0.05;
-/// The cost of a scan that would fail for lack of a required value.
-const IMPOSSIBLE_COST: f64 = 1.0e10;
+/// The cost of a scan that would fail for lack of a required value: more than any path
+/// Postgres disables (`disable_cost`, 1e10, up to 17), so that a disabled nested loop that can
+/// give the value still wins over it.
+const IMPOSSIBLE_COST: f64 = 1.0e20;
+/// Items one parent listing is guessed to give (clean rooms of a workspace, assets of a room):
+/// high, so that a join supplying the values (one listing per outer value) stays cheaper.
+const PARENT_ITEMS: f64 = 1000.0;
 
 /// What planning learns about one foreign table in one query, kept on the RelOptInfo between
 /// the planning callbacks.
@@ -33,19 +38,33 @@ struct RelPlan {
     /// The partition constraint, when the table is a partition: Postgres assumes every row of
     /// a partition meets it, so the scan checks it (and pushes what it can of it).
     bound: Vec<*mut pg_sys::Node>,
+    /// Required columns without a value are given values by listing the parents.
+    list_parents: bool,
 }
 
 impl RelPlan {
-    /// The first required request column that `pushed` gives no value for.
+    /// The first required request column that `pushed` gives no value for, when no parent
+    /// listing can give it either.
     fn missing(&self, pushed: &[PushedQual]) -> Option<&'static str> {
+        if self.levels(pushed).is_some() {
+            return None;
+        }
         self.options.resource.required_params().map(|p| p.column).find(|c| !pushed.iter().any(|q| q.column == *c))
+    }
+
+    /// How many parent listings come before the table's own (0: none), or `None` when the
+    /// scan cannot be made.
+    fn levels(&self, pushed: &[PushedQual]) -> Option<usize> {
+        let mut given: Vec<&'static str> = pushed.iter().map(|q| q.column).collect();
+        given.dedup();
+        self.options.resource.listings(&given, self.list_parents).map(|chain| chain.len() - 1)
     }
 
     /// Estimated rows and total cost of a scan with these conditions pushed down.
     unsafe fn estimate(&self, pushed: &[PushedQual]) -> (f64, f64) {
-        if self.missing(pushed).is_some() {
+        let Some(levels) = self.levels(pushed) else {
             return (ROWS_UNBOUNDED, IMPOSSIBLE_COST);
-        }
+        };
         // Per request column, its narrowest condition decides how many values it gets.
         let listings: f64 = self
             .options
@@ -55,8 +74,12 @@ impl RelPlan {
             .map(|p| pushed.iter().filter(|q| q.column == p.column).map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).fold(f64::INFINITY, f64::min))
             .filter(|n| n.is_finite())
             .product();
+        // Each parent listing is guessed to give PARENT_ITEMS items, each a listing of the next.
+        let fan_out = PARENT_ITEMS.powi(levels as i32);
+        let parent_requests: f64 = (0..levels).map(|k| PARENT_ITEMS.powi(k as i32)).sum();
+        let listings = listings * fan_out;
         let rows = self.options.expected_rows * listings;
-        (rows, REQUEST_COST * listings + rows * PER_ROW_COST)
+        (rows, REQUEST_COST * (listings + parent_requests) + rows * PER_ROW_COST)
     }
 
     /// The conditions pushable from `restrictinfos` (a List of RestrictInfo) and the bound.
@@ -76,7 +99,8 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     check_columns(options.resource, &table.name, &names, &paths);
     let bound = partition_bound(relid, (*baserel).relid);
     let columns = used_columns(baserel, &bound, &names, &paths);
-    let plan = RelPlan { table: table.name, options, names, columns, bound };
+    let list_parents = crate::options::list_parents(&table.options, &catalog::server(table.server_id).options);
+    let plan = RelPlan { table: table.name, options, names, columns, bound, list_parents };
     let pushed = plan.pushable(root, (*baserel).relid, (*baserel).baserestrictinfo);
     (*baserel).rows = plan.estimate(&pushed).0;
     (*(*baserel).reltarget).width = 64 * plan.columns.len().max(1) as i32;
@@ -113,7 +137,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
         let info = pg_sys::get_baserel_parampathinfo(root, baserel, required);
         let clauses = pg_sys::list_concat_copy((*baserel).baserestrictinfo, (*info).ppi_clauses);
         let pushed = plan.pushable(root, relid, clauses);
-        if pushed.len() > base.len() && plan.missing(&pushed).is_none() {
+        if pushed.len() > base.len() && plan.levels(&pushed).is_some() {
             let (rows, total) = plan.estimate(&pushed);
             add_scan_path(root, baserel, rows, total, required);
         }
@@ -121,7 +145,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
 }
 
 unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, rows: f64, total: f64, required_outer: *mut pg_sys::Bitmapset) {
-    let path = compat::foreignscan_path(root, baserel, rows, REQUEST_COST, total.max(REQUEST_COST), required_outer);
+    let path = compat::foreignscan_path(root, baserel, rows, REQUEST_COST, total.max(REQUEST_COST), required_outer, total >= IMPOSSIBLE_COST);
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
 }
 
@@ -195,6 +219,7 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         resource: plan.options.resource.name.to_string(),
         page_size: plan.options.page_size,
         max_listings: plan.options.max_listings,
+        list_parents: plan.list_parents,
         params: pushed.iter().map(|q| PlannedParam { column: q.column.to_string(), list: q.list, shown: q.shown.clone() }).collect(),
         columns: plan.columns.clone(),
         cache_listings: !(*best_path).path.param_info.is_null() || pushed.iter().any(|q| q.shown.is_empty()),

@@ -16,6 +16,9 @@ pub struct ScanPlan {
     pub page_size: Option<u32>,
     /// The table's `max_listings` (else the server's, else the default).
     pub max_listings: Option<usize>,
+    /// A required request column without a value is given its values by listing the
+    /// resource's parent (option `list_parents`).
+    pub list_parents: bool,
     /// `params[i]` gets its value(s) from `fdw_exprs[i]`.
     pub params: Vec<PlannedParam>,
     /// The columns the query reads; the others are left NULL.

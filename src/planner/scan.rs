@@ -7,8 +7,8 @@ use super::catalog;
 use super::datum::{param_values, ColumnWriter};
 use super::plan_data::ScanPlan;
 use super::{raise, OrRaise};
-use crate::client::listing::{FetchConfig, Listing, ListingCache, Stats};
-use crate::client::request::{GivenValues, Targets, DEFAULT_MAX_LISTINGS};
+use crate::client::listing::{FetchConfig, Listing, ListingCache, ListingSource, Request, Stats};
+use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
 use crate::convert::convert;
 use crate::error::FdwError;
@@ -68,7 +68,7 @@ impl ScanState {
     pub fn stats(&self) -> Stats {
         let mut s = self.finished;
         if let Some(l) = &self.listing {
-            s += l.stats;
+            s += l.stats();
         }
         s
     }
@@ -236,9 +236,17 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
             })
             .collect()
     });
-    let max_listings = state.plan.max_listings.or(state.server.max_listings).unwrap_or(DEFAULT_MAX_LISTINGS);
-    let targets = Targets::new(state.resource, &state.server, state.plan.page_size, &given, &state.plan.table, max_listings).or_raise();
-    Listing::new(targets, &state.fetch, state.cache.take())
+    let request = Request {
+        resource: state.resource,
+        server: &state.server,
+        page_size: state.plan.page_size,
+        table: &state.plan.table,
+        given,
+        max_listings: state.plan.max_listings.or(state.server.max_listings).unwrap_or(DEFAULT_MAX_LISTINGS),
+        list_parents: state.plan.list_parents,
+    };
+    let source = ListingSource::new(request, &state.fetch).or_raise();
+    Listing::new(source, &state.fetch, state.cache.take())
 }
 
 #[pg_guard]

@@ -1,12 +1,14 @@
 //! The read side of the Clean Rooms service. Facts from the API reference
 //! (shared/docs/databricks-cleanrooms-api.md); descriptions follow the SDKs' documentation.
 
-use super::{ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Resource, Source::*};
+use super::{ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Source::*};
 
 const DEPLOYMENT: P = P { column: "deployment_name", place: Workspace, required: false };
 const DEPLOYMENT_COLUMN: C = C { name: "deployment_name", source: Request, kind: Text, description: "The workspace deployment name the row was read from." };
 const ROOM_PARAM: P = P { column: "clean_room_name", place: Path, required: true };
-const ROOM_COLUMN: C = C { name: "clean_room_name", source: Request, kind: Text, description: "Name of the clean room (required in WHERE)." };
+const ROOM_COLUMN: C = C { name: "clean_room_name", source: Request, kind: Text, description: "Name of the clean room (without a condition on it, every clean room is listed)." };
+/// Resources listed per clean room: without a room, every room's listing.
+const PER_ROOM: Option<Parent> = Some(Parent { resource: &CLEAN_ROOMS, columns: &[("name", "clean_room_name"), ("deployment_name", "deployment_name")] });
 const COLLABORATOR_JOB: C = C {
     name: "collaborator_job_run_info",
     source: Field("collaborator_job_run_info"),
@@ -44,6 +46,7 @@ pub static TASK_RUNS: Resource = Resource {
         COLLABORATOR_JOB,
     ],
     max_page_size: 10_000,
+    parent: PER_ROOM,
 };
 
 pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
@@ -74,6 +77,7 @@ pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
         COLLABORATOR_JOB,
     ],
     max_page_size: 100,
+    parent: PER_ROOM,
 };
 
 pub static CLEAN_ROOMS: Resource = Resource {
@@ -98,6 +102,7 @@ pub static CLEAN_ROOMS: Resource = Resource {
         C { name: "remote_detailed_info", source: Field("remote_detailed_info"), kind: Object, description: "Central clean room details (collaborators, cloud, region); filled when reading one clean room by name." },
     ],
     max_page_size: 10_000,
+    parent: None,
 };
 
 /// Columns of an asset, which asset revisions share.
@@ -134,6 +139,7 @@ pub static ASSETS: Resource = Resource {
         C { name: "asset_type", source: Field("asset_type"), kind: Text, description: "FOREIGN_TABLE, JAR_ANALYSIS, NOTEBOOK_FILE, TABLE, VIEW or VOLUME." }
     ),
     max_page_size: 10_000,
+    parent: PER_ROOM,
 };
 
 pub static ASSET_REVISIONS: Resource = Resource {
@@ -145,10 +151,14 @@ pub static ASSET_REVISIONS: Resource = Resource {
     params: &[ROOM_PARAM, P { column: "asset_type", place: Path, required: true }, P { column: "name", place: Path, required: true }, DEPLOYMENT],
     columns: asset_columns!(
         ROOM_COLUMN,
-        C { name: "name", source: Request, kind: Text, description: "Name of the asset (required in WHERE)." },
-        C { name: "asset_type", source: Request, kind: Text, description: "Type of the asset (required in WHERE): NOTEBOOK_FILE, TABLE, ..." }
+        C { name: "name", source: Request, kind: Text, description: "Name of the asset (without a condition, every asset is listed)." },
+        C { name: "asset_type", source: Request, kind: Text, description: "Type of the asset: NOTEBOOK_FILE, TABLE, ... (without a condition, every asset is listed)." }
     ),
     max_page_size: 10_000,
+    parent: Some(Parent {
+        resource: &ASSETS,
+        columns: &[("clean_room_name", "clean_room_name"), ("asset_type", "asset_type"), ("name", "name"), ("deployment_name", "deployment_name")],
+    }),
 };
 
 pub static AUTO_APPROVAL_RULES: Resource = Resource {
@@ -169,4 +179,5 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
         C { name: "runner_collaborator_alias", source: Field("runner_collaborator_alias"), kind: Text, description: "Runs by this collaborator are approved." },
     ],
     max_page_size: 10_000,
+    parent: PER_ROOM,
 };

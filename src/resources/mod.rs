@@ -23,6 +23,18 @@ pub struct Resource {
     pub columns: &'static [ColumnDef],
     /// The largest page_size the endpoint takes.
     pub max_page_size: u32,
+    /// Where values for the required request columns come from when a query gives none: each
+    /// item of the parent's listing gives one listing of this resource.
+    pub parent: Option<Parent>,
+}
+
+/// A resource listed per item of another, and which of the parent's columns give which of
+/// this resource's request columns (`clean_rooms.name` gives `task_runs.clean_room_name`).
+#[derive(Debug)]
+pub struct Parent {
+    pub resource: &'static Resource,
+    /// (parent column, this resource's request column)
+    pub columns: &'static [(&'static str, &'static str)],
 }
 
 /// `GET {path}` for one object, when `column` has a value.
@@ -160,6 +172,32 @@ impl Resource {
         params.iter().filter(|p| p.required)
     }
 
+    /// The listings a scan makes, outermost first, when the query gives values for the request
+    /// columns `given`: this resource alone, or (with `list_parents`, when a required column
+    /// has no value) its parent's listing first, recursively. Each with the columns it is given
+    /// values for. `None`: a required column has no value and no parent gives it.
+    pub fn listings(&'static self, given: &[&'static str], list_parents: bool) -> Option<Vec<(&'static Resource, Vec<&'static str>)>> {
+        let missing = self.required_params().any(|p| !given.contains(&p.column));
+        if !missing {
+            return Some(vec![(self, given.to_vec())]);
+        }
+        let parent = self.parent.as_ref().filter(|_| list_parents)?;
+        let parent_given: Vec<&'static str> =
+            parent.columns.iter().filter(|(from, to)| parent.resource.param(from).is_some() && given.contains(to)).map(|(from, _)| *from).collect();
+        let mut chain = parent.resource.listings(&parent_given, true)?;
+        chain.push((self, given.to_vec()));
+        Some(chain)
+    }
+
+    /// The request line of a listing given values for `given` (the single-object endpoint when
+    /// its column has one).
+    pub fn request_line(&self, given: &[&str]) -> String {
+        match &self.get {
+            Some(get) if given.contains(&get.column) => format!("GET {}", get.path),
+            _ => format!("GET {}", self.path),
+        }
+    }
+
     /// Whether `field` is a top-level field of this resource's items (for checking `path`).
     pub fn has_field(&self, field: &str) -> bool {
         self.columns.iter().any(|c| matches!(c.source, Source::Field(f) if f.split('.').next() == Some(field)))
@@ -169,6 +207,22 @@ impl Resource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_without_required_values_go_through_the_parents() {
+        let names = |c: Option<Vec<(&'static Resource, Vec<&'static str>)>>| c.map(|c| c.iter().map(|(r, _)| r.name).collect::<Vec<_>>());
+        let runs = find("task_runs").unwrap();
+        assert_eq!(names(runs.listings(&["clean_room_name"], true)), Some(vec!["task_runs"]));
+        assert_eq!(names(runs.listings(&["notebook_name"], true)), Some(vec!["clean_rooms", "task_runs"]));
+        assert_eq!(names(runs.listings(&[], false)), None);
+        let revisions = find("asset_revisions").unwrap();
+        assert_eq!(names(revisions.listings(&[], true)), Some(vec!["clean_rooms", "assets", "asset_revisions"]));
+        let chain = revisions.listings(&["clean_room_name", "deployment_name"], true).unwrap();
+        assert_eq!(chain.iter().map(|(r, g)| (r.name, g.clone())).collect::<Vec<_>>(), [("assets", vec!["clean_room_name", "deployment_name"]), ("asset_revisions", vec!["clean_room_name", "deployment_name"])]);
+        let rooms = find("clean_rooms").unwrap();
+        assert_eq!(rooms.request_line(&["name"]), "GET /api/2.0/clean-rooms/{name}");
+        assert_eq!(rooms.request_line(&[]), "GET /api/2.0/clean-rooms");
+    }
 
     fn placeholders(path: &str) -> Vec<&str> {
         path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
@@ -203,6 +257,15 @@ mod tests {
             }
             for p in r.required_params() {
                 assert_ne!(p.place, ParamPlace::Workspace);
+            }
+            if let Some(parent) = &r.parent {
+                for (from, to) in parent.columns {
+                    assert!(parent.resource.column(from).is_some(), "{}: parent column {from}", r.name);
+                    assert!(r.param(to).is_some(), "{}: {to} is not a param", r.name);
+                }
+                for p in r.required_params() {
+                    assert!(parent.columns.iter().any(|(_, to)| *to == p.column), "{}: the parent gives no {}", r.name, p.column);
+                }
             }
         }
     }

@@ -73,8 +73,9 @@ fn count_star_and_column_subsets_work() {
 }
 
 #[test]
-fn without_the_clean_room_the_query_fails_clearly_and_sends_nothing() {
+fn with_list_parents_off_a_query_without_the_clean_room_fails_clearly_and_sends_nothing() {
     let mut w = World::new("noroom");
+    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD list_parents 'false')", w.server)).unwrap();
     for sql in [
         "SELECT * FROM task_runs",
         "SELECT * FROM task_runs WHERE clean_room_name > 'a'",

@@ -21,7 +21,8 @@ fn only_exact_text_equality_is_pushed_down() {
 
     // A case-insensitive comparison is Postgres's to make: every run is fetched and filtered.
     w.clear_requests();
-    w.db.batch_execute("CREATE EXTENSION IF NOT EXISTS citext").unwrap();
+    // (citext's operators must be on the search path, or = compares as text.)
+    w.db.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS citext SCHEMA public; SET search_path = {}, public", w.schema)).unwrap();
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name::citext = 'ATTRIBUTION_MODEL'"), 19);
     assert!(notebook_params(&w).is_empty(), "{:?}", notebook_params(&w));
 
@@ -40,9 +41,9 @@ fn only_exact_text_equality_is_pushed_down() {
     }
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'ATTRIBUTION_MODEL' COLLATE ci"), 19);
     assert!(notebook_params(&w).is_empty());
-    // Under such a collation the required room cannot be sent at all: not a 404, not 0 rows.
-    let e = w.error("SELECT count(*) FROM task_runs WHERE clean_room_name = 'ACME_X_RETAILER' COLLATE ci");
-    assert_eq!(e.code, "HV002", "{e}");
+    // Under such a collation the room cannot be sent: every room is listed and Postgres
+    // compares (not a 404, not 0 rows).
+    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'ACME_X_RETAILER' COLLATE ci"), 57);
 }
 
 #[test]
