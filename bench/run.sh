@@ -19,6 +19,10 @@ for arg in "$@"; do
 done
 
 WORK=$PWD/bench/work
+# The cluster lives where the postgres user can reach it, whatever the checkout's permissions.
+PGDATA_DIR=${TMPDIR:-/tmp}/databricks_fdw-bench/pgdata
+mkdir -p "$(dirname "$PGDATA_DIR")"
+chmod 755 "$(dirname "$PGDATA_DIR")"
 PORT=${BENCH_PORT:-25436}
 mkdir -p "$WORK"
 chmod 755 "$WORK"
@@ -42,10 +46,10 @@ fi
 
 cleanup() {
     for f in "$WORK"/*.pid; do [ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null; rm -f "$f"; done
-    stop_cluster "$WORK/pgdata"
+    stop_cluster "$PGDATA_DIR"
 }
 trap cleanup EXIT
-start_cluster "$WORK/pgdata" "$PORT"
+start_cluster "$PGDATA_DIR" "$PORT"
 
 if [ -n "$QUICK" ]; then SMALL=2000 BIG=20000 LAT=200; else SMALL=10000 BIG=1000000 LAT=1000; fi
 start_sim() {

@@ -11,10 +11,12 @@ source scripts/lib.sh
 
 DEMO_PORT=${DEMO_PORT:-25432}
 DEMO_DIR=$PWD/.demo
+# The cluster lives where the postgres user can reach it, whatever the checkout's permissions.
+DEMO_PGDATA=${TMPDIR:-/tmp}/databricks_fdw-demo/pgdata
 PSQL=(psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
 
 if [ "${1:-}" = stop ]; then
-    stop_cluster "$DEMO_DIR/pgdata"
+    stop_cluster "$DEMO_PGDATA"
     [ -s "$DEMO_DIR/sim.pid" ] && kill "$(cat "$DEMO_DIR/sim.pid")" 2>/dev/null || true
     log "demo stopped"
     exit 0
@@ -25,7 +27,9 @@ ensure_toolchain "$PG_MAJOR"
 install_extension release "$PG_MAJOR"
 mkdir -p "$DEMO_DIR"
 chmod 755 "$DEMO_DIR"
-start_cluster "$DEMO_DIR/pgdata" "$DEMO_PORT" "$PG_MAJOR"
+mkdir -p "$(dirname "$DEMO_PGDATA")"
+chmod 755 "$(dirname "$DEMO_PGDATA")"
+start_cluster "$DEMO_PGDATA" "$DEMO_PORT" "$PG_MAJOR"
 log "starting the Databricks API simulator"
 SIM_URL=$(start_simulator "$DEMO_DIR/sim.pid" "$DEMO_DIR/sim.port")
 log "simulator at $SIM_URL"
