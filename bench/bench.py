@@ -13,6 +13,7 @@ the floor's per-request time; the backend's peak RSS during the big scan.
 Run through bench/run.sh, which starts the cluster and the simulators.
 """
 import argparse
+import math
 import datetime
 import os
 import platform
@@ -36,6 +37,7 @@ class Bench:
         self.a = args
         self.sim = f"http://127.0.0.1:{args.sim_port}"
         self.sim_lat = f"http://127.0.0.1:{args.sim_lat_port}"
+        self.sim_wide = f"http://127.0.0.1:{args.sim_wide_port}"
         self.psql_base = ["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(args.pg_port), "-U", "postgres", "-v", "ON_ERROR_STOP=1"]
         self.python = sys.executable
 
@@ -59,6 +61,9 @@ class Bench:
             CREATE SERVER lat FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '{self.sim_lat}', deployment_name 'dbc-lat');
             CREATE USER MAPPING FOR CURRENT_USER SERVER lat OPTIONS (token '{TOKEN}');
             CREATE FOREIGN TABLE task_runs_lat ({COLUMNS}) SERVER lat OPTIONS (resource 'task_runs', page_size '100');
+            CREATE SERVER wide FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '{self.sim_wide}', deployment_name 'dbc-wide');
+            CREATE USER MAPPING FOR CURRENT_USER SERVER wide OPTIONS (token '{TOKEN}');
+            CREATE FOREIGN TABLE task_runs_wide ({COLUMNS}) SERVER wide OPTIONS (resource 'task_runs', page_size '100');
             CREATE TABLE sdk_runs ({COLUMNS.replace('deployment_name text, ', '')});
         """)
         for room in ("bench_small", "bench_big"):
@@ -133,6 +138,15 @@ class Bench:
         assert int(outputs["1 room"]) == self.a.lat and int(outputs["8 rooms"]) == 8 * self.a.lat
         return medians
 
+    def wide(self, repeats, rooms=64, runs=50, concurrency=8, latency=0.05):
+        """count(*) over a workspace's every room, against the ideal: one request for the rooms,
+        then the rooms' listings in waves of `concurrency`, each one request of `latency`."""
+        count = lambda: self.timed(self.psql_base + ["-d", "bench", "-At", "-c", "SELECT count(*) FROM task_runs_wide"])
+        medians, outputs = self.alternate([("every room", count)], repeats)
+        assert int(outputs["every room"]) == rooms * runs, outputs
+        ideal = (1 + math.ceil(rooms / concurrency)) * latency
+        return medians["every room"], ideal
+
     def small_queries(self, repeats, n=500):
         script = "".join("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer';\n" for _ in range(n))
         path = os.path.join(HERE, "work", "small.sql")
@@ -170,7 +184,7 @@ class Bench:
 
 def main():
     ap = argparse.ArgumentParser()
-    for name in ("pg-port", "sim-port", "sim-lat-port", "small", "big", "lat"):
+    for name in ("pg-port", "sim-port", "sim-lat-port", "sim-wide-port", "small", "big", "lat"):
         ap.add_argument(f"--{name}", type=int, required=True)
     ap.add_argument("--floor", required=True)
     ap.add_argument("--quick", action="store_true")
@@ -183,6 +197,7 @@ def main():
     small, small_floor = b.rooms("bench_small", a.small, reps_small, with_sdk=True)
     big, big_floor = b.rooms("bench_big", a.big, reps_big, with_sdk=True)
     lat = b.latency(1 if a.quick else 5)
+    wide, wide_ideal = b.wide(1 if a.quick else 5)
     per_query, per_request, per_local = b.small_queries(1 if a.quick else 3, n=50 if a.quick else 500)
     rss_before, rss_after = b.memory("bench_big", a.big)
 
@@ -198,6 +213,7 @@ def main():
         ("SDK+COPY / ext COPY, 1M", big["SDK+COPY"] / big["ext COPY"], "≥ 5"),
         ("SDK+COPY / ext COPY, 10k", small["SDK+COPY"] / small["ext COPY"], "(≥ 5)"),
         ("8 rooms / 1 room, 50 ms latency", lat["8 rooms"] / lat["1 room"], "≤ 1.5"),
+        ("count(*) over 64 rooms without WHERE / ideal, 50 ms latency", wide / wide_ideal, "≤ 1.3"),
         ("small query / floor request", per_query / per_request, "≤ 1.5"),
         ("(small query − same query on a local table) / floor request", (per_query - per_local) / per_request, "(what the wrapper adds)"),
         ("peak RSS growth, 1M-run COPY (MiB)", rss_after - rss_before, "≤ 64"),
@@ -218,6 +234,7 @@ def main():
         row("big", big, a.big),
         "",
         f"Latency (50 ms per request, {a.lat // 100} pages per room): 1 room {lat['1 room']:.3f} s, 8 rooms {lat['8 rooms']:.3f} s.",
+        f"Every room (64 rooms of 50 runs, 50 ms per request, no WHERE): {wide:.3f} s; ideal (1 + 64/8 requests in sequence) {wide_ideal:.3f} s.",
         f"Small queries: {per_query * 1000:.3f} ms per query through psql; the same query on a 12-row local table "
         f"{per_local * 1000:.3f} ms; floor {per_request * 1000:.3f} ms per request.",
         f"Backend peak RSS: {rss_before:.1f} MiB before the 1M-run COPY, {rss_after:.1f} MiB after.",

@@ -66,6 +66,12 @@ SIM=$(start_sim "$WORK/sim.port" --synthetic "bench_small=$SMALL" --synthetic "b
 LAT_ARGS=()
 for i in 0 1 2 3 4 5 6 7; do LAT_ARGS+=(--synthetic "lat_$i=$LAT"); done
 SIM_LAT=$(start_sim "$WORK/sim-lat.port" --latency-ms 50 "${LAT_ARGS[@]}")
+# A workspace of 64 clean rooms (50 runs each, one page) at 50 ms per request, for a table read
+# without WHERE: every room listed, then each room's runs.
+echo '{"clean_rooms": []}' >"$WORK/empty-fixture.json"
+WIDE_ARGS=(--fixture "$WORK/empty-fixture.json")
+for i in $(seq 0 63); do WIDE_ARGS+=(--synthetic "wide_$i=50"); done
+SIM_WIDE=$(start_sim "$WORK/sim-wide.port" --latency-ms 50 "${WIDE_ARGS[@]}")
 
-"$WORK/venv/bin/python" bench/bench.py --pg-port "$PORT" --sim-port "$SIM" --sim-lat-port "$SIM_LAT" \
+"$WORK/venv/bin/python" bench/bench.py --pg-port "$PORT" --sim-port "$SIM" --sim-lat-port "$SIM_LAT" --sim-wide-port "$SIM_WIDE" \
     --floor "$BIN/floor" --small "$SMALL" --big "$BIG" --lat "$LAT" ${QUICK:+--quick} --command "bench/run.sh $*"

@@ -6,8 +6,9 @@
 #      postgres), then the end-to-end tests against a cluster of that version with the
 #      extension installed: simulators on loopback, SQL through a client connection (extended
 #      and simple protocol), safety, memory and TLS tests,
-#   3. on the default version (15) only: the short load test; the benchmark's short form (every
-#      contender returns the same rows, no timing checks); upgrades from 0.1.0 and the .deb.
+#   3. on the default version (15) only: the short load test; pgjdbc and psycopg as BI tools use
+#      them; the benchmark's short form (every contender returns the same rows, no timing
+#      checks); upgrades from 0.1.0 and the .deb.
 #
 # DATABRICKS_FDW_PG_VERSIONS="15 17" narrows the versions (default: all supported).
 set -euo pipefail
@@ -80,6 +81,11 @@ done
 
 [ -s "$WORK/load.txt" ] && cat "$WORK/load.txt"
 [ -s "$WORK/memory.txt" ] && cat "$WORK/memory.txt"
+
+started=$(date +%s)
+log "the clients BI tools use: pgjdbc and psycopg (PostgreSQL $PG_MAJOR)"
+bash scripts/clients-test.sh
+echo "pgjdbc and psycopg: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
 
 log "benchmark, short form (correctness only)"
 bash bench/run.sh --quick
