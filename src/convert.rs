@@ -65,17 +65,7 @@ impl ConvertError {
     }
 }
 
-/// The JSON type of a value, from its first character.
-pub fn json_type(raw: &str) -> &'static str {
-    match raw.as_bytes().first() {
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b'"') => "string",
-        Some(b't') | Some(b'f') => "boolean",
-        Some(b'n') | None => "null",
-        _ => "number",
-    }
-}
+pub use crate::client::pages::json_type;
 
 /// Microseconds between the Unix epoch and Postgres's epoch (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;

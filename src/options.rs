@@ -6,9 +6,11 @@ use crate::error::{FdwError, FdwResult};
 use crate::resources::{self, Resource};
 use pgrx::PgSqlErrorCode::*;
 use crate::client::retry::RetryPolicy;
+use crate::client::auth::{Auth, SessionKey};
+use crate::client::secret::Secret;
+use crate::client::workspace::{check_deployment_name, Endpoint, WorkspaceUrl};
 use crate::client::{ClientSettings, HttpSettings, MAX_RESPONSE_BYTES_LIMIT};
 use std::time::Duration;
-use url::{Host, Url};
 
 /// Where an option is given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +42,6 @@ pub struct OptionSpec {
     pub check: fn(&str) -> Result<(), String>,
 }
 
-pub const DEFAULT_WORKSPACE_URL: &str = "https://{deployment_name}.cloud.databricks.com";
-pub const DEPLOYMENT_PLACEHOLDER: &str = "{deployment_name}";
 
 pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
@@ -264,18 +264,6 @@ fn option<'a>(options: &'a [(String, String)], name: &str) -> Option<&'a str> {
     options.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
-/// Deployment names become part of a host name: letters, digits and inner hyphens only.
-pub fn check_deployment_name(v: &str) -> Result<(), String> {
-    let ok_chars = v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if v.is_empty() || v.len() > 63 || !ok_chars || v.starts_with('-') || v.ends_with('-') {
-        return Err(format!(
-            "\"{}\" is not a deployment name (1 to 63 letters, digits and inner hyphens, like dbc-abcd0123-a1bc)",
-            crate::client::error::excerpt(v, 64).escape_default()
-        ));
-    }
-    Ok(())
-}
-
 fn parse_deployment_list(v: &str) -> Result<Vec<String>, String> {
     let names: Vec<String> = v.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect();
     if names.is_empty() {
@@ -295,10 +283,7 @@ fn check_ca_certificate(v: &str) -> Result<(), String> {
 }
 
 fn parse_page_size(v: &str) -> Result<u32, String> {
-    match v.trim().parse::<u32>() {
-        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-        _ => Err(format!("\"{v}\" is not a whole number from 1 to 10000")),
-    }
+    parse_count(v, 1, 10_000).map(|n| n as u32)
 }
 
 fn parse_seconds(v: &str) -> Result<Duration, String> {
@@ -308,18 +293,16 @@ fn parse_seconds(v: &str) -> Result<Duration, String> {
     }
 }
 
+/// A whole number from `min` to `max`.
 fn parse_count(v: &str, min: u64, max: u64) -> Result<u64, String> {
     match v.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("\"{v}\" is not a whole number from {min} to {max}")),
+        _ => Err(format!("{:?} is not a whole number from {min} to {max}", crate::client::error::excerpt(v, 64))),
     }
 }
 
 fn parse_concurrency(v: &str) -> Result<usize, String> {
-    match v.trim().parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(n),
-        _ => Err(format!("\"{v}\" is not a whole number from 1 to 64")),
-    }
+    parse_count(v, 1, 64).map(|n| n as usize)
 }
 
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
@@ -333,130 +316,15 @@ fn parse_expected_rows(v: &str) -> Result<f64, String> {
 
 pub const DEFAULT_EXPECTED_ROWS: f64 = 100.0;
 
-/// A secret value. It has no `Display`, and its `Debug` hides the value, so it cannot end up in
-/// a message by accident.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// A checked `workspace_url`: https (plain http only to a loopback host), no credentials, query
-/// or fragment, and `{deployment_name}` at most once.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WorkspaceUrl {
-    template: String,
-}
-
-impl WorkspaceUrl {
-    pub fn parse(template: &str) -> Result<WorkspaceUrl, String> {
-        let template = template.trim().trim_end_matches('/');
-        let placeholders = template.matches(DEPLOYMENT_PLACEHOLDER).count();
-        if placeholders > 1 {
-            return Err("{deployment_name} may appear only once".into());
-        }
-        if template.replace(DEPLOYMENT_PLACEHOLDER, "").contains(['{', '}']) {
-            return Err("the only placeholder allowed is {deployment_name}".into());
-        }
-        let url = Url::parse(&template.replace(DEPLOYMENT_PLACEHOLDER, "dbc-abcd0123-a1bc"))
-            .map_err(|e| format!("\"{template}\" is not a URL ({e})"))?;
-        check_base_url(&url)?;
-        Ok(WorkspaceUrl { template: template.to_string() })
-    }
-
-    pub fn default_template() -> WorkspaceUrl {
-        WorkspaceUrl { template: DEFAULT_WORKSPACE_URL.to_string() }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.template
-    }
-
-    /// Whether the URL depends on the deployment name.
-    pub fn is_template(&self) -> bool {
-        self.template.contains(DEPLOYMENT_PLACEHOLDER)
-    }
-
-    /// The deployment a fixed URL stands for: the first label of a DNS host name
-    /// (`dbc-abcd0123-a1bc` for `https://dbc-abcd0123-a1bc.cloud.databricks.com`).
-    pub fn implied_deployment(&self) -> Option<String> {
-        if self.is_template() {
-            return None;
-        }
-        let url = Url::parse(&self.template).ok()?;
-        match url.host()? {
-            Host::Domain(d) if d.contains('.') => {
-                let label = d.split('.').next()?.to_string();
-                check_deployment_name(&label).ok().map(|_| label)
-            }
-            _ => None,
-        }
-    }
-
-    /// The base URL for one deployment (checked again after substitution).
-    pub fn resolve(&self, deployment: Option<&str>) -> FdwResult<Url> {
-        let text = match (self.is_template(), deployment) {
-            (false, _) => self.template.clone(),
-            (true, Some(d)) => {
-                check_deployment_name(d).map_err(|p| FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid deployment_name: {p}")))?;
-                self.template.replace(DEPLOYMENT_PLACEHOLDER, d)
-            }
-            (true, None) => {
-                return Err(FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, "no deployment_name to build the workspace URL with")
-                    .hint("Add WHERE deployment_name = '...' to the query, or set the server option deployment_name."))
-            }
-        };
-        let url = Url::parse(&text).map_err(|e| FdwError::bad_option_value("workspace_url", e.to_string()))?;
-        check_base_url(&url).map_err(|p| FdwError::bad_option_value("workspace_url", p))?;
-        Ok(url)
-    }
-}
-
-fn check_base_url(url: &Url) -> Result<(), String> {
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("credentials do not belong in the URL; put the token in a user mapping".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("the URL must not have a query or fragment".into());
-    }
-    let loopback = match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => return Err("the URL has no host".into()),
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        "http" => Err("plain http is allowed only for a loopback host (127.0.0.1, ::1, localhost); use https".into()),
-        other => Err(format!("scheme \"{other}\" is not supported; use https")),
-    }
-}
-
 /// Server options as planning and execution use them.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub server_name: String,
-    pub workspace: WorkspaceUrl,
-    pub deployment_name: Option<String>,
+    /// The workspace URL, the default deployment and the allowed ones.
+    pub endpoint: Endpoint,
     pub max_concurrent_requests: usize,
     /// The server's `max_listings` (tables may set their own).
     pub max_listings: Option<usize>,
-    /// When set, the only deployments requests may go to.
-    pub allowed_deployments: Option<Vec<String>>,
     pub oauth_token_url: Option<String>,
     /// Timeouts, retries, size limit and trusted certificates.
     pub client: ClientSettings,
@@ -485,11 +353,9 @@ impl ServerOptions {
         }
         Ok(ServerOptions {
             server_name: server_name.to_string(),
-            workspace,
-            deployment_name,
+            endpoint: Endpoint { workspace, deployment_name, allowed_deployments },
             max_concurrent_requests,
             max_listings: parse_max_listings(options)?,
-            allowed_deployments,
             oauth_token_url: option(options, "oauth_token_url").map(str::to_string),
             client: client_settings(options)?,
         })
@@ -542,6 +408,25 @@ fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> 
         .map(|v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|n| n as usize))
         .transpose()
         .map_err(|p| FdwError::bad_option_value("max_listings", p))
+}
+
+impl Credentials {
+    /// How requests are authorised with these credentials, for `role` on `server` (OAuth
+    /// tokens are cached per server, role and credentials).
+    pub fn auth(self, server: u32, role: u32, token_url: Option<String>) -> Auth {
+        match self {
+            Credentials::Token(token) => Auth::Token(token),
+            Credentials::ServicePrincipal { client_id, client_secret } => Auth::oauth(SessionKey { server, role, client_id, client_secret, token_url }),
+        }
+    }
+
+    /// What they are, for people (never the secret).
+    pub fn describe(&self) -> String {
+        match self {
+            Credentials::Token(_) => "a personal access token".into(),
+            Credentials::ServicePrincipal { client_id, .. } => format!("OAuth service principal {client_id}"),
+        }
+    }
 }
 
 /// User-mapping options: the credentials.
@@ -734,7 +619,7 @@ mod tests {
         assert_eq!(WorkspaceUrl::parse("http://127.0.0.1:1").unwrap().implied_deployment(), None);
         let t = WorkspaceUrl::default_template();
         assert_eq!(t.resolve(Some("dbc-x")).unwrap().as_str(), "https://dbc-x.cloud.databricks.com/");
-        assert_eq!(t.resolve(None).unwrap_err().code, ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED);
+        assert_eq!(t.resolve(None).unwrap_err(), crate::client::request::RequestError::NoDeployment);
         for hostile in ["evil.com#", "a.b", "x/y", "", "-a", "a_b"] {
             assert!(t.resolve(Some(hostile)).is_err(), "{hostile}");
         }
@@ -743,9 +628,9 @@ mod tests {
     #[test]
     fn server_options_default_the_deployment_from_the_host() {
         let s = ServerOptions::from_options("dbx", &opts(&[("workspace_url", "https://dbc-abcd0123-a1bc.cloud.databricks.com")])).unwrap();
-        assert_eq!(s.deployment_name.as_deref(), Some("dbc-abcd0123-a1bc"));
+        assert_eq!(s.endpoint.deployment_name.as_deref(), Some("dbc-abcd0123-a1bc"));
         let s = ServerOptions::from_options("dbx", &opts(&[("deployment_name", "dbc-1")])).unwrap();
-        assert!(s.workspace.is_template());
-        assert_eq!(s.deployment_name.as_deref(), Some("dbc-1"));
+        assert!(s.endpoint.workspace.is_template());
+        assert_eq!(s.endpoint.deployment_name.as_deref(), Some("dbc-1"));
     }
 }

@@ -4,7 +4,7 @@
 //! before they expire, and renewed once more when the API answers 401 to a cached one.
 
 use super::error::ApiError;
-use crate::options::Secret;
+use super::secret::Secret;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};

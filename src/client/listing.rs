@@ -10,9 +10,8 @@
 
 use super::error::ApiError;
 use super::pages::{Cursor, Page};
-use super::request::{GivenValues, Target, Targets};
-use crate::error::{FdwError, FdwResult};
-use crate::options::ServerOptions;
+use super::request::{GivenValues, RequestError, Target, Targets};
+use super::workspace::Endpoint;
 use crate::resources::{Resource, Source as ColumnSource};
 use super::runtime::{runtime, wait, Interrupts};
 use super::{ApiClient, RequestStats};
@@ -51,7 +50,7 @@ impl std::ops::AddAssign for Stats {
 impl Stats {
     fn add_cost(&mut self, cost: RequestStats) {
         self.requests += cost.requests;
-        self.response_cache_hits += cost.cache_hits;
+        self.response_cache_hits += cost.response_cache_hits;
         self.retries += cost.retries;
         self.bytes += cost.bytes;
     }
@@ -134,19 +133,17 @@ enum ParentValue {
 /// What a child listing is made from, besides the parent item's values.
 struct Child {
     resource: &'static Resource,
-    server: ServerOptions,
+    endpoint: Endpoint,
     page_size: Option<u32>,
-    table: String,
     given: Vec<GivenValues>,
     max_listings: usize,
 }
 
-/// What a scan lists: its resource and table, the values its query gave, and its limits.
+/// What a scan lists: its resource and workspace, the values its query gave, and its limits.
 pub struct Request<'a> {
     pub resource: &'static Resource,
-    pub server: &'a ServerOptions,
+    pub endpoint: &'a Endpoint,
     pub page_size: Option<u32>,
-    pub table: &'a str,
     pub given: Vec<GivenValues>,
     pub max_listings: usize,
     /// Without values for its required columns, list the resource's parent (else an error).
@@ -157,13 +154,13 @@ impl ListingSource {
     /// The listings of `request`: those its values give, or one set per item of the parent's
     /// listing when a required column has no value (and `list_parents` allows it). `config` is
     /// how the scan fetches; a parent is listed the same way, for its own fields.
-    pub fn new(request: Request, config: &FetchConfig) -> FdwResult<ListingSource> {
+    pub fn new(request: Request, config: &FetchConfig) -> Result<ListingSource, RequestError> {
         let has = |column: &str| request.given.iter().any(|g| g.column == column);
         let missing = request.resource.required_params().any(|p| !has(p.column));
         let parent = match (&request.resource.parent, missing && request.list_parents) {
             (Some(parent), true) => parent,
             _ => {
-                let targets = Targets::new(request.resource, request.server, request.page_size, &request.given, request.table, request.max_listings)?;
+                let targets = Targets::new(request.resource, request.endpoint, request.page_size, &request.given, request.max_listings)?;
                 return Ok(ListingSource::Given(targets, 0));
             }
         };
@@ -192,16 +189,15 @@ impl ListingSource {
             })
             .collect();
         let parent_config = FetchConfig { list_key: parent.resource.list_key, fields: fields.into(), ..config.clone() };
-        let parent_request = Request { resource: parent.resource, server: request.server, page_size: None, table: request.table, given: parent_given, max_listings: request.max_listings, list_parents: true };
+        let parent_request = Request { resource: parent.resource, endpoint: request.endpoint, page_size: None, given: parent_given, max_listings: request.max_listings, list_parents: true };
         let parent_source = ListingSource::new(parent_request, &parent_config)?;
         Ok(ListingSource::PerParent(Box::new(PerParent {
             parent: Listing::new(parent_source, &parent_config, None),
             values,
             child: Child {
                 resource: request.resource,
-                server: request.server.clone(),
+                endpoint: request.endpoint.clone(),
                 page_size: request.page_size,
-                table: request.table.to_string(),
                 given: request.given,
                 max_listings: request.max_listings,
             },
@@ -213,7 +209,7 @@ impl ListingSource {
     /// The next listing to start; `None` when there is none left.
     fn next(&mut self, interrupts: &dyn Interrupts) -> Result<Option<Target>, ApiError> {
         // Every value was checked when the targets were made: `get` cannot fail.
-        let internal = |e: FdwError| ApiError::Internal { problem: e.message };
+        let internal = |e: RequestError| ApiError::Internal { problem: e.to_string() };
         match self {
             ListingSource::Given(targets, next) => {
                 if *next >= targets.len() {
@@ -244,9 +240,9 @@ impl ListingSource {
                     given.push(GivenValues { column: to.to_string(), values: v.into_iter().collect() });
                 }
                 let c = &p.child;
-                let targets = Targets::new(c.resource, &c.server, c.page_size, &given, &c.table, c.max_listings).map_err(|e| ApiError::BadResponse {
+                let targets = Targets::new(c.resource, &c.endpoint, c.page_size, &given, c.max_listings).map_err(|e| ApiError::BadResponse {
                     path: format!("GET {}", c.resource.path),
-                    problem: format!("a listed item cannot be followed: {}", e.message),
+                    problem: format!("a listed item cannot be followed: {e}"),
                 })?;
                 p.current = Some((targets, 0));
             },

@@ -11,6 +11,8 @@ pub mod pages;
 pub mod request;
 pub mod retry;
 pub mod runtime;
+pub mod secret;
+pub mod workspace;
 
 use auth::Auth;
 use bytes::Bytes;
@@ -89,7 +91,7 @@ pub const MAX_RESPONSE_BYTES_LIMIT: usize = 1 << 30;
 pub struct RequestStats {
     pub requests: u64,
     /// Pages answered by the response cache (no request made).
-    pub cache_hits: u64,
+    pub response_cache_hits: u64,
     pub retries: u64,
     pub bytes: u64,
 }
@@ -122,7 +124,7 @@ impl ApiClient {
         };
         let identity = self.auth.identity();
         if let Some(body) = cache::get(identity, url.as_str(), ttl) {
-            stats.cache_hits += 1;
+            stats.response_cache_hits += 1;
             return Ok(body);
         }
         let key = url.to_string();

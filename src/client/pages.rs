@@ -75,14 +75,16 @@ struct Found {
     stride: usize,
 }
 
-fn kind_of(first: Option<&u8>) -> &'static str {
-    match first {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't') | Some(b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
+/// The JSON type of a value from its text: object, array, string, boolean, null or number
+/// (the first character decides; the text is known to be JSON).
+pub fn json_type(raw: &str) -> &'static str {
+    match raw.trim_start().as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't') | Some(b'f') => "boolean",
+        Some(b'n') | None => "null",
+        _ => "number",
     }
 }
 
@@ -116,7 +118,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
                 self.found.next = match raw.get().as_bytes().first() {
                     Some(b'n') => None,
                     Some(b'"') => Some(serde_json::from_str(raw.get()).map_err(de::Error::custom)?),
-                    first => return Err(de::Error::custom(format!("\"next_page_token\" is {}, not a string", kind_of(first)))),
+                    _ => return Err(de::Error::custom(format!("\"next_page_token\" is a JSON {}, not a string", json_type(raw.get())))),
                 };
             } else {
                 map.next_value::<IgnoredAny>()?;

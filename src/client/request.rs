@@ -1,12 +1,45 @@
 //! From the values a query gave for a resource's request columns to the listings to follow: one
 //! [`Target`] per combination of values, each a URL and the values its rows echo.
 
-use crate::error::{FdwError, FdwResult};
-use crate::options::ServerOptions;
-use crate::resources::{ParamPlace, Resource};
+use super::workspace::Endpoint;
+use crate::resources::{Param, ParamPlace, Resource, Source};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use pgrx::PgSqlErrorCode::*;
 use url::Url;
+
+/// Why the listings of a query cannot be made from the values it gave. The Postgres-facing
+/// layer words each one for its table and server.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestError {
+    /// A required request column has no value.
+    MissingValue { column: &'static str },
+    /// A value that cannot stand in a request path (empty, `.` or `..`).
+    Unusable { column: &'static str, value: String },
+    /// A deployment name that is not one (it becomes part of a host name).
+    BadDeployment { problem: String },
+    /// A deployment outside the server's allowed_deployments.
+    NotAllowed { deployment: String, allowed: Vec<String> },
+    /// The workspace URL needs a deployment name and none was given.
+    NoDeployment,
+    /// The workspace URL does not make a usable URL.
+    BadWorkspaceUrl { problem: String },
+    /// More listings than the limit.
+    TooManyListings { needed: usize, max: usize },
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::error::excerpt;
+        match self {
+            RequestError::MissingValue { column } => write!(f, "no value for {column}"),
+            RequestError::Unusable { column, value } => write!(f, "{column} {:?} cannot be sent", excerpt(value, 64)),
+            RequestError::BadDeployment { problem } => write!(f, "invalid deployment_name: {problem}"),
+            RequestError::NotAllowed { deployment, .. } => write!(f, "deployment {:?} is not allowed", excerpt(deployment, 64)),
+            RequestError::NoDeployment => write!(f, "no deployment_name to build the workspace URL with"),
+            RequestError::BadWorkspaceUrl { problem } => write!(f, "invalid workspace_url: {problem}"),
+            RequestError::TooManyListings { needed, max } => write!(f, "{needed} listings, more than max_listings ({max})"),
+        }
+    }
+}
 
 /// Everything but RFC 3986's unreserved characters is encoded, so that a value is always exactly
 /// one path segment: `a/b`, `..`, `x?y=1` and `x#y` cannot address another endpoint.
@@ -69,41 +102,35 @@ pub const DEFAULT_MAX_LISTINGS: usize = 10_000;
 /// listings. Every value is checked when the set is made, before any request.
 pub struct Targets {
     resource: &'static Resource,
-    server: ServerOptions,
+    endpoint: Endpoint,
     page_size: Option<u32>,
-    table: String,
     /// Per request column of the resource, in its order: the values to list (`None`: no value).
     choices: Vec<(&'static str, Vec<Option<String>>)>,
     len: usize,
 }
 
 impl Targets {
-    pub fn new(resource: &'static Resource, server: &ServerOptions, page_size: Option<u32>, given: &[GivenValues], table: &str, max_listings: usize) -> FdwResult<Targets> {
+    pub fn new(resource: &'static Resource, endpoint: &Endpoint, page_size: Option<u32>, given: &[GivenValues], max_listings: usize) -> Result<Targets, RequestError> {
         let mut choices = Vec::with_capacity(resource.params.len());
         let mut len: usize = 1;
         for param in resource.params {
             let values = values_of(given, param.column);
             let column_choices: Vec<Option<String>> = match (param.place, values) {
-                (ParamPlace::Workspace, given) => deployments(server, given),
+                (ParamPlace::Workspace, given) => deployments(endpoint, given),
                 (_, Some(values)) => values.into_iter().map(Some).collect(),
-                (_, None) if param.required => return Err(missing_required(table, param.column)),
+                (_, None) if param.required => return Err(RequestError::MissingValue { column: param.column }),
                 (_, None) => vec![None],
             };
             for v in column_choices.iter().flatten() {
-                check_value(resource, server, param, v, table)?;
+                check_value(resource, endpoint, param, v)?;
             }
             len = len.saturating_mul(column_choices.len());
             choices.push((param.column, column_choices));
         }
         if len > max_listings {
-            return Err(FdwError::new(
-                ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                format!("foreign table \"{table}\" would need {len} listings, more than max_listings ({max_listings})"),
-            )
-            .detail("One listing is made for each combination of the values given to its request columns (IN lists multiply).")
-            .hint("Give fewer values, or raise the option max_listings of the foreign table or its server."));
+            return Err(RequestError::TooManyListings { needed: len, max: max_listings });
         }
-        Ok(Targets { resource, server: server.clone(), page_size, table: table.to_string(), choices, len })
+        Ok(Targets { resource, endpoint: endpoint.clone(), page_size, choices, len })
     }
 
     pub fn len(&self) -> usize {
@@ -115,14 +142,14 @@ impl Targets {
     }
 
     /// Listing `i` (below [`Targets::len`]); the last request column's values vary fastest.
-    pub fn get(&self, index: usize) -> FdwResult<Target> {
+    pub fn get(&self, index: usize) -> Result<Target, RequestError> {
         let mut i = index;
         let mut combo: Vec<(&'static str, Option<String>)> = vec![("", None); self.choices.len()];
         for (slot, (column, values)) in combo.iter_mut().zip(&self.choices).rev() {
             *slot = (column, values[i % values.len()].clone());
             i /= values.len();
         }
-        target(self.resource, &self.server, self.page_size, combo, &self.table).map(|t| Target { index, ..t })
+        target(self.resource, &self.endpoint, self.page_size, combo).map(|t| Target { index, ..t })
     }
 }
 
@@ -138,16 +165,15 @@ fn values_of(given: &[GivenValues], column: &str) -> Option<Vec<String>> {
 }
 
 /// Checks one value of a request column before any request is made.
-fn check_value(resource: &Resource, server: &ServerOptions, param: &crate::resources::Param, v: &str, table: &str) -> FdwResult<()> {
+fn check_value(resource: &Resource, endpoint: &Endpoint, param: &'static Param, v: &str) -> Result<(), RequestError> {
     match param.place {
         ParamPlace::Workspace => {
-            if let Some(allowed) = &server.allowed_deployments {
+            if let Some(allowed) = &endpoint.allowed_deployments {
                 if !allowed.iter().any(|a| a == v) {
-                    return Err(FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("deployment {} is not allowed on server \"{}\"", quoted(v), server.server_name))
-                        .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", "))));
+                    return Err(RequestError::NotAllowed { deployment: v.to_string(), allowed: allowed.clone() });
                 }
             }
-            server.workspace.resolve(Some(v)).map(|_| ())
+            endpoint.workspace.resolve(Some(v)).map(|_| ())
         }
         ParamPlace::Path | ParamPlace::Query(_) => {
             let in_path = |template: &str| template.contains(&format!("{{{}}}", param.column));
@@ -155,35 +181,30 @@ fn check_value(resource: &Resource, server: &ServerOptions, param: &crate::resou
             if segment && (v.is_empty() || v == "." || v == "..") {
                 // URL parsers resolve "." and ".." even when encoded: they would address
                 // another endpoint, and no Databricks object has such a name.
-                return Err(FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("{} {} cannot be used in a query on foreign table \"{table}\"", param.column, quoted(v))));
+                return Err(RequestError::Unusable { column: param.column, value: v.to_string() });
             }
             Ok(())
         }
     }
 }
 
-/// A value quoted in a message, cut short: values can be of any length, messages should not.
-pub fn quoted(v: &str) -> String {
-    format!("{:?}", super::error::excerpt(v, 64))
-}
-
 /// The deployments to ask: with a `{deployment_name}` URL, the values given (else the server's
 /// default); with a fixed URL, its one deployment, and only if the query does not exclude it.
-fn deployments(server: &ServerOptions, given: Option<Vec<String>>) -> Vec<Option<String>> {
+fn deployments(endpoint: &Endpoint, given: Option<Vec<String>>) -> Vec<Option<String>> {
     match given {
-        None => vec![server.deployment_name.clone()],
-        Some(values) if server.workspace.is_template() => values.into_iter().map(Some).collect(),
-        Some(values) => match &server.deployment_name {
+        None => vec![endpoint.deployment_name.clone()],
+        Some(values) if endpoint.workspace.is_template() => values.into_iter().map(Some).collect(),
+        Some(values) => match &endpoint.deployment_name {
             Some(fixed) if values.contains(fixed) => vec![Some(fixed.clone())],
             _ => Vec::new(),
         },
     }
 }
 
-fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, combo: Vec<(&'static str, Option<String>)>, table: &str) -> FdwResult<Target> {
+fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, combo: Vec<(&'static str, Option<String>)>) -> Result<Target, RequestError> {
     let value = |column: &str| combo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref());
     let deployment = resource.params.iter().find(|p| p.place == ParamPlace::Workspace).and_then(|p| value(p.column));
-    let workspace = server.workspace.resolve(deployment)?;
+    let workspace = endpoint.workspace.resolve(deployment)?;
     let mut url = workspace.clone();
     let mut path = url.path().trim_end_matches('/').to_string();
     let get = resource.get.as_ref().filter(|g| value(g.column).is_some());
@@ -192,7 +213,7 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
         path.push('/');
         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(column) => {
-                let v = value(column).ok_or_else(|| missing_required(table, column))?;
+                let v = value(column).ok_or(RequestError::MissingValue { column: resource.param(column).map_or("", |p| p.column) })?;
                 path.extend(utf8_percent_encode(v, SEGMENT));
             }
             None => path.push_str(segment),
@@ -216,16 +237,10 @@ fn target(resource: &Resource, server: &ServerOptions, page_size: Option<u32>, c
     let echo_json = resource
         .columns
         .iter()
-        .filter(|c| c.source == crate::resources::Source::Request)
+        .filter(|c| c.source == Source::Request)
         .map(|c| (c.name, value(c.name).map(|v| serde_json::Value::from(v).to_string())))
         .collect();
     Ok(Target { index: 0, workspace, url, single: get.is_some(), gone_is_empty: false, echo_json })
-}
-
-pub fn missing_required(table: &str, column: &str) -> FdwError {
-    FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" needs a value for column \"{column}\""))
-        .detail(format!("The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."))
-        .hint(format!("Add WHERE {column} = '...' (or {column} IN (...), or join on {column})."))
 }
 
 #[cfg(test)]
@@ -233,9 +248,14 @@ mod tests {
     use super::*;
     use crate::resources;
 
-    fn server(pairs: &[(&str, &str)]) -> ServerOptions {
-        let o: Vec<(String, String)> = pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
-        ServerOptions::from_options("dbx", &o).unwrap()
+    /// The endpoint a server with these options has.
+    fn server(pairs: &[(&str, &str)]) -> Endpoint {
+        use super::super::workspace::{WorkspaceUrl, DEFAULT_WORKSPACE_URL};
+        let get = |k: &str| pairs.iter().find(|(a, _)| *a == k).map(|(_, v)| v.to_string());
+        let workspace = WorkspaceUrl::parse(get("workspace_url").as_deref().unwrap_or(DEFAULT_WORKSPACE_URL)).unwrap();
+        let deployment_name = get("deployment_name").or_else(|| workspace.implied_deployment());
+        let allowed_deployments = get("allowed_deployments").map(|v| v.split(',').map(|d| d.trim().to_string()).collect());
+        Endpoint { workspace, deployment_name, allowed_deployments }
     }
 
     fn given(column: &str, values: &[&str]) -> GivenValues {
@@ -243,8 +263,8 @@ mod tests {
     }
 
     /// Every listing of a scan, made at once.
-    fn targets(r: &'static Resource, s: &ServerOptions, page_size: Option<u32>, given: &[GivenValues], table: &str) -> FdwResult<Vec<Target>> {
-        let t = Targets::new(r, s, page_size, given, table, DEFAULT_MAX_LISTINGS)?;
+    fn targets(r: &'static Resource, s: &Endpoint, page_size: Option<u32>, given: &[GivenValues]) -> Result<Vec<Target>, RequestError> {
+        let t = Targets::new(r, s, page_size, given, DEFAULT_MAX_LISTINGS)?;
         (0..t.len()).map(|i| t.get(i)).collect()
     }
 
@@ -252,10 +272,10 @@ mod tests {
     fn several_conditions_on_a_column_list_only_what_all_of_them_allow() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
-        let t = targets(r, &s, None, &[given("clean_room_name", &["a", "b", "c", "b"]), given("clean_room_name", &["c", "b"])], "t").unwrap();
+        let t = targets(r, &s, None, &[given("clean_room_name", &["a", "b", "c", "b"]), given("clean_room_name", &["c", "b"])]).unwrap();
         let paths: Vec<&str> = t.iter().map(|t| t.url.path()).collect();
         assert_eq!(paths, ["/ws/dbc-a/api/2.0/clean-rooms/b/runs", "/ws/dbc-a/api/2.0/clean-rooms/c/runs"]);
-        assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("clean_room_name", &["b"])], "t").unwrap().is_empty());
+        assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("clean_room_name", &["b"])]).unwrap().is_empty());
     }
 
     #[test]
@@ -264,28 +284,18 @@ mod tests {
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
         let many: Vec<String> = (0..100_000).map(|i| format!("nb{i}")).collect();
         let names = GivenValues { column: "notebook_name".into(), values: many };
-        let t = Targets::new(r, &s, None, &[given("clean_room_name", &["a"]), names.clone()], "t", 100_000).unwrap();
+        let t = Targets::new(r, &s, None, &[given("clean_room_name", &["a"]), names.clone()], 100_000).unwrap();
         assert_eq!(t.len(), 100_000);
         assert_eq!(t.get(99_999).unwrap().url.query(), Some("notebook_name=nb99999"));
-        let e = Targets::new(r, &s, None, &[given("clean_room_name", &["a", "b"]), names], "t", 100_000).err().unwrap();
-        assert_eq!(e.code, ERRCODE_PROGRAM_LIMIT_EXCEEDED);
-        assert!(e.message.contains("200000 listings") && e.message.contains("max_listings (100000)"), "{}", e.message);
-    }
-
-    #[test]
-    fn long_values_are_cut_short_in_messages() {
-        let r = resources::find("task_runs").unwrap();
-        let s = server(&[("allowed_deployments", "dbc-a"), ("deployment_name", "dbc-a")]);
-        let long = "x".repeat(100_000);
-        let e = targets(r, &s, None, &[given("clean_room_name", &["a"]), given("deployment_name", &[&long])], "t").unwrap_err();
-        assert!(e.message.len() < 200, "{}", e.message.len());
+        let e = Targets::new(r, &s, None, &[given("clean_room_name", &["a", "b"]), names], 100_000).err().unwrap();
+        assert_eq!(e, RequestError::TooManyListings { needed: 200_000, max: 100_000 });
     }
 
     #[test]
     fn one_room_one_request_with_echoed_values() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "https://dbc-abcd0123-a1bc.cloud.databricks.com")]);
-        let t = targets(r, &s, Some(50), &[given("clean_room_name", &["acme_x_retailer"]), given("notebook_name", &["nb 1"])], "task_runs").unwrap();
+        let t = targets(r, &s, Some(50), &[given("clean_room_name", &["acme_x_retailer"]), given("notebook_name", &["nb 1"])]).unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].url.as_str(), "https://dbc-abcd0123-a1bc.cloud.databricks.com/api/2.0/clean-rooms/acme_x_retailer/runs?notebook_name=nb+1&page_size=50");
         assert_eq!(t[0].echo_json("clean_room_name"), Some("\"acme_x_retailer\""));
@@ -298,12 +308,12 @@ mod tests {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
         for (name, encoded) in [("a/b", "a%2Fb"), ("../x", "..%2Fx"), ("x?y=1", "x%3Fy%3D1"), ("x#y", "x%23y"), ("partners/2024 é", "partners%2F2024%20%C3%A9"), ("...", "..."), ("%2e%2e", "%252e%252e")] {
-            let t = targets(r, &s, None, &[given("clean_room_name", &[name])], "t").unwrap();
+            let t = targets(r, &s, None, &[given("clean_room_name", &[name])]).unwrap();
             assert_eq!(t[0].url.path(), format!("/ws/dbc-a/api/2.0/clean-rooms/{encoded}/runs"), "{name}");
             assert_eq!(t[0].url.query(), None);
         }
         for unusable in ["", ".", ".."] {
-            assert!(targets(r, &s, None, &[given("clean_room_name", &[unusable])], "t").is_err(), "{unusable:?}");
+            assert!(targets(r, &s, None, &[given("clean_room_name", &[unusable])]).is_err(), "{unusable:?}");
         }
     }
 
@@ -311,7 +321,7 @@ mod tests {
     fn lists_multiply_and_deployments_choose_the_host() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[]);
-        let t = targets(r, &s, None, &[given("clean_room_name", &["a", "b", "a"]), given("deployment_name", &["dbc-1", "dbc-2"])], "t").unwrap();
+        let t = targets(r, &s, None, &[given("clean_room_name", &["a", "b", "a"]), given("deployment_name", &["dbc-1", "dbc-2"])]).unwrap();
         let urls: Vec<String> = t.iter().map(|t| t.url.to_string()).collect();
         assert_eq!(urls, [
             "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/a/runs",
@@ -319,29 +329,29 @@ mod tests {
             "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/b/runs",
             "https://dbc-2.cloud.databricks.com/api/2.0/clean-rooms/b/runs",
         ]);
-        let e = targets(r, &s, None, &[given("clean_room_name", &["a"])], "t").unwrap_err();
-        assert_eq!(e.code, ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED);
-        assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("deployment_name", &["evil.com#"])], "t").is_err());
+        let e = targets(r, &s, None, &[given("clean_room_name", &["a"])]).unwrap_err();
+        assert_eq!(e, RequestError::NoDeployment);
+        assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("deployment_name", &["evil.com#"])]).is_err());
     }
 
     #[test]
     fn a_fixed_url_serves_only_its_own_deployment() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "https://dbc-a.cloud.databricks.com")]);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])], "t").unwrap(), vec![]);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a"])], "t").unwrap().len(), 1);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])]).unwrap(), vec![]);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a"])]).unwrap().len(), 1);
     }
 
     #[test]
     fn a_name_uses_the_single_object_endpoint() {
         let r = resources::find("clean_rooms").unwrap();
         let s = server(&[("workspace_url", "https://dbc-a.cloud.databricks.com")]);
-        let all = targets(r, &s, Some(50), &[], "t").unwrap();
+        let all = targets(r, &s, Some(50), &[]).unwrap();
         assert_eq!((all[0].url.as_str(), all[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms?page_size=50", false));
-        let one = targets(r, &s, Some(50), &[given("name", &["a/b"])], "t").unwrap();
+        let one = targets(r, &s, Some(50), &[given("name", &["a/b"])]).unwrap();
         assert_eq!((one[0].url.as_str(), one[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms/a%2Fb", true));
         let r = resources::find("asset_revisions").unwrap();
-        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["t 1"])], "t").unwrap();
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["t 1"])]).unwrap();
         assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/TABLE/t%201/revisions");
     }
 
@@ -349,18 +359,16 @@ mod tests {
     fn only_allowed_deployments_get_a_request() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("allowed_deployments", "dbc-a,dbc-b"), ("deployment_name", "dbc-a")]);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"])], "t").unwrap().len(), 1);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])], "t").unwrap().len(), 2);
-        let e = targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a", "dbc-evil"])], "t").unwrap_err();
-        assert_eq!(e.code, ERRCODE_INSUFFICIENT_PRIVILEGE);
-        assert!(e.hint.unwrap().contains("dbc-a, dbc-b"));
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"])]).unwrap().len(), 1);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])]).unwrap().len(), 2);
+        let e = targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a", "dbc-evil"])]).unwrap_err();
+        assert_eq!(e, RequestError::NotAllowed { deployment: "dbc-evil".into(), allowed: vec!["dbc-a".into(), "dbc-b".into()] });
     }
 
     #[test]
     fn the_required_column_is_named_in_the_error() {
         let r = resources::find("task_runs").unwrap();
-        let e = targets(r, &server(&[("deployment_name", "dbc-a")]), None, &[], "my_runs").unwrap_err();
-        assert_eq!(e.message, "foreign table \"my_runs\" needs a value for column \"clean_room_name\"");
-        assert!(e.hint.unwrap().contains("WHERE clean_room_name = "));
+        let e = targets(r, &server(&[("deployment_name", "dbc-a")]), None, &[]).unwrap_err();
+        assert_eq!(e, RequestError::MissingValue { column: "clean_room_name" });
     }
 }

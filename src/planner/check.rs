@@ -3,10 +3,9 @@
 
 use super::catalog;
 use super::scan::PgInterrupts;
-use crate::client::auth::{Auth, SessionKey};
 use crate::client::runtime;
 use crate::client::{ApiClient, RequestStats};
-use crate::options::{Credentials, ServerOptions, UserOptions};
+use crate::options::{ServerOptions, UserOptions};
 use pgrx::prelude::*;
 use std::ffi::CString;
 
@@ -49,12 +48,16 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
         Ok(o) => o,
         Err(e) => return fail(rows, "options", e.message, e.hint),
     };
-    ok(rows, "options", format!("workspace_url {}", options.workspace.as_str()));
-    let workspace = match options.workspace.resolve(options.deployment_name.as_deref()) {
+    let endpoint = &options.endpoint;
+    ok(rows, "options", format!("workspace_url {}", endpoint.workspace.as_str()));
+    let workspace = match endpoint.workspace.resolve(endpoint.deployment_name.as_deref()) {
         Ok(url) => url,
-        Err(e) => return fail(rows, "workspace", e.message, e.hint),
+        Err(e) => {
+            let e = super::errors::request_error(e, "clean_rooms", server_name);
+            return fail(rows, "workspace", e.message, e.hint);
+        }
     };
-    ok(rows, "workspace", format!("{} (deployment {})", workspace, options.deployment_name.as_deref().unwrap_or("none")));
+    ok(rows, "workspace", format!("{} (deployment {})", workspace, endpoint.deployment_name.as_deref().unwrap_or("none")));
     // SAFETY: plain catalog lookups for the current user and a valid server.
     let user = unsafe { pg_sys::GetUserId() };
     let mapping = match unsafe { catalog::user_mapping(user, server_id, &info.name) } {
@@ -65,16 +68,8 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
         Ok(c) => c,
         Err(e) => return fail(rows, "credentials", e.message, e.hint),
     };
-    let auth = match credentials {
-        Credentials::Token(t) => {
-            ok(rows, "credentials", "a personal access token".into());
-            Auth::Token(t)
-        }
-        Credentials::ServicePrincipal { client_id, client_secret } => {
-            ok(rows, "credentials", format!("OAuth service principal {client_id}"));
-            Auth::oauth(SessionKey { server: server_id.to_u32(), role: user.to_u32(), client_id, client_secret, token_url: options.oauth_token_url.clone() })
-        }
-    };
+    ok(rows, "credentials", credentials.describe());
+    let auth = credentials.auth(server_id.to_u32(), user.to_u32(), options.oauth_token_url.clone());
     let client = match ApiClient::new(auth, &options.client) {
         Ok(c) => c,
         Err(e) => return fail(rows, "tls", e, Some("Check the server option ca_certificate.".into())),
@@ -89,7 +84,7 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
             Ok(())
         }
         Err(e) => {
-            let e = e.into_fdw_error("clean_rooms");
+            let e = super::errors::api_error(e, "clean_rooms");
             fail(rows, "list clean rooms", e.message, e.hint)
         }
     }

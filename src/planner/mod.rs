@@ -6,6 +6,7 @@
 mod catalog;
 mod check;
 mod compat;
+pub(crate) mod errors;
 pub(crate) mod datum;
 mod explain;
 mod import;

@@ -5,13 +5,11 @@ use super::compat;
 use super::plan_data::{PlannedColumn, PlannedParam, ScanPlan};
 use super::quals::{self, PushedQual};
 use super::{raise, OrRaise};
-use crate::client::request::missing_required;
-use crate::error::FdwError;
+use super::errors::missing_required;
 use crate::options::TableOptions;
 use crate::resources::Resource;
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
-use pgrx::PgSqlErrorCode::*;
 
 /// Rows assumed when the required column has no value: large, so a plan that can supply the
 /// value wins.
@@ -244,16 +242,10 @@ fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], pat
             Some(path) => {
                 let top = path.split('.').next().unwrap_or_default();
                 if !resource.has_field(top) {
-                    raise(
-                        FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("the path \"{path}\" of column \"{name}\" of foreign table \"{table}\" does not start with a field of resource {}", resource.name))
-                            .hint(format!("Fields of {} are: {}.", resource.name, resource.column_names().join(", "))),
-                    );
+                    raise(super::errors::unknown_path(path, name, table, resource));
                 }
             }
-            None if resource.column(name).is_none() => raise(
-                FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{name}\" of foreign table \"{table}\" is not a field of resource {}", resource.name))
-                    .hint(format!("Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').", resource.name, resource.column_names().join(", "))),
-            ),
+            None if resource.column(name).is_none() => raise(super::errors::unknown_column(name, table, resource)),
             None => {}
         }
     }

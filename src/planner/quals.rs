@@ -102,12 +102,18 @@ unsafe fn compares_exactly(opno: pg_sys::Oid, collation: pg_sys::Oid) -> bool {
     opno == pg_sys::Oid::from(pg_sys::TextEqualOperator) && collation != pg_sys::InvalidOid && pg_sys::get_collation_isdeterministic(collation)
 }
 
-/// The attnum of a plain column of `relid` (under binary-compatible casts such as text to
-/// varchar).
-pub unsafe fn column_of(mut node: *mut pg_sys::Node, relid: u32) -> Option<i16> {
+/// `node` without the binary-compatible casts (RelabelType) around it.
+unsafe fn strip_relabel(mut node: *mut pg_sys::Node) -> *mut pg_sys::Node {
     while (*node).type_ == pg_sys::NodeTag::T_RelabelType {
         node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
     }
+    node
+}
+
+/// The attnum of a plain column of `relid` (under binary-compatible casts such as text to
+/// varchar).
+pub unsafe fn column_of(node: *mut pg_sys::Node, relid: u32) -> Option<i16> {
+    let node = strip_relabel(node);
     if (*node).type_ != pg_sys::NodeTag::T_Var {
         return None;
     }
@@ -122,10 +128,7 @@ unsafe fn is_value(root: *mut pg_sys::PlannerInfo, node: *mut pg_sys::Node, reli
 
 /// How EXPLAIN shows a value: a constant as a literal, a parameter as `$n`.
 unsafe fn show_value(expr: *mut pg_sys::Expr, list: bool) -> String {
-    let mut node = expr as *mut pg_sys::Node;
-    while (*node).type_ == pg_sys::NodeTag::T_RelabelType {
-        node = (*(node as *mut pg_sys::RelabelType)).arg as *mut pg_sys::Node;
-    }
+    let node = strip_relabel(expr as *mut pg_sys::Node);
     match (*node).type_ {
         pg_sys::NodeTag::T_Const => {
             let c = node as *mut pg_sys::Const;

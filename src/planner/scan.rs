@@ -12,9 +12,8 @@ use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
 use crate::convert::convert;
 use crate::error::FdwError;
-use crate::client::auth::{Auth, SessionKey};
 use crate::client::ApiClient;
-use crate::options::{Credentials, ServerOptions, UserOptions};
+use crate::options::{ServerOptions, UserOptions};
 use crate::resources::{self, Resource, Source};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
@@ -137,16 +136,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         .credentials()
         .map_err(|e| FdwError { message: format!("{} (server \"{}\")", e.message, server_info.name), ..e })
         .or_raise();
-    let auth = match credentials {
-        Credentials::Token(token) => Auth::Token(token),
-        Credentials::ServicePrincipal { client_id, client_secret } => Auth::oauth(SessionKey {
-            server: table.server_id.to_u32(),
-            role: user.to_u32(),
-            client_id,
-            client_secret,
-            token_url: server.oauth_token_url.clone(),
-        }),
-    };
+    let auth = credentials.auth(table.server_id.to_u32(), user.to_u32(), server.oauth_token_url.clone());
     let client = ApiClient::new(auth, &server.client).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
 
     let desc = (*relation).rd_att;
@@ -163,7 +153,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
                     Source::Field(path) => field_source(&mut fields, path),
                     Source::Request => ColumnSource::Echo(def.name),
                 },
-                (None, None) => raise(FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{}\" is not a field of resource {}", c.name, resource.name))),
+                // Checked at planning; a cached plan outlives ALTER FOREIGN TABLE only if it is replanned.
+                (None, None) => raise(super::errors::unknown_column(&c.name, &plan.table, resource)),
             };
             (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), &plan.table, attr.atttypid, attr.atttypmod), source)
         })
@@ -238,14 +229,14 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
     });
     let request = Request {
         resource: state.resource,
-        server: &state.server,
+        endpoint: &state.server.endpoint,
         page_size: state.plan.page_size,
-        table: &state.plan.table,
         given,
         max_listings: state.plan.max_listings.or(state.server.max_listings).unwrap_or(DEFAULT_MAX_LISTINGS),
         list_parents: state.plan.list_parents,
     };
-    let source = ListingSource::new(request, &state.fetch).or_raise();
+    let source = ListingSource::new(request, &state.fetch)
+        .unwrap_or_else(|e| raise(super::errors::request_error(e, &state.plan.table, &state.server.server_name)));
     Listing::new(source, &state.fetch, state.cache.take())
 }
 
@@ -265,7 +256,7 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
         Ok(None) => return slot,
         Err(e) => {
             *failed = true;
-            raise(e.into_fdw_error(&plan.table))
+            raise(super::errors::api_error(e, &plan.table))
         }
     };
 

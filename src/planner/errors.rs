@@ -1,0 +1,166 @@
+//! Every failure of the layers below in the user's terms: the SQLSTATE, a message naming the
+//! table, column, option or HTTP status, and a hint where the user can act. The client reports
+//! what went wrong; only this module knows how Postgres should say it.
+
+use crate::client::error::{excerpt, ApiError};
+use crate::client::request::RequestError;
+use crate::error::FdwError;
+use crate::resources::Resource;
+use pgrx::PgSqlErrorCode::*;
+
+/// A value quoted in a message, cut short: values can be of any length, messages should not.
+fn quoted(v: &str) -> String {
+    format!("{:?}", excerpt(v, 64))
+}
+
+/// A column of a foreign table that its resource does not have.
+pub fn unknown_column(name: &str, table: &str, resource: &Resource) -> FdwError {
+    FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{name}\" of foreign table \"{table}\" is not a field of resource {}", resource.name))
+        .hint(format!("Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').", resource.name, resource.column_names().join(", ")))
+}
+
+/// A column whose `path` option does not start with a field of the resource.
+pub fn unknown_path(path: &str, name: &str, table: &str, resource: &Resource) -> FdwError {
+    FdwError::new(
+        ERRCODE_FDW_INVALID_COLUMN_NAME,
+        format!("the path \"{path}\" of column \"{name}\" of foreign table \"{table}\" does not start with a field of resource {}", resource.name),
+    )
+    .hint(format!("Fields of {} are: {}.", resource.name, resource.column_names().join(", ")))
+}
+
+pub fn missing_required(table: &str, column: &str) -> FdwError {
+    FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" needs a value for column \"{column}\""))
+        .detail(format!("The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."))
+        .hint(format!("Add WHERE {column} = '...' (or {column} IN (...), or join on {column})."))
+}
+
+/// The Postgres error for listings of `table` (on `server`) that cannot be made.
+pub fn request_error(e: RequestError, table: &str, server: &str) -> FdwError {
+    match e {
+        RequestError::MissingValue { column } => missing_required(table, column),
+        RequestError::Unusable { column, value } => {
+            FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("{column} {} cannot be used in a query on foreign table \"{table}\"", quoted(&value)))
+        }
+        RequestError::BadDeployment { problem } => FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid deployment_name: {problem}")),
+        RequestError::NotAllowed { deployment, allowed } => {
+            FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("deployment {} is not allowed on server \"{server}\"", quoted(&deployment)))
+                .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", ")))
+        }
+        RequestError::NoDeployment => FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, "no deployment_name to build the workspace URL with")
+            .hint("Add WHERE deployment_name = '...' to the query, or set the server option deployment_name."),
+        RequestError::BadWorkspaceUrl { problem } => FdwError::bad_option_value("workspace_url", problem),
+        RequestError::TooManyListings { needed, max } => FdwError::new(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("foreign table \"{table}\" would need {needed} listings, more than max_listings ({max})"),
+        )
+        .detail("One listing is made for each combination of the values given to its request columns (IN lists multiply).")
+        .hint("Give fewer values, or raise the option max_listings of the foreign table or its server."),
+    }
+}
+
+/// The Postgres error for an API failure in a scan of `table`.
+pub fn api_error(e: ApiError, table: &str) -> FdwError {
+    match e {
+        ApiError::Exhausted { last, why } => {
+            let mut e = api_error(*last, table);
+            e.detail = Some(match e.detail {
+                Some(d) => format!("{d} ({why})"),
+                None => why,
+            });
+            e
+        }
+        ApiError::Status { path, status, error_code, message } => {
+            let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+            let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            let (sqlstate, hint) = match (status, error_code.as_deref()) {
+                (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, Some("Check the credentials in the user mapping for this server: ALTER USER MAPPING ... OPTIONS (SET token '...'), or client_id and client_secret.")),
+                (403, _) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("The token is valid but lacks access: ask a workspace admin for permission on the clean room.")),
+                (404, Some("RESOURCE_DOES_NOT_EXIST")) => (ERRCODE_UNDEFINED_OBJECT, Some("Check the name; the clean_rooms listing shows the clean rooms this token can see.")),
+                (404, _) => (ERRCODE_FDW_TABLE_NOT_FOUND, Some("Check the server's workspace_url: it may not point at a Databricks workspace.")),
+                (400, _) => (ERRCODE_INVALID_PARAMETER_VALUE, None),
+                (409, _) => (ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, None),
+                (429, _) => (ERRCODE_INSUFFICIENT_RESOURCES, Some("The workspace is rate-limiting requests; try again later.")),
+                _ => (ERRCODE_FDW_ERROR, None),
+            };
+            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for foreign table \"{table}\"{msg_part}"))
+                .detail(path);
+            match hint {
+                Some(h) => e.hint(h),
+                None => e,
+            }
+        }
+        ApiError::BadCredential => FdwError::new(
+            ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+            format!("the credentials in the user mapping cannot be sent for foreign table \"{table}\""),
+        )
+        .detail("The token or the OAuth token holds characters an HTTP header cannot carry, such as a line break.")
+        .hint("Set it again without them: ALTER USER MAPPING ... OPTIONS (SET token '...')."),
+        ApiError::Internal { problem } => {
+            FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for foreign table \"{table}\" stopped without an answer")).detail(problem)
+        }
+        ApiError::Transport { path, problem, timeout, lasting } => {
+            let lower = problem.to_ascii_lowercase();
+            let hint = if lasting && lower.contains("certificate") {
+                "The workspace's certificate did not verify: check the server's workspace_url, and its ca_certificate option for a private certificate authority."
+            } else if lasting && lower.contains("corrupt message") {
+                "The workspace did not answer in TLS: check the scheme and port of the server's workspace_url."
+            } else {
+                "Check the server's workspace_url and that the workspace is reachable from the database host."
+            };
+            let what = if timeout { "timed out" } else { "failed" };
+            FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("request to the Databricks API {what} for foreign table \"{table}\""))
+                .detail(format!("{path}: {}", excerpt(&problem, 500)))
+                .hint(hint)
+        }
+        ApiError::BadResponse { path, problem } => {
+            FdwError::new(ERRCODE_FDW_ERROR, format!("the Databricks API sent an unreadable response for foreign table \"{table}\""))
+                .detail(format!("{path}: {problem}"))
+        }
+        ApiError::TooLarge { path, limit } => FdwError::new(
+            ERRCODE_FDW_ERROR,
+            format!("a Databricks API response for foreign table \"{table}\" is larger than max_response_bytes ({limit} bytes)"),
+        )
+        .detail(path)
+        .hint("Set a smaller page_size on the foreign table, or raise the server's max_response_bytes."),
+        ApiError::RepeatedPageToken { path, page } => FdwError::new(
+            ERRCODE_FDW_ERROR,
+            format!("the Databricks API repeated a page token on page {page} for foreign table \"{table}\""),
+        )
+        .detail(format!("{path}: following it would return the same rows again, so the scan stopped")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn databricks_error_bodies_become_messages_with_status_code_and_text() {
+        let e = api_error(ApiError::from_status("/api/2.0/clean-rooms/x/runs", 404, br#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Clean room 'x' does not exist."}"#), "task_runs");
+        assert_eq!(e.code, ERRCODE_UNDEFINED_OBJECT);
+        assert_eq!(e.message, "Databricks API returned HTTP 404 RESOURCE_DOES_NOT_EXIST for foreign table \"task_runs\": Clean room 'x' does not exist.");
+        assert!(e.hint.is_some());
+    }
+
+    #[test]
+    fn older_and_non_json_bodies() {
+        let e = api_error(ApiError::from_status("/p", 500, br#"{"error":"boom"}"#), "t");
+        assert!(e.message.ends_with("HTTP 500 for foreign table \"t\": boom"), "{}", e.message);
+        let e = api_error(ApiError::from_status("/p", 502, b"<html>\n<body>Bad   gateway</body></html>"), "t");
+        assert!(e.message.ends_with(": <html> <body>Bad gateway</body></html>"), "{}", e.message);
+        let e = api_error(ApiError::from_status("/p", 401, b""), "t");
+        assert_eq!(e.code, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
+        assert!(e.message.ends_with("HTTP 401 for foreign table \"t\""));
+    }
+
+    #[test]
+    fn statuses_map_to_sqlstates_a_user_can_act_on() {
+        let code = |status| api_error(ApiError::from_status("/p", status, b"{}"), "t").code;
+        assert_eq!(code(403), ERRCODE_INSUFFICIENT_PRIVILEGE);
+        assert_eq!(code(429), ERRCODE_INSUFFICIENT_RESOURCES);
+        assert_eq!(code(400), ERRCODE_INVALID_PARAMETER_VALUE);
+        assert_eq!(code(404), ERRCODE_FDW_TABLE_NOT_FOUND);
+        assert_eq!(code(503), ERRCODE_FDW_ERROR);
+    }
+}
+
