@@ -1,17 +1,17 @@
 //! databricks_fdw: a PostgreSQL foreign data wrapper for Databricks Clean Rooms.
 //!
-//! Data flows one way: the WHERE clause's conditions are planned into plain data
-//! ([`planner`]), which at execution becomes requests ([`client::request`]), pages
-//! ([`client::listing`]) and rows ([`convert`]). Only [`planner`] touches Postgres internals.
+//! Data flows one way: the WHERE clause's conditions are planned into plain data ([`fdw`]),
+//! which at execution becomes requests ([`client::request`]), pages ([`client::listing`]) and
+//! rows ([`convert`]). Only [`fdw`] and [`convert`]'s Datum makers touch Postgres internals;
+//! the README's "Inside" section is the map.
 
 use pgrx::prelude::*;
 
 pub mod client;
 pub mod convert;
 pub mod error;
-pub mod import;
 pub mod options;
-pub(crate) mod planner;
+pub(crate) mod fdw;
 pub mod resources;
 pub mod stats;
 
@@ -23,13 +23,13 @@ mod robustness_tests;
 /// The FDW handler: the callbacks Postgres calls to plan and run scans.
 #[pg_extern(create_or_replace)]
 fn databricks_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
-    planner::fdw_routine()
+    fdw::fdw_routine()
 }
 
 /// The FDW validator: checks options at CREATE and ALTER time.
 #[pg_extern(create_or_replace)]
 fn databricks_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) {
-    planner::validate(options, catalog);
+    fdw::validate(options, catalog);
 }
 
 /// What this backend's scans did since it started, per server and resource.
@@ -64,7 +64,7 @@ fn databricks_fdw_stats() -> TableIterator<
 fn databricks_fdw_check(
     server: &str,
 ) -> TableIterator<'static, (name!(step, String), name!(ok, bool), name!(detail, String), name!(hint, Option<String>))> {
-    TableIterator::new(planner::check(server))
+    TableIterator::new(fdw::check(server))
 }
 
 extension_sql!(

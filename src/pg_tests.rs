@@ -5,7 +5,7 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::convert::{convert, Cell};
-    use crate::planner::datum::ColumnWriter;
+    use crate::convert::datum::ColumnWriter;
     use pgrx::prelude::*;
     use serde_json::json;
     use std::ffi::CStr;
@@ -136,7 +136,7 @@ mod tests {
             r#"{"é":"ü","emoji":"\ud83d\ude00"}"#,
         ];
         for text in cases {
-            let fast = unsafe { crate::planner::jsonb::jsonb_datum(text) }.expect(text);
+            let fast = unsafe { crate::convert::jsonb::jsonb_datum(text) }.expect(text);
             let ours = unsafe {
                 let (mut out, mut varlena) = (pg_sys::InvalidOid, false);
                 pg_sys::getTypeOutputInfo(pg_sys::JSONBOID, &mut out, &mut varlena);
@@ -147,7 +147,7 @@ mod tests {
         }
         // Exact decimals, huge numbers and NUL characters are left to jsonb_in.
         for text in [r#"{"x":1.5}"#, "18446744073709551616", r#"{"s":"a\u0000b"}"#, "{oops"] {
-            assert!(unsafe { crate::planner::jsonb::jsonb_datum(text) }.is_none(), "{text}");
+            assert!(unsafe { crate::convert::jsonb::jsonb_datum(text) }.is_none(), "{text}");
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod cleanrooms;
 pub mod docs;
+pub mod ddl;
 
 /// One readable API resource (the table option `resource` names it).
 #[derive(Debug)]

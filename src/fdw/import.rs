@@ -4,7 +4,7 @@
 
 use super::catalog;
 use super::OrRaise;
-use crate::import::{self, ImportRequest};
+use crate::resources::ddl::{self as import, ImportRequest};
 use pgrx::prelude::*;
 use pgrx::PgList;
 use std::ffi::CStr;

@@ -1,6 +1,6 @@
 //! Cells into Datums for the declared column types, and parameter values out of Datums.
 
-use super::raise;
+use crate::fdw::raise;
 use crate::convert::{Cell, ConvertError, Reason, TargetType};
 use crate::error::FdwError;
 use pgrx::prelude::*;

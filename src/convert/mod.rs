@@ -2,6 +2,9 @@
 //! the JSON text of one field (as the page decoder found it), so a value is parsed once, straight
 //! into what the column needs. Pure: the result is a [`Cell`], which the scan turns into a Datum.
 
+pub(crate) mod datum;
+pub(crate) mod jsonb;
+
 use std::borrow::Cow;
 
 /// The declared column types the conversion knows; anything else goes through the type's own

@@ -1,6 +1,6 @@
 //! IMPORT FOREIGN SCHEMA: the statements that create one foreign table per resource, with its
 //! columns typed from their kinds and a COMMENT on every table and column from the definitions.
-//! Pure: the planner glue checks the statement and runs these.
+//! Pure: the fdw glue checks the statement and runs these.
 
 use crate::error::{FdwError, FdwResult};
 use crate::resources::{self, Resource, Source, REMOTE_SCHEMA};

@@ -4,7 +4,7 @@
 //! fetches the next pages (see `client::listing`).
 
 use super::catalog;
-use super::datum::{param_values, ColumnWriter};
+use crate::convert::datum::{param_values, ColumnWriter};
 use super::plan_data::ScanPlan;
 use super::{raise, OrRaise};
 use crate::client::listing::{FetchConfig, Listing, ListingCache, ListingSource, Request, Stats};
