@@ -234,7 +234,7 @@ impl ListingSource {
                 for (value, to) in &p.values {
                     let v = match value {
                         ParentValue::Field(i) => page.field(item, *i).map(|raw| serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string())),
-                        ParentValue::Echo(column) => parent_target.echo_value(column),
+                        ParentValue::Echo(column) => parent_target.echo_value(column).map(str::to_string),
                     };
                     // An item without the value gives no listing.
                     given.push(GivenValues { column: to.to_string(), values: v.into_iter().collect() });

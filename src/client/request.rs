@@ -59,9 +59,8 @@ pub struct Target {
     /// A listing made for an item of a parent listing: a 404 means the item went away between
     /// the two listings, and is no rows rather than an error.
     pub gone_is_empty: bool,
-    /// Values of the columns taken from the request rather than the response, as JSON text
-    /// (the form the conversion of every row takes).
-    echo_json: Vec<(&'static str, Option<String>)>,
+    /// Values of the columns taken from the request rather than the response, as given.
+    echo: Vec<(&'static str, Option<String>)>,
 }
 
 impl Target {
@@ -74,14 +73,9 @@ impl Target {
         url
     }
 
-    /// An echoed value as a JSON string (`"acme_x_retailer"`).
-    pub fn echo_json(&self, column: &str) -> Option<&str> {
-        self.echo_json.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref())
-    }
-
-    /// An echoed value as it was given (`acme_x_retailer`).
-    pub fn echo_value(&self, column: &str) -> Option<String> {
-        self.echo_json(column).and_then(|j| serde_json::from_str(j).ok())
+    /// The value the listing was requested with for `column` (`acme_x_retailer`).
+    pub fn echo_value(&self, column: &str) -> Option<&str> {
+        self.echo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref())
     }
 }
 
@@ -234,13 +228,8 @@ fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, comb
     if url.query() == Some("") {
         url.set_query(None);
     }
-    let echo_json = resource
-        .columns
-        .iter()
-        .filter(|c| c.source == Source::Request)
-        .map(|c| (c.name, value(c.name).map(|v| serde_json::Value::from(v).to_string())))
-        .collect();
-    Ok(Target { index: 0, workspace, url, single: get.is_some(), gone_is_empty: false, echo_json })
+    let echo = resource.columns.iter().filter(|c| c.source == Source::Request).map(|c| (c.name, value(c.name).map(str::to_string))).collect();
+    Ok(Target { index: 0, workspace, url, single: get.is_some(), gone_is_empty: false, echo })
 }
 
 #[cfg(test)]
@@ -298,8 +287,8 @@ mod tests {
         let t = targets(r, &s, Some(50), &[given("clean_room_name", &["acme_x_retailer"]), given("notebook_name", &["nb 1"])]).unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].url.as_str(), "https://dbc-abcd0123-a1bc.cloud.databricks.com/api/2.0/clean-rooms/acme_x_retailer/runs?notebook_name=nb+1&page_size=50");
-        assert_eq!(t[0].echo_json("clean_room_name"), Some("\"acme_x_retailer\""));
-        assert_eq!(t[0].echo_json("deployment_name"), Some("\"dbc-abcd0123-a1bc\""));
+        assert_eq!(t[0].echo_value("clean_room_name"), Some("acme_x_retailer"));
+        assert_eq!(t[0].echo_value("deployment_name"), Some("dbc-abcd0123-a1bc"));
         assert_eq!(t[0].page_url(Some("a b&c")).query(), Some("notebook_name=nb+1&page_size=50&page_token=a+b%26c"));
     }
 

@@ -59,7 +59,7 @@ impl ColumnWriter {
             _ => TargetType::Other,
         };
         let type_name = CStr::from_ptr(pg_sys::format_type_with_typemod(type_oid, typmod)).to_string_lossy().into_owned();
-        let needs_input = matches!(target, TargetType::Jsonb | TargetType::Other | TargetType::Timestamptz | TargetType::Timestamp);
+        let needs_input = matches!(target, TargetType::Json | TargetType::Jsonb | TargetType::Other | TargetType::Timestamptz | TargetType::Timestamp);
         let input = needs_input.then(|| {
             let mut func = pg_sys::InvalidOid;
             let mut ioparam = pg_sys::InvalidOid;

@@ -42,6 +42,22 @@ pub enum Cell<'a> {
     Input(Cow<'a, str>),
 }
 
+impl Cell<'_> {
+    /// The same cell, owning its text.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Cell::Null => Cell::Null,
+            Cell::Text(t) => Cell::Text(Cow::Owned(t.into_owned())),
+            Cell::Int(n) => Cell::Int(n),
+            Cell::Float(f) => Cell::Float(f),
+            Cell::Bool(b) => Cell::Bool(b),
+            Cell::Json(j) => Cell::Input(Cow::Owned(j.to_string())),
+            Cell::Timestamp(t) => Cell::Timestamp(t),
+            Cell::Input(t) => Cell::Input(Cow::Owned(t.into_owned())),
+        }
+    }
+}
+
 /// Why a value could not become the declared type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvertError {

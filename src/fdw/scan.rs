@@ -10,7 +10,7 @@ use super::{raise, OrRaise};
 use crate::client::listing::{FetchConfig, Listing, ListingCache, ListingSource, Request, Stats};
 use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
-use crate::convert::convert;
+use crate::convert::{convert, Cell, TargetType};
 use crate::error::FdwError;
 use crate::client::ApiClient;
 use crate::options::{ServerOptions, UserOptions};
@@ -271,7 +271,7 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
                 .iter_mut()
                 .map(|(writer, source)| match source {
                     ColumnSource::Echo(column) => {
-                        let cell = convert(target.echo_json(column), writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
+                        let cell = echoed(target.echo_value(column), writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
                         writer.datum(cell, &plan.table)
                     }
                     ColumnSource::Field(..) => None,
@@ -308,6 +308,16 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
     }
     pg_sys::ExecStoreVirtualTuple(slot);
     slot
+}
+
+/// The cell for a value a listing was requested with: the text itself for a text column; for
+/// any other declared type, the conversion a JSON string would get.
+fn echoed(value: Option<&str>, target: TargetType) -> Result<Cell<'static>, crate::convert::ConvertError> {
+    match (value, target) {
+        (None, _) => Ok(Cell::Null),
+        (Some(v), TargetType::Text) => Ok(Cell::Text(std::borrow::Cow::Owned(v.to_string()))),
+        (Some(v), _) => convert(Some(&serde_json::Value::from(v).to_string()), target).map(Cell::into_owned),
+    }
 }
 
 /// The JSON text at `path` inside the value `raw` (`None`: not there, or not inside an
