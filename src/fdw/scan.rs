@@ -281,15 +281,22 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
         *echo = Some(EchoDatums { generation: *generation, target: target.index, datums });
     }
     let echo_datums = &echo.as_ref().expect("made above").datums;
+    // Fields that `path` columns reach into, parsed once per row (field number, value).
+    let mut parsed: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
     for (i, (writer, source)) in columns.iter_mut().enumerate() {
         let nested;
         let raw = match source {
             ColumnSource::Field(i, path) if path.is_empty() => page.field(item, *i),
             ColumnSource::Field(i, path) => {
-                nested = match page.field(item, *i).map(|raw| nested_value(raw, path)).transpose() {
-                    Ok(v) => v.flatten(),
-                    Err(problem) => raise(writer.conversion_error(&plan.table, crate::convert::ConvertError::new("object", crate::convert::Reason::BadValue, problem))),
-                };
+                if !parsed.iter().any(|(f, _)| f == i) {
+                    let value = page.field(item, *i).map(serde_json::from_str::<serde_json::Value>).transpose().unwrap_or_else(|e| {
+                        let problem = format!("cannot be read for the column's path ({e})");
+                        raise(writer.conversion_error(&plan.table, crate::convert::ConvertError::new("object", crate::convert::Reason::BadValue, problem)))
+                    });
+                    parsed.push((*i, value));
+                }
+                let top = parsed.iter().find(|(f, _)| f == i).and_then(|(_, v)| v.as_ref());
+                nested = top.and_then(|v| path.iter().try_fold(v, |v, key| v.get(key))).map(|v| v.to_string());
                 nested.as_deref()
             }
             ColumnSource::Echo(_) => {
@@ -318,19 +325,6 @@ fn echoed(value: Option<&str>, target: TargetType) -> Result<Cell<'static>, crat
         (Some(v), TargetType::Text) => Ok(Cell::Text(std::borrow::Cow::Owned(v.to_string()))),
         (Some(v), _) => convert(Some(&serde_json::Value::from(v).to_string()), target).map(Cell::into_owned),
     }
-}
-
-/// The JSON text at `path` inside the value `raw` (`None`: not there, or not inside an
-/// object). A value the JSON parser cannot read (nested deeper than it goes) is an error.
-fn nested_value(raw: &str, path: &[String]) -> Result<Option<String>, String> {
-    let mut value: serde_json::Value = serde_json::from_str(raw).map_err(|e| format!("cannot be read for the column's path ({e})"))?;
-    for key in path {
-        match value.as_object_mut().and_then(|o| o.remove(key)) {
-            Some(inner) => value = inner,
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(value.to_string()))
 }
 
 /// ExecClearTuple, a static inline function in C.
