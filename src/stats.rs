@@ -1,7 +1,7 @@
 //! Per-backend totals by server and resource, since the backend started, for
 //! `databricks_fdw_stats()`. Scans add to them when they end, whether they succeed or fail.
 
-use crate::client::listing::Stats;
+use crate::client::Stats;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 

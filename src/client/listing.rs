@@ -14,47 +14,10 @@ use super::request::{GivenValues, RequestError, Target, Targets};
 use super::workspace::Endpoint;
 use crate::resources::{Resource, Source as ColumnSource};
 use super::runtime::{runtime, wait, Interrupts};
-use super::{ApiClient, RequestStats};
+use super::{ApiClient, Stats};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::task::JoinSet;
-
-/// What a scan did, for EXPLAIN ANALYZE and the backend's statistics. One meaning per counter.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Stats {
-    /// HTTP requests sent (retries included).
-    pub requests: u64,
-    pub retries: u64,
-    /// Pages received or answered from a cache.
-    pub pages: u64,
-    pub items: u64,
-    pub bytes: u64,
-    /// Listings answered from the scan's own memory of earlier listings (nested loops).
-    pub listing_cache_hits: u64,
-    /// Pages answered by the response cache (server option cache_ttl).
-    pub response_cache_hits: u64,
-}
-
-impl std::ops::AddAssign for Stats {
-    fn add_assign(&mut self, o: Stats) {
-        self.requests += o.requests;
-        self.retries += o.retries;
-        self.pages += o.pages;
-        self.items += o.items;
-        self.bytes += o.bytes;
-        self.listing_cache_hits += o.listing_cache_hits;
-        self.response_cache_hits += o.response_cache_hits;
-    }
-}
-
-impl Stats {
-    fn add_cost(&mut self, cost: RequestStats) {
-        self.requests += cost.requests;
-        self.response_cache_hits += cost.response_cache_hits;
-        self.retries += cost.retries;
-        self.bytes += cost.bytes;
-    }
-}
 
 /// How listings are fetched.
 #[derive(Clone)]
@@ -85,7 +48,7 @@ pub const CACHE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 const ENTRY_OVERHEAD: u64 = 256;
 
 /// What a page task hands back: which open listing it belongs to, and the page.
-type Fetched = (usize, Result<Page, ApiError>, RequestStats);
+type Fetched = (usize, Result<Page, ApiError>, Stats);
 
 /// One listing being followed.
 struct Open {
@@ -362,7 +325,7 @@ impl Listing {
                 }
                 None => continue,
             };
-            self.stats.add_cost(cost);
+            self.stats += cost;
             if let Err(e) = self.arrived(open, fetched) {
                 self.tasks.abort_all();
                 return Err(e);
@@ -436,7 +399,7 @@ impl Listing {
         let config = self.config.clone();
         self.tasks.spawn_on(
             async move {
-                let mut cost = RequestStats::default();
+                let mut cost = Stats::default();
                 let page = fetch_page(&config, &target, token.as_deref(), &mut cost).await;
                 (index, page, cost)
             },
@@ -497,7 +460,7 @@ fn open_is_complete(open: &Option<Open>) -> bool {
 }
 
 /// GETs and decodes one page of `target` (`token`: which page; `None`: the first).
-async fn fetch_page(config: &FetchConfig, target: &Target, token: Option<&str>, cost: &mut RequestStats) -> Result<Page, ApiError> {
+async fn fetch_page(config: &FetchConfig, target: &Target, token: Option<&str>, cost: &mut Stats) -> Result<Page, ApiError> {
     let url = target.page_url(token);
     let path = format!("GET {}", url.path());
     let body = match config.client.fetch_raw(&target.workspace, url, cost).await {

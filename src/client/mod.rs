@@ -86,15 +86,35 @@ impl Default for ClientSettings {
 /// value is larger.
 pub const MAX_RESPONSE_BYTES_LIMIT: usize = 1 << 30;
 
-/// What requests cost, for EXPLAIN ANALYZE.
+/// What requests, listings and scans cost, for EXPLAIN ANALYZE and the backend's statistics:
+/// one set of counters, one meaning each (a request fills the first four).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RequestStats {
+pub struct Stats {
+    /// HTTP requests sent (retries included).
     pub requests: u64,
-    /// Pages answered by the response cache (no request made).
-    pub response_cache_hits: u64,
     pub retries: u64,
+    /// Pages received or answered from a cache.
+    pub pages: u64,
+    pub items: u64,
     pub bytes: u64,
+    /// Listings answered from the scan's own memory of earlier listings (nested loops).
+    pub listing_cache_hits: u64,
+    /// Pages answered by the response cache (server option cache_ttl).
+    pub response_cache_hits: u64,
 }
+
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, o: Stats) {
+        self.requests += o.requests;
+        self.retries += o.retries;
+        self.pages += o.pages;
+        self.items += o.items;
+        self.bytes += o.bytes;
+        self.listing_cache_hits += o.listing_cache_hits;
+        self.response_cache_hits += o.response_cache_hits;
+    }
+}
+
 
 /// Talks to the API for one role on one server: the HTTP client, the credentials, the limits.
 #[derive(Clone, Debug)]
@@ -110,7 +130,7 @@ impl ApiClient {
     }
 
     /// GETs one page (from the response cache when the server allows it) and decodes it.
-    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut RequestStats) -> Result<Page, ApiError> {
+    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut Stats) -> Result<Page, ApiError> {
         let path = format!("GET {}", url.path());
         let body = self.fetch_raw(workspace, url, stats).await?;
         Page::decode(body, list_key, fields).map_err(|problem| ApiError::BadResponse { path, problem })
@@ -118,7 +138,7 @@ impl ApiClient {
 
     /// The body of one page, from the response cache when the server allows it. Only bodies
     /// that are JSON objects are cached, so a cached body always decodes the same way.
-    pub async fn fetch_raw(&self, workspace: &Url, url: Url, stats: &mut RequestStats) -> Result<Bytes, ApiError> {
+    pub async fn fetch_raw(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<Bytes, ApiError> {
         let Some(ttl) = self.settings.cache_ttl else {
             return self.fetch_body(workspace, url, stats).await;
         };
@@ -137,7 +157,7 @@ impl ApiClient {
 
     /// GETs one page of a listing in `workspace`, retrying what the retry policy says to retry
     /// (the same page: a scan never starts over).
-    async fn fetch_body(&self, workspace: &Url, url: Url, stats: &mut RequestStats) -> Result<Bytes, ApiError> {
+    async fn fetch_body(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<Bytes, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
@@ -160,7 +180,7 @@ impl ApiClient {
 
     /// One try (two, when a cached OAuth token is refused): the body of a 2xx, or the error and
     /// the `Retry-After` that came with it.
-    async fn attempt(&self, workspace: &Url, url: &Url, stats: &mut RequestStats) -> Result<Bytes, (ApiError, Option<Duration>)> {
+    async fn attempt(&self, workspace: &Url, url: &Url, stats: &mut Stats) -> Result<Bytes, (ApiError, Option<Duration>)> {
         let path = format!("GET {}", url.path());
         let mut renewed = false;
         loop {
@@ -195,7 +215,7 @@ impl ApiClient {
 
 /// The body of `resp`, at most `limit` bytes. The buffer grows as bytes arrive: a length the
 /// server announces is never trusted with an allocation.
-pub(crate) async fn read_body(resp: &mut reqwest::Response, path: &str, limit: usize, stats: &mut RequestStats) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(resp: &mut reqwest::Response, path: &str, limit: usize, stats: &mut Stats) -> Result<Vec<u8>, ApiError> {
     let too_large = || ApiError::TooLarge { path: error::excerpt(path, error::PATH_SHOWN), limit };
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large());

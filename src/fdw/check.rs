@@ -4,7 +4,7 @@
 use super::catalog;
 use super::scan::PgInterrupts;
 use crate::client::runtime;
-use crate::client::{ApiClient, RequestStats};
+use crate::client::{ApiClient, Stats};
 use crate::options::{ServerOptions, UserOptions};
 use pgrx::prelude::*;
 use std::ffi::CString;
@@ -77,7 +77,7 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
     let mut url = workspace.clone();
     url.set_path(&format!("{}/api/2.0/clean-rooms", workspace.path().trim_end_matches('/')));
     url.set_query(Some("page_size=1"));
-    let fetched = runtime::run(async move { client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut RequestStats::default()).await }, &PgInterrupts);
+    let fetched = runtime::run(async move { client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut Stats::default()).await }, &PgInterrupts);
     match fetched.unwrap_or_else(|_| Err(crate::client::error::ApiError::Internal { problem: "the request task failed".into() })) {
         Ok(page) => {
             ok(rows, "list clean rooms", format!("signed in; {} clean room(s) on the first page", page.len()));
