@@ -9,7 +9,8 @@
 //! overlaps with Postgres working on rows.
 
 use super::error::ApiError;
-use super::pages::{Cursor, Page};
+use super::pages::{self, Cursor, Page};
+use bytes::Bytes;
 use super::request::{GivenValues, RequestError, Target, Targets};
 use super::workspace::Endpoint;
 use crate::resources::{Resource, Source as ColumnSource};
@@ -48,7 +49,22 @@ pub const CACHE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 const ENTRY_OVERHEAD: u64 = 256;
 
 /// What a page task hands back: which open listing it belongs to, and the page.
-type Fetched = (usize, Result<Page, ApiError>, Stats);
+type Fetched = (usize, Result<Page, ApiError>, Stats, Option<Ahead>);
+
+/// The body of a listing's next page, requested before the page naming it was decoded (its token
+/// found by `pages::quick_next_token`), so the request travels while that page is decoded: on
+/// loopback that halves the time of a `count(*)` over many pages (measured by the benchmark).
+/// Stopped when dropped.
+struct Ahead {
+    token: String,
+    body: tokio::task::JoinHandle<(Result<Bytes, ApiError>, Stats)>,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.body.abort();
+    }
+}
 
 /// One listing being followed.
 struct Open {
@@ -56,6 +72,8 @@ struct Open {
     cursor: Cursor,
     /// A request for its next page is on its way.
     in_flight: bool,
+    /// The next page's body, already requested.
+    ahead: Option<Ahead>,
     /// Its pages so far and their bytes, while it may still go into the listing cache.
     recording: Option<(Vec<Arc<Page>>, u64)>,
 }
@@ -316,7 +334,7 @@ impl Listing {
                 debug_assert!(self.open.iter().all(Option::is_none), "an open listing always has a page on its way or being read");
                 return Ok(None);
             }
-            let (open, fetched, cost) = match wait(self.tasks.join_next(), interrupts) {
+            let (open, fetched, cost, ahead) = match wait(self.tasks.join_next(), interrupts) {
                 Some(Ok(done)) => done,
                 Some(Err(e)) => {
                     self.tasks.abort_all();
@@ -326,7 +344,7 @@ impl Listing {
                 None => continue,
             };
             self.stats += cost;
-            if let Err(e) = self.arrived(open, fetched) {
+            if let Err(e) = self.arrived(open, fetched, ahead) {
                 self.tasks.abort_all();
                 return Err(e);
             }
@@ -346,7 +364,7 @@ impl Listing {
                 continue;
             }
             let recording = self.start_recording(&target);
-            let open = Open { target, cursor: Cursor::new(), in_flight: false, recording };
+            let open = Open { target, cursor: Cursor::new(), in_flight: false, ahead: None, recording };
             let index = match self.open.iter().position(Option::is_none) {
                 Some(free) => {
                     self.open[free] = Some(open);
@@ -363,12 +381,14 @@ impl Listing {
     }
 
     /// A page of listing `index` arrived.
-    fn arrived(&mut self, index: usize, fetched: Result<Page, ApiError>) -> Result<(), ApiError> {
+    fn arrived(&mut self, index: usize, fetched: Result<Page, ApiError>, ahead: Option<Ahead>) -> Result<(), ApiError> {
         let open = self.open[index].as_mut().expect("a page arrives for an open listing");
         open.in_flight = false;
         let mut page = fetched?;
         let path = format!("GET {}", open.target.url.path());
         open.cursor.advance(page.next_page_token.take(), &path)?;
+        // The full decode decides: a body asked for with another token is dropped.
+        open.ahead = ahead.filter(|a| open.cursor.next_request() == Some(Some(a.token.as_str())));
         self.stats.pages += 1;
         let page = Arc::new(page);
         self.record(index, &page);
@@ -395,13 +415,12 @@ impl Listing {
         let open = self.open[index].as_mut().expect("only open listings are asked for pages");
         open.in_flight = true;
         let token = open.cursor.next_request().flatten().map(str::to_string);
-        let target = open.target.clone();
+        let (target, ahead) = (open.target.clone(), open.ahead.take());
         let config = self.config.clone();
         self.tasks.spawn_on(
             async move {
-                let mut cost = Stats::default();
-                let page = fetch_page(&config, &target, token.as_deref(), &mut cost).await;
-                (index, page, cost)
+                let (page, cost, ahead) = fetch_page(config, target, token, ahead).await;
+                (index, page, cost, ahead)
             },
             runtime().handle(),
         );
@@ -459,17 +478,40 @@ fn open_is_complete(open: &Option<Open>) -> bool {
     open.as_ref().is_none_or(|o| !o.in_flight && o.cursor.next_request().is_none())
 }
 
-/// GETs and decodes one page of `target` (`token`: which page; `None`: the first).
-async fn fetch_page(config: &FetchConfig, target: &Target, token: Option<&str>, cost: &mut Stats) -> Result<Page, ApiError> {
-    let url = target.page_url(token);
-    let path = format!("GET {}", url.path());
-    let body = match config.client.fetch_raw(&target.workspace, url, cost).await {
+/// GETs (or takes from `ahead`) and decodes one page of `target` (`token`: which page; `None`:
+/// the first). When the scan prefetches, the next page is requested before this one is decoded.
+async fn fetch_page(config: FetchConfig, target: Arc<Target>, token: Option<String>, ahead: Option<Ahead>) -> (Result<Page, ApiError>, Stats, Option<Ahead>) {
+    let url = target.page_url(token.as_deref());
+    let path = super::error::excerpt(&format!("GET {}", url.path()), super::error::PATH_SHOWN);
+    let (fetched, cost) = match ahead {
+        Some(mut ahead) => (&mut ahead.body).await.unwrap_or_else(|_| (Err(ApiError::Internal { problem: "a request task failed".into() }), Stats::default())),
+        None => fetch_body(config.clone(), target.clone(), url).await,
+    };
+    let body = match fetched {
         Ok(body) => body,
         // A single object that does not exist is no row, not an error; nor is an item of a
         // parent listing that went away since.
-        Err(e) if (target.single || target.gone_is_empty) && e.status() == Some(404) => return Ok(Page::default()),
-        Err(e) => return Err(e),
+        Err(e) if (target.single || target.gone_is_empty) && e.status() == Some(404) => return (Ok(Page::default()), cost, None),
+        Err(e) => return (Err(e), cost, None),
     };
-    Page::decode(body, (!target.single).then_some(config.list_key), &config.fields)
-        .map_err(|problem| ApiError::BadResponse { path: super::error::excerpt(&path, super::error::PATH_SHOWN), problem })
+    // A page naming itself as the next one is an error the decode reports: no request for it.
+    let next = match (config.prefetch && !target.single, pages::quick_next_token(&body)) {
+        (true, Some(next)) if Some(&next) != token.as_ref() => {
+            let url = target.page_url(Some(&next));
+            let body = tokio::spawn(fetch_body(config.clone(), target.clone(), url));
+            // Let the request leave before this thread turns to decoding.
+            tokio::task::yield_now().await;
+            Some(Ahead { token: next, body })
+        }
+        _ => None,
+    };
+    let page = Page::decode(body, (!target.single).then_some(config.list_key), &config.fields).map_err(|problem| ApiError::BadResponse { path, problem });
+    (page, cost, next)
+}
+
+/// One page's body, and what getting it cost.
+async fn fetch_body(config: FetchConfig, target: Arc<Target>, url: url::Url) -> (Result<Bytes, ApiError>, Stats) {
+    let mut cost = Stats::default();
+    let body = config.client.fetch_raw(&target.workspace, url, &mut cost).await;
+    (body, cost)
 }

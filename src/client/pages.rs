@@ -225,6 +225,108 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_> {
     }
 }
 
+/// The top-level `next_page_token` of a body, found by a quick scan that does not validate the
+/// rest of the JSON, so the next request can leave before this page is decoded. `None` when
+/// there is none, or when the scan is not sure (a key or token with escapes, odd structure):
+/// the full decode decides then, and it always checks this answer.
+pub fn quick_next_token(body: &[u8]) -> Option<String> {
+    let mut i = skip_ws(body, 0);
+    if body.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(body, i);
+        match body.get(i)? {
+            b'}' => return None,
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let (key_end, escaped) = string_end(body, i)?;
+        let key = &body[i + 1..key_end - 1];
+        i = skip_ws(body, key_end);
+        if body.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(body, i + 1);
+        if key == b"next_page_token" && !escaped {
+            return match body.get(i)? {
+                b'"' => {
+                    let (end, escaped) = string_end(body, i)?;
+                    if escaped {
+                        return None;
+                    }
+                    std::str::from_utf8(&body[i + 1..end - 1]).ok().filter(|t| !t.is_empty()).map(str::to_string)
+                }
+                _ => None,
+            };
+        }
+        i = value_end(body, i)?;
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string starting at `i` (a quote), and whether it has escapes.
+fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    let mut j = i + 1;
+    let mut escaped = false;
+    loop {
+        match *b.get(j)? {
+            b'"' => return Some((j + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                j += 2;
+            }
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index just past the value starting at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => string_end(b, i).map(|(e, _)| e),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match *b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?.0;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while !matches!(b.get(j), None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')) {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
 /// Follows the page tokens of one listing. A token seen before is an error: following it would
 /// repeat rows or loop for ever.
 #[derive(Debug, Default)]
@@ -319,6 +421,22 @@ mod tests {
         assert!(decode(br#"{"runs":[],"next_page_token":5}"#, &[]).unwrap_err().contains("not a string"));
         assert!(decode(br#"{"runs":[{"a":"#, &["a"]).is_err());
         assert!(decode(br#"{"runs":[]} trailing"#, &[]).is_err());
+    }
+
+    #[test]
+    fn the_quick_scan_finds_the_top_level_token_or_defers() {
+        let q = |b: &str| quick_next_token(b.as_bytes());
+        assert_eq!(q(r#"{"runs":[{"next_page_token":"inner","x":"}]\"{"}],"next_page_token":"pt9"}"#).as_deref(), Some("pt9"));
+        assert_eq!(q(r#"{ "next_page_token" : "a" , "runs" : [] }"#).as_deref(), Some("a"));
+        assert_eq!(q(r#"{"runs":[],"next_page_token":""}"#), None);
+        assert_eq!(q(r#"{"runs":[1,2,{"a":[true,null]}]}"#), None);
+        assert_eq!(q(r#"{"next_page_token":"a\"b"}"#), None, "escapes: the full decode decides");
+        assert_eq!(q(r#"{"runs":[{"a":1}"#), None);
+        assert_eq!(q("<html>"), None);
+        // It agrees with the full decode on the fixture's pages.
+        for body in [r#"{"runs":[{"a":"x"}],"next_page_token":"pt1"}"#, "{}"] {
+            assert_eq!(q(body), Page::decode(body.as_bytes().to_vec(), Some("runs"), &[]).unwrap().next_page_token);
+        }
     }
 
     #[test]
