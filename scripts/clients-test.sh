@@ -24,9 +24,7 @@ if [ ! -x "$WORK/clients-venv/bin/python" ] || ! "$WORK/clients-venv/bin/python"
     "$WORK/clients-venv/bin/pip" install --quiet "psycopg[binary]"
 fi
 
-stop_cluster "$DIR"
-rm -rf "$DIR"
-start_cluster "$DIR" "$PORT" "$PG_MAJOR"
+new_cluster "$DIR" "$PORT" "$PG_MAJOR"
 trap 'stop_cluster "$DIR"; [ -s "$WORK/clients-sim.pid" ] && kill "$(cat "$WORK/clients-sim.pid")" 2>/dev/null || true' EXIT
 SIM_URL=$(start_simulator "$WORK/clients-sim.pid" "$WORK/clients-sim.port")
 psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<SQL

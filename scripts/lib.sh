@@ -128,6 +128,14 @@ start_cluster() {
         psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE ROLE root SUPERUSER LOGIN"
 }
 
+# new_cluster DIR PORT [MAJOR]: start_cluster in DIR emptied first (a cluster that never saw
+# earlier tests).
+new_cluster() {
+    stop_cluster "$1"
+    rm -rf "$1"
+    start_cluster "$@"
+}
+
 # stop_cluster DIR: stops the cluster in DIR, whichever version it is.
 stop_cluster() {
     local dir=$1 major

@@ -41,9 +41,7 @@ crashed() {
 # prints its connection string.
 e2e_cluster() {
     local major=$1 port=$((25400 + $1)) dir=$WORK/e2e-$1
-    stop_cluster "$dir"
-    rm -rf "$dir"
-    start_cluster "$dir" "$port" "$major"
+    new_cluster "$dir" "$port" "$major"
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE e2e"
     psql -h 127.0.0.1 -p "$port" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
     echo "host=127.0.0.1 port=$port user=postgres dbname=e2e"
@@ -81,6 +79,9 @@ done
 
 [ -s "$WORK/load.txt" ] && cat "$WORK/load.txt"
 [ -s "$WORK/memory.txt" ] && cat "$WORK/memory.txt"
+
+# The stages below run on the default version: install it if the versions above left it out.
+case " $VERSIONS " in *" $PG_MAJOR "*) ;; *) install_extension debug "$PG_MAJOR" ;; esac
 
 started=$(date +%s)
 log "the clients BI tools use: pgjdbc and psycopg (PostgreSQL $PG_MAJOR)"

@@ -20,9 +20,7 @@ LIBDIR=$("$BIN/pg_config" --pkglibdir)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PSQL=(psql -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -AtqX)
 
-stop_cluster "$DIR"
-rm -rf "$DIR"
-start_cluster "$DIR" "$PORT" "$PG_MAJOR"
+new_cluster "$DIR" "$PORT" "$PG_MAJOR"
 trap 'stop_cluster "$DIR"; [ -s "$WORK/upgrade-sim.pid" ] && kill "$(cat "$WORK/upgrade-sim.pid")" 2>/dev/null || true' EXIT
 SIM_URL=$(start_simulator "$WORK/upgrade-sim.pid" "$WORK/upgrade-sim.port")
 
@@ -77,9 +75,7 @@ log "the .deb, into a PostgreSQL $PG_MAJOR that never saw the build tree"
 bash scripts/package.sh --deb
 rm -f "$LIBDIR/databricks_fdw.so" "$EXTDIR"/databricks_fdw*
 dpkg -i "dist/postgresql-15-databricks-fdw_${VERSION}_amd64.deb" >/dev/null
-stop_cluster "$DIR"
-rm -rf "$DIR"
-start_cluster "$DIR" "$PORT" "$PG_MAJOR"
+new_cluster "$DIR" "$PORT" "$PG_MAJOR"
 rows=$("${PSQL[@]}" -d postgres <<SQL
 CREATE EXTENSION databricks_fdw;
 CREATE SERVER dbx FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '$SIM_URL', deployment_name 'dbc-abcd0123-a1bc');
