@@ -75,6 +75,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| parse_bool(v).map(|_| ()),
     },
     OptionSpec {
+        name: "updatable",
+        context: OptionContext::Server,
+        description: "Whether INSERT, UPDATE and DELETE may change the workspace through this server's tables (clean_rooms, assets, auto_approval_rules); default 'false'",
+        check: |v| parse_bool(v).map(|_| ()),
+    },
+    OptionSpec {
         name: "allowed_deployments",
         context: OptionContext::Server,
         description: "Comma-separated deployment names this server may reach; any other is an error before a request is made",
@@ -191,6 +197,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "list_parents",
         context: OptionContext::Table,
         description: "The server's list_parents, for this table",
+        check: |v| parse_bool(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "updatable",
+        context: OptionContext::Table,
+        description: "The server's updatable, for this table",
         check: |v| parse_bool(v).map(|_| ()),
     },
     OptionSpec {
@@ -403,6 +415,12 @@ pub fn list_parents(table: &[(String, String)], server: &[(String, String)]) -> 
     option(table, "list_parents").or_else(|| option(server, "list_parents")).and_then(|v| parse_bool(v).ok()).unwrap_or(true)
 }
 
+/// Whether INSERT, UPDATE and DELETE may change the workspace through a table: the table's
+/// option `updatable`, else the server's, else no (a remote change cannot be rolled back).
+pub fn updatable(table: &[(String, String)], server: &[(String, String)]) -> bool {
+    option(table, "updatable").or_else(|| option(server, "updatable")).and_then(|v| parse_bool(v).ok()).unwrap_or(false)
+}
+
 fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> {
     option(options, "max_listings")
         .map(|v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|n| n as usize))
@@ -540,7 +558,7 @@ mod tests {
         assert_eq!(
             e.hint.as_deref(),
             Some(
-                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, list_parents, allowed_deployments, \
+                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, list_parents, updatable, allowed_deployments, \
                  oauth_token_url, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
                  max_response_bytes, cache_ttl."
             )

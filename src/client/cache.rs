@@ -51,6 +51,12 @@ pub fn put(identity: u64, url: &str, body: Bytes) {
     cache.entries.insert(key, (Instant::now(), body));
 }
 
+/// Forgets every stored response: after a write, no listing may be answered as it was before.
+pub fn clear() {
+    let mut cache = cache().lock().unwrap_or_else(|p| p.into_inner());
+    *cache = Cache::default();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

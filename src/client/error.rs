@@ -7,7 +7,8 @@ pub enum ApiError {
     Status { path: String, status: u16, error_code: Option<String>, message: Option<String> },
     /// No usable answer: connection refused or reset, DNS, TLS, timeout. `lasting`: a failure
     /// that trying again would meet again (an unknown host, a certificate that does not verify).
-    Transport { path: String, problem: String, timeout: bool, lasting: bool },
+    /// `unsent`: no connection was made, so the server never saw the request.
+    Transport { path: String, problem: String, timeout: bool, lasting: bool, unsent: bool },
     /// The credentials cannot be sent in an HTTP header (a control character in a token).
     BadCredential,
     /// A request task stopped without an answer (a bug): the scan ends instead of waiting.
@@ -38,7 +39,7 @@ impl ApiError {
         // their messages are stable, and a test checks each (e2e `tls` and `reliability`).
         let lower = problem.to_ascii_lowercase();
         let lasting = e.is_builder() || LASTING.iter().any(|m| lower.contains(m));
-        ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting }
+        ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting, unsent: e.is_connect() }
     }
 
     /// Decodes an error body: `{"error_code","message"}`, the older `{"error"}`, or whatever a

@@ -13,6 +13,7 @@ pub mod retry;
 pub mod runtime;
 pub mod secret;
 pub mod workspace;
+pub mod write;
 
 use auth::Auth;
 use bytes::Bytes;
@@ -158,13 +159,33 @@ impl ApiClient {
     /// GETs one page of a listing in `workspace`, retrying what the retry policy says to retry
     /// (the same page: a scan never starts over).
     async fn fetch_body(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<Bytes, ApiError> {
+        self.call(workspace, &HttpRequest { method: reqwest::Method::GET, url, body: None }, retry::is_retryable, stats).await
+    }
+
+    /// Sends one write call (POST, PATCH or DELETE, with its JSON body) and returns the answer's
+    /// body. Sent again only when the failure proves the change was not made
+    /// ([`retry::write_is_retryable`]): never after a timeout. Any write empties the response
+    /// cache, so that no listing is answered as it was before the change.
+    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<Bytes, ApiError> {
+        let answer = self.call(workspace, call, retry::write_is_retryable, stats).await;
+        if self.settings.cache_ttl.is_some() {
+            cache::clear();
+        }
+        answer
+    }
+
+    /// Makes `call`, trying again after the failures `retryable` allows, as the policy says.
+    async fn call(&self, workspace: &Url, call: &HttpRequest, retryable: fn(&ApiError) -> bool, stats: &mut Stats) -> Result<Bytes, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
-            let (error, retry_after) = match self.attempt(workspace, &url, stats).await {
+            let (error, retry_after) = match self.attempt(workspace, call, stats).await {
                 Ok(page) => return Ok(page),
                 Err(failure) => failure,
             };
+            if !retryable(&error) {
+                return Err(error);
+            }
             match self.settings.retry.decide(&error, retry_after, retries, waited, fastrand::f64()) {
                 Decision::Wait(wait) => {
                     tokio::time::sleep(wait).await;
@@ -180,20 +201,21 @@ impl ApiClient {
 
     /// One try (two, when a cached OAuth token is refused): the body of a 2xx, or the error and
     /// the `Retry-After` that came with it.
-    async fn attempt(&self, workspace: &Url, url: &Url, stats: &mut Stats) -> Result<Bytes, (ApiError, Option<Duration>)> {
-        let path = format!("GET {}", url.path());
+    async fn attempt(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<Bytes, (ApiError, Option<Duration>)> {
+        let path = format!("{} {}", call.method, call.url.path());
         let mut renewed = false;
         loop {
             let header = self.auth.header(&self.http, workspace).await.map_err(|e| (e, None))?;
             let value = reqwest::header::HeaderValue::from_str(header.expose()).map_err(|_| (ApiError::BadCredential, None))?;
             stats.requests += 1;
-            let mut resp = self
-                .http
-                .get(url.clone())
-                .header(reqwest::header::AUTHORIZATION, value)
-                .send()
-                .await
-                .map_err(|e| (ApiError::transport(&path, &e), None))?;
+            let mut request = self.http.request(call.method.clone(), call.url.clone()).header(reqwest::header::AUTHORIZATION, value);
+            if let Some(body) = &call.body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .body(body.clone());
+            }
+            let mut resp = request.send().await.map_err(|e| (ApiError::transport(&path, &e), None))?;
             let status = resp.status().as_u16();
             let retry_after = resp
                 .headers()
@@ -201,6 +223,8 @@ impl ApiClient {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
             let body = read_body(&mut resp, &path, self.settings.max_response_bytes.min(MAX_RESPONSE_BYTES_LIMIT), stats).await.map_err(|e| (e, None))?;
+            // A refused token was refused before anything was done: trying once more with a
+            // new one is safe for writes too.
             if status == 401 && !renewed && self.auth.rejected(workspace, &header).await {
                 renewed = true;
                 continue;
@@ -211,6 +235,14 @@ impl ApiClient {
             return Ok(Bytes::from(body));
         }
     }
+}
+
+/// One HTTP request: the method, the URL, and the JSON body of a write.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: reqwest::Method,
+    pub url: Url,
+    pub body: Option<Bytes>,
 }
 
 /// The body of `resp`, at most `limit` bytes. The buffer grows as bytes arrive: a length the

@@ -199,21 +199,9 @@ fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, comb
     let value = |column: &str| combo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref());
     let deployment = resource.params.iter().find(|p| p.place == ParamPlace::Workspace).and_then(|p| value(p.column));
     let workspace = endpoint.workspace.resolve(deployment)?;
-    let mut url = workspace.clone();
-    let mut path = url.path().trim_end_matches('/').to_string();
     let get = resource.get.as_ref().filter(|g| value(g.column).is_some());
     let template = get.map(|g| g.path).unwrap_or(resource.path);
-    for segment in template.split('/').filter(|s| !s.is_empty()) {
-        path.push('/');
-        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(column) => {
-                let v = value(column).ok_or(RequestError::MissingValue { column: resource.param(column).map_or("", |p| p.column) })?;
-                path.extend(utf8_percent_encode(v, SEGMENT));
-            }
-            None => path.push_str(segment),
-        }
-    }
-    url.set_path(&path);
+    let mut url = fill_path(&workspace, template, value)?;
     {
         let mut query = url.query_pairs_mut();
         for p in resource.params {
@@ -230,6 +218,47 @@ fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, comb
     }
     let echo = resource.columns.iter().filter(|c| c.source == Source::Request).map(|c| (c.name, value(c.name).map(str::to_string))).collect();
     Ok(Target { index: 0, workspace, url, single: get.is_some(), gone_is_empty: false, echo })
+}
+
+/// The URL of `template` (an API path with `{column}` placeholders) in `workspace`: each
+/// placeholder becomes its column's value, percent-encoded as exactly one segment.
+pub(crate) fn fill_path<'v>(workspace: &Url, template: &'static str, value: impl Fn(&str) -> Option<&'v str>) -> Result<Url, RequestError> {
+    let mut url = workspace.clone();
+    let mut path = url.path().trim_end_matches('/').to_string();
+    for segment in template.split('/').filter(|s| !s.is_empty()) {
+        path.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(column) => {
+                let v = value(column).ok_or(RequestError::MissingValue { column })?;
+                // URL parsers resolve "." and ".." even when encoded: they would address
+                // another endpoint, and no Databricks object has such a name.
+                if v.is_empty() || v == "." || v == ".." {
+                    return Err(RequestError::Unusable { column, value: v.to_string() });
+                }
+                path.extend(utf8_percent_encode(v, SEGMENT));
+            }
+            None => path.push_str(segment),
+        }
+    }
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// The base URL of the workspace one write goes to: the deployment its row names (else the
+/// server's), which must be allowed, and with a fixed URL must be the URL's own.
+pub(crate) fn workspace_for(endpoint: &Endpoint, deployment: Option<&str>) -> Result<Url, RequestError> {
+    let Some(d) = deployment else {
+        return endpoint.workspace.resolve(endpoint.deployment_name.as_deref());
+    };
+    if let Some(allowed) = &endpoint.allowed_deployments {
+        if !allowed.iter().any(|a| a == d) {
+            return Err(RequestError::NotAllowed { deployment: d.to_string(), allowed: allowed.clone() });
+        }
+    }
+    match (&endpoint.deployment_name, endpoint.workspace.is_template()) {
+        (Some(fixed), false) if fixed != d => Err(RequestError::NotAllowed { deployment: d.to_string(), allowed: vec![fixed.clone()] }),
+        _ => endpoint.workspace.resolve(Some(d)),
+    }
 }
 
 #[cfg(test)]

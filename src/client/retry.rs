@@ -36,6 +36,18 @@ pub fn is_retryable(e: &ApiError) -> bool {
     }
 }
 
+/// Whether a write call (POST, PATCH, DELETE) may be sent again: only when the failure proves the
+/// change was not made. 429 and 503 are refusals before processing, and a connection that never
+/// opened carried nothing. A timeout or a dropped connection proves nothing (the change may have
+/// been made), and neither does a 5xx that is not a refusal.
+pub fn write_is_retryable(e: &ApiError) -> bool {
+    match e {
+        ApiError::Status { status: 429 | 503, .. } => true,
+        ApiError::Transport { lasting: false, unsent: true, timeout: _, .. } => true,
+        _ => false,
+    }
+}
+
 /// What to do after a failed attempt.
 #[derive(Debug, PartialEq)]
 pub enum Decision {
@@ -93,12 +105,31 @@ mod tests {
         for e in [status(429, None), status(503, None), status(400, Some("RESOURCE_EXHAUSTED")), status(500, Some("TEMPORARILY_UNAVAILABLE"))] {
             assert!(is_retryable(&e), "{e:?}");
         }
-        assert!(is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "reset".into(), timeout: false, lasting: false }));
-        assert!(!is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "invalid peer certificate".into(), timeout: false, lasting: true }));
+        assert!(is_retryable(&transport(false, false, false)));
+        assert!(!is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "invalid peer certificate".into(), timeout: false, lasting: true, unsent: true }));
         for s in [400, 401, 403, 404, 409, 500, 501, 502, 504] {
             assert!(!is_retryable(&status(s, None)), "{s}");
         }
         assert!(!is_retryable(&ApiError::BadResponse { path: "GET /p".into(), problem: "x".into() }));
+    }
+
+    fn transport(timeout: bool, lasting: bool, unsent: bool) -> ApiError {
+        ApiError::Transport { path: "POST /p".into(), problem: "x".into(), timeout, lasting, unsent }
+    }
+
+    #[test]
+    fn writes_are_retried_only_when_the_change_surely_was_not_made() {
+        assert!(write_is_retryable(&status(429, None)));
+        assert!(write_is_retryable(&status(503, Some("TEMPORARILY_UNAVAILABLE"))));
+        assert!(write_is_retryable(&transport(false, false, true)), "connection refused");
+        assert!(write_is_retryable(&transport(true, false, true)), "connect timeout");
+        assert!(!write_is_retryable(&transport(true, false, false)), "a timeout after sending");
+        assert!(!write_is_retryable(&transport(false, false, false)), "a reset after sending");
+        assert!(!write_is_retryable(&transport(false, true, true)), "a certificate that does not verify");
+        for s in [400, 404, 409, 500, 502, 504] {
+            assert!(!write_is_retryable(&status(s, None)), "{s}");
+        }
+        assert!(!write_is_retryable(&status(500, Some("TEMPORARILY_UNAVAILABLE"))));
     }
 
     #[test]

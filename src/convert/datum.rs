@@ -197,6 +197,41 @@ pub unsafe fn param_values(datum: pg_sys::Datum, is_null: bool, list: bool) -> V
     values
 }
 
+/// A value as its type's output function writes it.
+///
+/// # Safety
+/// `datum` must be a valid, non-NULL value of type `type_oid`.
+pub unsafe fn output_text(datum: pg_sys::Datum, type_oid: pg_sys::Oid) -> String {
+    let mut out_fn = pg_sys::InvalidOid;
+    let mut varlena = false;
+    pg_sys::getTypeOutputInfo(type_oid, &mut out_fn, &mut varlena);
+    let cstr = pg_sys::OidOutputFunctionCall(out_fn, datum);
+    let text = CStr::from_ptr(cstr).to_string_lossy().into_owned();
+    pg_sys::pfree(cstr as *mut std::ffi::c_void);
+    text
+}
+
+/// The JSON a column's value is sent as, for a field of `kind`: a string, a boolean, or the
+/// object or array a json, jsonb or text column holds. `Err` says what is wrong with the value.
+///
+/// # Safety
+/// `datum` must be a valid, non-NULL value of type `type_oid`.
+pub unsafe fn json_value(datum: pg_sys::Datum, type_oid: pg_sys::Oid, kind: crate::resources::Kind) -> Result<serde_json::Value, String> {
+    use crate::resources::Kind;
+    let text = output_text(datum, type_oid);
+    match kind {
+        Kind::Text => Ok(serde_json::Value::String(text)),
+        Kind::Boolean => match text.to_ascii_lowercase().as_str() {
+            "t" | "true" => Ok(true.into()),
+            "f" | "false" => Ok(false.into()),
+            _ => Err(format!("{:?} is not a boolean", crate::client::error::excerpt(&text, 64))),
+        },
+        Kind::Integer => text.trim().parse::<i64>().map(Into::into).map_err(|_| format!("{:?} is not an integer", crate::client::error::excerpt(&text, 64))),
+        Kind::Object => serde_json::from_str(&text).map_err(|e| format!("is not JSON ({e})")),
+        Kind::EpochMillis => Err("is a time the service sets".into()),
+    }
+}
+
 unsafe fn text_value(datum: pg_sys::Datum) -> String {
     let cstr = pg_sys::text_to_cstring(datum.cast_mut_ptr());
     let value = CStr::from_ptr(cstr).to_string_lossy().into_owned();

@@ -36,6 +36,26 @@ pub unsafe fn check_as_user(fsplan: *mut pg_sys::ForeignScan, estate: *mut pg_sy
     }
 }
 
+/// The role whose user mapping a modification of a foreign table uses (as for scans: a view's
+/// owner, else the current user). 16 added a function for it.
+///
+/// # Safety
+/// `rinfo` must be a result relation of the running executor state `estate`.
+pub unsafe fn modify_as_user(rinfo: *mut pg_sys::ResultRelInfo, estate: *mut pg_sys::EState) -> pg_sys::Oid {
+    #[cfg(any(feature = "pg14", feature = "pg15"))]
+    let user = {
+        let user = (*pg_sys::exec_rt_fetch((*rinfo).ri_RangeTableIndex, estate)).checkAsUser;
+        if user != pg_sys::InvalidOid {
+            user
+        } else {
+            pg_sys::GetUserId()
+        }
+    };
+    #[cfg(not(any(feature = "pg14", feature = "pg15")))]
+    let user = pg_sys::ExecGetResultRelCheckAsUser(rinfo, estate);
+    user
+}
+
 /// A ForeignPath with no pathkeys, outer path or private data; `disabled` for a path that must
 /// lose to any other (from 18 on, paths with fewer disabled nodes win whatever their cost; up
 /// to 17 the caller's cost says it). 17 added the restriction clauses it enforces.

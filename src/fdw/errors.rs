@@ -5,7 +5,7 @@
 use crate::client::error::{excerpt, ApiError};
 use crate::client::request::RequestError;
 use crate::error::FdwError;
-use crate::resources::Resource;
+use crate::resources::{Operation, Resource};
 use pgrx::PgSqlErrorCode::*;
 
 /// A value quoted in a message, cut short: values can be of any length, messages should not.
@@ -98,7 +98,7 @@ pub fn api_error(e: ApiError, table: &str) -> FdwError {
         ApiError::Internal { problem } => {
             FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for foreign table \"{table}\" stopped without an answer")).detail(problem)
         }
-        ApiError::Transport { path, problem, timeout, lasting } => {
+        ApiError::Transport { path, problem, timeout, lasting, .. } => {
             let lower = problem.to_ascii_lowercase();
             let hint = if lasting && lower.contains("certificate") {
                 "The workspace's certificate did not verify: check the server's workspace_url, and its ca_certificate option for a private certificate authority."
@@ -130,6 +130,122 @@ pub fn api_error(e: ApiError, table: &str) -> FdwError {
     }
 }
 
+/// A statement on a resource the API cannot change.
+pub fn read_only(table: &str, resource: &Resource, op: Operation) -> FdwError {
+    let writable: Vec<&str> = crate::resources::RESOURCES.iter().filter(|r| r.writes.is_some()).map(|r| r.name).collect();
+    FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot {} foreign table \"{table}\": the Databricks API cannot change resource {}", op.sql(), resource.name))
+        .hint(format!("Writable resources are: {}.", writable.join(", ")))
+}
+
+/// A statement on a writable table whose `updatable` option is off.
+pub fn not_updatable(table: &str, op: Operation) -> FdwError {
+    FdwError::new(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("foreign table \"{table}\" does not allow {}", op.sql()))
+        .detail("Changes made through the Databricks API are applied at once and cannot be rolled back, so tables are read-only until allowed.")
+        .hint(format!("ALTER FOREIGN TABLE {table} OPTIONS (ADD updatable 'true'), or set updatable on its server."))
+}
+
+/// A column whose value is the service's (an id, a time, a status), given a value.
+pub fn set_by_service(table: &str, column: &str, op: Operation, settable: &[&str]) -> FdwError {
+    FdwError::new(ERRCODE_GENERATED_ALWAYS, format!("column \"{column}\" of foreign table \"{table}\" is set by Databricks and cannot be given in an {}", op.sql()))
+        .hint(format!("Columns an {} can give: {}. RETURNING shows the values Databricks sets.", op.sql(), settable.join(", ")))
+}
+
+/// An UPDATE of a column that identifies the row, or chooses its workspace.
+pub fn key_change(table: &str, column: &str) -> FdwError {
+    FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot change column \"{column}\" of foreign table \"{table}\": it identifies the row"))
+        .hint("Delete the row and insert a new one.")
+}
+
+/// An UPDATE or DELETE on a table that lacks a column identifying its rows.
+pub fn missing_key(table: &str, column: &str, op: Operation) -> FdwError {
+    FdwError::new(ERRCODE_UNDEFINED_COLUMN, format!("foreign table \"{table}\" has no column \"{column}\", which {} needs to identify rows", op.sql()))
+        .hint(format!("ALTER FOREIGN TABLE {table} ADD COLUMN {column} text."))
+}
+
+/// A row an UPDATE or DELETE reached whose identifying column is NULL.
+pub fn null_key(table: &str, column: &str, op: Operation) -> FdwError {
+    FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("cannot {} a row of foreign table \"{table}\" whose \"{column}\" is NULL", op.sql()))
+        .detail("The Databricks API identifies the row by that column.")
+}
+
+/// A value that has no JSON form for its field.
+pub fn unsendable(table: &str, column: &str, problem: &str) -> FdwError {
+    FdwError::new(ERRCODE_INVALID_TEXT_REPRESENTATION, format!("the value of column \"{column}\" of foreign table \"{table}\" cannot be sent: it {problem}"))
+}
+
+/// Why a change cannot be requested, in the user's terms (a NULL where the path needs a value).
+pub fn change_error(e: RequestError, table: &str, server: &str, op: Operation) -> FdwError {
+    match e {
+        RequestError::MissingValue { column } => {
+            FdwError::new(ERRCODE_NOT_NULL_VIOLATION, format!("{} into foreign table \"{table}\" needs a value for column \"{column}\"", op.sql()))
+                .detail(format!("The Databricks API names the {column} in the request's path."))
+        }
+        e => request_error(e, table, server),
+    }
+}
+
+/// What a statement changed before it failed: the API is not transactional, so each applied
+/// change stays, and the error says which.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub op: Option<Operation>,
+    /// The identifying column of the rows (rule_id, name).
+    pub column: &'static str,
+    pub rows: Vec<String>,
+}
+
+impl Applied {
+    const SHOWN: usize = 10;
+
+    fn describe(&self) -> String {
+        let verb = match self.op {
+            Some(Operation::Insert) => "created",
+            Some(Operation::Update) => "updated",
+            Some(Operation::Delete) | None => "deleted",
+        };
+        if self.rows.is_empty() {
+            return format!("No row was {verb} by this statement before this error.");
+        }
+        let mut names: Vec<String> = self.rows.iter().take(Self::SHOWN).map(|v| quoted(v)).collect();
+        if self.rows.len() > Self::SHOWN {
+            names.push(format!("and {} more", self.rows.len() - Self::SHOWN));
+        }
+        let n = self.rows.len();
+        let rows = if n == 1 { "1 row was".to_string() } else { format!("{n} rows were") };
+        format!("{rows} {verb} by this statement before this error, and stay {verb} (the Databricks API is not transactional): {} {}.", self.column, names.join(", "))
+    }
+}
+
+/// The error of a change the API refused or did not answer, with what the statement had
+/// already changed. Duplicates, missing rows and refusals get the SQLSTATE Postgres uses.
+pub fn write_error(e: ApiError, table: &str, op: Operation, applied: &Applied) -> FdwError {
+    let in_doubt = matches!(&e, ApiError::Transport { unsent: false, .. });
+    let (status, code) = match &e {
+        ApiError::Status { status, error_code, .. } => (Some(*status), error_code.clone()),
+        _ => (None, None),
+    };
+    let mut error = api_error(e, table);
+    error.message = error.message.replacen("for foreign table", &format!("for {} on foreign table", op.sql()), 1);
+    match (status, code.as_deref()) {
+        (Some(409), _) | (_, Some("RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS")) => {
+            error.code = ERRCODE_UNIQUE_VIOLATION;
+            error.hint = None;
+        }
+        (Some(400), _) => error.code = ERRCODE_INVALID_PARAMETER_VALUE,
+        (Some(404), _) => error.hint = Some("The row is gone, or the clean room it belongs to is.".into()),
+        _ => {}
+    }
+    let mut detail = applied.describe();
+    if in_doubt {
+        detail.push_str(" The failed request may have been applied: check with a SELECT before trying again.");
+    }
+    if let Some(d) = error.detail.take() {
+        detail.push_str(&format!(" The request: {d}"));
+    }
+    error.detail = Some(detail);
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,6 +267,24 @@ mod tests {
         let e = api_error(ApiError::from_status("/p", 401, b""), "t");
         assert_eq!(e.code, ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION);
         assert!(e.message.ends_with("HTTP 401 for foreign table \"t\""));
+    }
+
+    #[test]
+    fn a_failed_write_says_what_the_statement_had_already_changed() {
+        let applied = Applied { op: Some(Operation::Insert), column: "rule_id", rows: vec!["r-1".into(), "r-2".into()] };
+        let body = br#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"Rule exists."}"#;
+        let e = write_error(ApiError::from_status("POST /api/2.0/clean-rooms/x/auto-approval-rules", 409, body), "rules", Operation::Insert, &applied);
+        assert_eq!(e.code, ERRCODE_UNIQUE_VIOLATION);
+        assert_eq!(e.message, "Databricks API returned HTTP 409 RESOURCE_ALREADY_EXISTS for INSERT on foreign table \"rules\": Rule exists.");
+        let detail = e.detail.unwrap();
+        assert!(detail.starts_with("2 rows were created by this statement before this error, and stay created"), "{detail}");
+        assert!(detail.contains("rule_id \"r-1\", \"r-2\"") && detail.ends_with("The request: POST /api/2.0/clean-rooms/x/auto-approval-rules"), "{detail}");
+        let none = Applied { op: Some(Operation::Delete), column: "name", rows: vec![] };
+        let timeout = ApiError::Transport { path: "DELETE /p".into(), problem: "timed out".into(), timeout: true, lasting: false, unsent: false };
+        let detail = write_error(timeout, "t", Operation::Delete, &none).detail.unwrap();
+        assert!(detail.starts_with("No row was deleted") && detail.contains("may have been applied"), "{detail}");
+        let many = Applied { op: Some(Operation::Update), column: "name", rows: (0..25).map(|i| i.to_string()).collect() };
+        assert!(many.describe().contains("and 15 more"), "{}", many.describe());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! EXPLAIN output: the request template and the pushed conditions; with ANALYZE, what the scan
 //! did. Never an internal dump, never a credential.
 
-use super::plan_data::ScanPlan;
+use super::plan_data::{PlanData, ScanPlan};
 use super::scan::ScanState;
 use crate::resources;
 use pgrx::prelude::*;
@@ -65,13 +65,13 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
     }
 }
 
-unsafe fn text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
+pub(super) unsafe fn text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
     let label = CString::new(label).unwrap_or_default();
     let value = CString::new(value.replace('\0', "")).unwrap_or_default();
     pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es);
 }
 
-unsafe fn integer(es: *mut pg_sys::ExplainState, label: &str, value: i64) {
+pub(super) unsafe fn integer(es: *mut pg_sys::ExplainState, label: &str, value: i64) {
     let label = CString::new(label).unwrap_or_default();
     pg_sys::ExplainPropertyInteger(label.as_ptr(), std::ptr::null(), value, es);
 }

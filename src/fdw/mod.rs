@@ -1,14 +1,16 @@
 //! The Postgres-facing glue, and the only place with `unsafe` code: the FdwRoutine callbacks
-//! (planning, execution, EXPLAIN) and the validator. Planning produces plain data copied into
+//! (planning, scans, modifications, EXPLAIN) and the validator. Planning produces plain data copied into
 //! the plan, so a cached plan can be executed any number of times; executor state lives in the
 //! query's memory context and dies with one execution.
 
 mod catalog;
 mod check;
 mod compat;
+mod connect;
 pub(crate) mod errors;
 mod explain;
 mod import;
+mod modify;
 mod paths;
 mod plan_data;
 mod quals;
@@ -33,6 +35,17 @@ pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
         routine.ReScanForeignScan = Some(scan::rescan_foreign_scan);
         routine.EndForeignScan = Some(scan::end_foreign_scan);
         routine.ImportForeignSchema = Some(import::import_foreign_schema);
+        routine.AddForeignUpdateTargets = Some(modify::add_foreign_update_targets);
+        routine.PlanForeignModify = Some(modify::plan_foreign_modify);
+        routine.BeginForeignModify = Some(modify::begin_foreign_modify);
+        routine.ExecForeignInsert = Some(modify::exec_foreign_insert);
+        routine.ExecForeignUpdate = Some(modify::exec_foreign_update);
+        routine.ExecForeignDelete = Some(modify::exec_foreign_delete);
+        routine.EndForeignModify = Some(modify::end_foreign_modify);
+        routine.BeginForeignInsert = Some(modify::begin_foreign_insert);
+        routine.EndForeignInsert = Some(modify::end_foreign_modify);
+        routine.IsForeignRelUpdatable = Some(modify::is_foreign_rel_updatable);
+        routine.ExplainForeignModify = Some(modify::explain_foreign_modify);
         routine.into_pg_boxed()
     }
 }

@@ -2,7 +2,7 @@
 
 use super::catalog;
 use super::compat;
-use super::plan_data::{PlannedColumn, PlannedParam, ScanPlan};
+use super::plan_data::{PlanData, PlannedColumn, PlannedParam, ScanPlan};
 use super::quals::{self, PushedQual};
 use super::{raise, OrRaise};
 use super::errors::missing_required;

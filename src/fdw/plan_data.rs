@@ -1,6 +1,6 @@
 //! What planning hands to execution, as plain data: serialised into one String node in the
-//! ForeignScan's `fdw_private`, so `copyObject` copies it and a cached plan can run any number of
-//! times. The values for request columns are expressions in `fdw_exprs`, evaluated at execution
+//! ForeignScan's (or ModifyTable's) `fdw_private`, so `copyObject` copies it and a cached plan
+//! can run any number of times. The values for request columns are expressions in `fdw_exprs`, evaluated at execution
 //! (constants, parameters of prepared statements, subquery results).
 
 use pgrx::prelude::*;
@@ -47,9 +47,22 @@ pub struct PlannedColumn {
     pub path: Option<String>,
 }
 
-impl ScanPlan {
-    pub fn to_list(&self) -> *mut pg_sys::List {
-        let json = CString::new(serde_json::to_string(self).expect("a ScanPlan always serialises")).expect("JSON has no NUL byte");
+/// What planning hands to the execution of an INSERT, UPDATE or DELETE on one foreign table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModifyPlan {
+    pub table: String,
+    pub resource: String,
+    pub op: crate::resources::Operation,
+    /// The columns an UPDATE sets (by name, as the body names them).
+    pub set_columns: Vec<String>,
+    /// The statement has RETURNING: rows are made from what the API answered.
+    pub returning: bool,
+}
+
+/// Plan data of either kind, in and out of the one String node planning stores.
+pub trait PlanData: Serialize + serde::de::DeserializeOwned {
+    fn to_list(&self) -> *mut pg_sys::List {
+        let json = CString::new(serde_json::to_string(self).expect("plan data always serialises")).expect("JSON has no NUL byte");
         let mut list = PgList::<pg_sys::Node>::new();
         // SAFETY: pstrdup copies the text into the current (planner) memory context, and
         // makeString wraps it in a String node that copyObject knows how to copy.
@@ -58,11 +71,14 @@ impl ScanPlan {
     }
 
     /// # Safety
-    /// `list` must be the `fdw_private` of a ForeignScan made by this wrapper.
-    pub unsafe fn from_list(list: *mut pg_sys::List) -> ScanPlan {
+    /// `list` must be plan data of this kind made by this wrapper.
+    unsafe fn from_list(list: *mut pg_sys::List) -> Self {
         let list = PgList::<pg_sys::Node>::from_pg(list);
         let node = list.get_ptr(0).expect("databricks_fdw plan data is present");
         let text = super::compat::string_node_text(node).to_string_lossy();
         serde_json::from_str(&text).expect("databricks_fdw plan data is valid")
     }
 }
+
+impl PlanData for ScanPlan {}
+impl PlanData for ModifyPlan {}

@@ -12,7 +12,6 @@
 use crate::resources::Resource;
 use pgrx::prelude::*;
 use pgrx::PgList;
-use std::ffi::CStr;
 
 pub struct PushedQual {
     pub column: &'static str,
@@ -135,10 +134,7 @@ unsafe fn show_value(expr: *mut pg_sys::Expr, list: bool) -> String {
             if (*c).constisnull {
                 return "NULL".into();
             }
-            let mut out_fn = pg_sys::InvalidOid;
-            let mut varlena = false;
-            pg_sys::getTypeOutputInfo((*c).consttype, &mut out_fn, &mut varlena);
-            let text = CStr::from_ptr(pg_sys::OidOutputFunctionCall(out_fn, (*c).constvalue)).to_string_lossy().into_owned();
+            let text = crate::convert::datum::output_text((*c).constvalue, (*c).consttype);
             let quoted = format!("'{}'", text.replace('\'', "''"));
             if list {
                 format!("({quoted})")

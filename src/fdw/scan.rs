@@ -5,7 +5,7 @@
 
 use super::catalog;
 use crate::convert::datum::{param_values, ColumnWriter};
-use super::plan_data::ScanPlan;
+use super::plan_data::{PlanData, ScanPlan};
 use super::{raise, OrRaise};
 use crate::client::listing::{FetchConfig, Listing, ListingCache, ListingSource, Request};
 use crate::client::Stats;
@@ -13,8 +13,7 @@ use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
 use crate::convert::{convert, Cell, TargetType};
 use crate::error::FdwError;
-use crate::client::ApiClient;
-use crate::options::{ServerOptions, UserOptions};
+use crate::options::ServerOptions;
 use crate::resources::{self, Resource, Source};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
@@ -128,17 +127,9 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
 
     let relation = (*node).ss.ss_currentRelation;
     let table = catalog::table((*relation).rd_id);
-    let server_info = catalog::server(table.server_id);
-    let server = ServerOptions::from_options(&server_info.name, &server_info.options).or_raise();
     let estate = (*node).ss.ps.state;
     let user = super::compat::check_as_user(fsplan, estate);
-    let mapping = catalog::user_mapping(user, table.server_id, &server_info.name).or_raise();
-    let credentials = UserOptions::from_options(&mapping)
-        .credentials()
-        .map_err(|e| FdwError { message: format!("{} (server \"{}\")", e.message, server_info.name), ..e })
-        .or_raise();
-    let auth = credentials.auth(table.server_id.to_u32(), user.to_u32(), server.oauth_token_url.clone());
-    let client = ApiClient::new(auth, &server.client).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
+    let super::connect::Remote { server, client } = super::connect::open(table.server_id, user);
 
     let desc = (*relation).rd_att;
     let attrs = super::compat::attributes(desc);

@@ -1,7 +1,8 @@
-//! The read side of the Clean Rooms service. Facts from the API reference
-//! (shared/docs/databricks-cleanrooms-api.md); descriptions follow the SDKs' documentation.
+//! The Clean Rooms service. Facts from the API reference (shared/docs/databricks-cleanrooms-api.md)
+//! and, for the write calls, the official Python SDK (`databricks/sdk/service/cleanrooms.py`);
+//! descriptions follow the SDKs' documentation.
 
-use super::{ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Source::*};
+use super::{Call, ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Source::*, Writes};
 
 const DEPLOYMENT: P = P { column: "deployment_name", place: Workspace, required: false };
 const DEPLOYMENT_COLUMN: C = C { name: "deployment_name", source: Request, kind: Text, description: "The workspace deployment name the row was read from." };
@@ -47,6 +48,7 @@ pub static TASK_RUNS: Resource = Resource {
     ],
     max_page_size: 10_000,
     parent: PER_ROOM,
+    writes: None,
 };
 
 pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
@@ -78,6 +80,7 @@ pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
     ],
     max_page_size: 100,
     parent: PER_ROOM,
+    writes: None,
 };
 
 pub static CLEAN_ROOMS: Resource = Resource {
@@ -103,6 +106,14 @@ pub static CLEAN_ROOMS: Resource = Resource {
     ],
     max_page_size: 10_000,
     parent: None,
+    writes: Some(Writes {
+        keys: &["name"],
+        create: Call { path: "/api/2.0/clean-rooms", wrap: None, body_keys: &[] },
+        insertable: &["name", "owner", "comment", "enable_shared_output", "remote_detailed_info"],
+        update: Call { path: "/api/2.0/clean-rooms/{name}", wrap: Some("clean_room"), body_keys: &[] },
+        updatable: &["owner", "comment", "enable_shared_output", "remote_detailed_info"],
+        delete: "/api/2.0/clean-rooms/{name}",
+    }),
 };
 
 /// Columns of an asset, which asset revisions share.
@@ -115,7 +126,8 @@ macro_rules! asset_columns {
             C { name: "owner_collaborator_alias", source: Field("owner_collaborator_alias"), kind: Text, description: "Alias of the collaborator who owns the asset." },
             C { name: "status", source: Field("status"), kind: Text, description: "ACTIVE, PENDING or PERMISSION_DENIED." },
             C { name: "notebook", source: Field("notebook"), kind: Object, description: "For a NOTEBOOK_FILE: {etag, notebook_content, review_state, runner_collaborator_aliases, ...}." },
-            C { name: "table", source: Field("table"), kind: Object, description: "For a TABLE: {partitions}." },
+            C { name: "jar_analysis", source: Field("jar_analysis"), kind: Object, description: "For a JAR_ANALYSIS: {main_class_name, central_jar_file_paths, review_state, ...}." },
+            C { name: "table", source: Field("table"), kind: Object, description: "For a TABLE: {columns}." },
             C { name: "table_local_details", source: Field("table_local_details"), kind: Object, description: "For a TABLE owned by the caller: {local_name, partitions}." },
             C { name: "view", source: Field("view"), kind: Object, description: "For a VIEW." },
             C { name: "view_local_details", source: Field("view_local_details"), kind: Object, description: "For a VIEW owned by the caller: {local_name}." },
@@ -140,6 +152,19 @@ pub static ASSETS: Resource = Resource {
     ),
     max_page_size: 10_000,
     parent: PER_ROOM,
+    writes: Some(Writes {
+        keys: &["clean_room_name", "asset_type", "name"],
+        // The create call does not take the room from its path: the body names it too.
+        create: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/assets", wrap: None, body_keys: &[] },
+        insertable: &[
+            "clean_room_name", "name", "asset_type", "notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details",
+            "volume_local_details", "foreign_table", "foreign_table_local_details",
+        ],
+        // The body identifies the asset by its own name and type, as the path does.
+        update: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}", wrap: None, body_keys: &["name", "asset_type"] },
+        updatable: &["notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details", "volume_local_details", "foreign_table", "foreign_table_local_details"],
+        delete: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}",
+    }),
 };
 
 pub static ASSET_REVISIONS: Resource = Resource {
@@ -159,7 +184,11 @@ pub static ASSET_REVISIONS: Resource = Resource {
         resource: &ASSETS,
         columns: &[("clean_room_name", "clean_room_name"), ("asset_type", "asset_type"), ("name", "name"), ("deployment_name", "deployment_name")],
     }),
+    writes: None,
 };
+
+/// What a rule says: whose notebooks (one author, or a scope), run by whom.
+const RULE_FIELDS: &[&str] = &["author_collaborator_alias", "author_scope", "runner_collaborator_alias"];
 
 pub static AUTO_APPROVAL_RULES: Resource = Resource {
     name: "auto_approval_rules",
@@ -180,4 +209,12 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
     ],
     max_page_size: 10_000,
     parent: PER_ROOM,
+    writes: Some(Writes {
+        keys: &["clean_room_name", "rule_id"],
+        create: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules", wrap: Some("auto_approval_rule"), body_keys: &[] },
+        insertable: RULE_FIELDS,
+        update: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}", wrap: None, body_keys: &[] },
+        updatable: RULE_FIELDS,
+        delete: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
+    }),
 };

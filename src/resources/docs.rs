@@ -31,6 +31,21 @@ pub fn markdown() -> String {
             out.push_str(&format!("Also pushed down: {}. ", optional.join(", ")));
         }
         out.push_str("`deployment_name` chooses the workspace.\n\n");
+        match &r.writes {
+            Some(w) => {
+                let list = |cols: &[&str]| cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
+                out.push_str(&format!(
+                    "Writable (with `updatable 'true'`): INSERT (`{}`) sets {}; UPDATE (`{}`) changes {}; DELETE (`{}`). Rows are identified by {}.\n\n",
+                    w.request_line(super::Operation::Insert),
+                    list(w.insertable),
+                    w.request_line(super::Operation::Update),
+                    list(w.updatable),
+                    w.request_line(super::Operation::Delete),
+                    list(w.keys),
+                ));
+            }
+            None => out.push_str("Read-only.\n\n"),
+        }
         out.push_str("| column | imported type | meaning |\n|---|---|---|\n");
         for c in r.columns {
             let ty = match c.kind {

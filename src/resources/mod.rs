@@ -27,6 +27,78 @@ pub struct Resource {
     /// Where values for the required request columns come from when a query gives none: each
     /// item of the parent's listing gives one listing of this resource.
     pub parent: Option<Parent>,
+    /// How INSERT, UPDATE and DELETE change the resource (`None`: read-only).
+    pub writes: Option<Writes>,
+}
+
+/// The calls that create, update and delete items of a resource, and which columns each may
+/// set. Values go into the body as JSON of the column's kind; NULL leaves a field out.
+#[derive(Debug)]
+pub struct Writes {
+    /// The columns that identify one item: the placeholders of the update and delete paths.
+    pub keys: &'static [&'static str],
+    /// `POST`: the create call. Its path placeholders must be given by an INSERT too.
+    pub create: Call,
+    /// Fields an INSERT may give (the others are the service's to set).
+    pub insertable: &'static [&'static str],
+    /// `PATCH`: the update call, sent with the changed fields only.
+    pub update: Call,
+    /// Fields an UPDATE may change.
+    pub updatable: &'static [&'static str],
+    /// `DELETE`: the delete call's path (no body).
+    pub delete: &'static str,
+}
+
+/// One write call of the API.
+#[derive(Debug)]
+pub struct Call {
+    /// With `{column}` placeholders, percent-encoded as one segment each.
+    pub path: &'static str,
+    /// The key the body's object is wrapped in (`{"clean_room": {...}}`), if the API wants one.
+    pub wrap: Option<&'static str>,
+    /// Key columns the body repeats beside the path (the asset update names its asset).
+    pub body_keys: &'static [&'static str],
+}
+
+/// What a statement does to a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Operation {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn sql(self) -> &'static str {
+        match self {
+            Operation::Insert => "INSERT",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+        }
+    }
+
+    pub fn method(self) -> &'static str {
+        match self {
+            Operation::Insert => "POST",
+            Operation::Update => "PATCH",
+            Operation::Delete => "DELETE",
+        }
+    }
+}
+
+impl Writes {
+    pub fn path(&self, op: Operation) -> &'static str {
+        match op {
+            Operation::Insert => self.create.path,
+            Operation::Update => self.update.path,
+            Operation::Delete => self.delete,
+        }
+    }
+
+    /// The request line EXPLAIN shows (`POST /api/2.0/clean-rooms`).
+    pub fn request_line(&self, op: Operation) -> String {
+        format!("{} {}", op.method(), self.path(op))
+    }
 }
 
 /// A resource listed per item of another, and which of the parent's columns give which of
@@ -199,6 +271,12 @@ impl Resource {
         }
     }
 
+    /// The request column that chooses the workspace (`deployment_name`), if any.
+    pub fn workspace_column(&self) -> Option<&'static str> {
+        let params: &'static [Param] = self.params;
+        params.iter().find(|p| p.place == ParamPlace::Workspace).map(|p| p.column)
+    }
+
     /// Whether `field` is a top-level field of this resource's items (for checking `path`).
     pub fn has_field(&self, field: &str) -> bool {
         self.columns.iter().any(|c| matches!(c.source, Source::Field(f) if f.split('.').next() == Some(field)))
@@ -223,6 +301,31 @@ mod tests {
         let rooms = find("clean_rooms").unwrap();
         assert_eq!(rooms.request_line(&["name"]), "GET /api/2.0/clean-rooms/{name}");
         assert_eq!(rooms.request_line(&[]), "GET /api/2.0/clean-rooms");
+    }
+
+    /// Writable columns are plain fields of a kind the body can carry; keys fill the paths.
+    fn check_writes(r: &Resource, w: &Writes) {
+        for name in w.insertable.iter().chain(w.updatable) {
+            let c = r.column(name).unwrap_or_else(|| panic!("{}: writable {name} is not a column", r.name));
+            let plain = matches!(c.source, Source::Field(f) if f == c.name) || (c.source == Source::Request && r.workspace_column() != Some(c.name));
+            assert!(plain, "{}: writable {name} must be a plain field", r.name);
+            assert!(matches!(c.kind, Kind::Text | Kind::Boolean | Kind::Object), "{}: {name} has no JSON form for a body", r.name);
+            assert!(!w.keys.contains(name) || w.insertable.contains(name), "{}: key {name} cannot be updated", r.name);
+        }
+        for key in w.keys {
+            assert!(!w.updatable.contains(key), "{}: key {key} cannot be updated", r.name);
+        }
+        for path in [w.create.path, w.update.path, w.delete] {
+            for name in placeholders(path) {
+                assert!(r.column(name).is_some(), "{}: {{{name}}} of {path} is not a column", r.name);
+            }
+        }
+        for path in [w.update.path, w.delete] {
+            assert_eq!(placeholders(path), w.keys.to_vec(), "{}: {path} must name the keys", r.name);
+        }
+        for key in w.update.body_keys {
+            assert!(w.keys.contains(key), "{}: {key} is not a key", r.name);
+        }
     }
 
     fn placeholders(path: &str) -> Vec<&str> {
@@ -258,6 +361,9 @@ mod tests {
             }
             for p in r.required_params() {
                 assert_ne!(p.place, ParamPlace::Workspace);
+            }
+            if let Some(w) = &r.writes {
+                check_writes(r, w);
             }
             if let Some(parent) = &r.parent {
                 for (from, to) in parent.columns {

@@ -1,0 +1,133 @@
+//! From one row of an INSERT, UPDATE or DELETE to the call that makes the change: the write
+//! call of the resource's definition, its key values as path segments, the workspace its
+//! `deployment_name` names, and the JSON body (wrapped where the API wants it).
+
+use super::request::{fill_path, workspace_for, RequestError};
+use super::workspace::Endpoint;
+use super::HttpRequest;
+use crate::resources::{Operation, Resource};
+use serde_json::{Map, Value};
+use url::Url;
+
+/// One change, ready to send.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub workspace: Url,
+    pub request: HttpRequest,
+}
+
+/// What one row says: the values of the path's columns and of the workspace column, and the
+/// body's fields (NULLs already left out).
+#[derive(Debug, Default, Clone)]
+pub struct RowValues {
+    /// Key columns and the create path's columns, as text.
+    pub keys: Vec<(&'static str, String)>,
+    pub deployment: Option<String>,
+    pub fields: Map<String, Value>,
+}
+
+impl RowValues {
+    pub fn key(&self, column: &str) -> Option<&str> {
+        self.keys.iter().find(|(c, _)| *c == column).map(|(_, v)| v.as_str())
+    }
+}
+
+/// The call that makes `op` for one row of `resource`, a writable resource.
+pub fn change(resource: &Resource, endpoint: &Endpoint, op: Operation, row: &RowValues) -> Result<Change, RequestError> {
+    let writes = resource.writes.as_ref().expect("only writable resources reach a change");
+    let workspace = workspace_for(endpoint, row.deployment.as_deref())?;
+    let url = fill_path(&workspace, writes.path(op), |c| row.key(c))?;
+    let object = match op {
+        Operation::Insert => Some(row.fields.clone()),
+        Operation::Update => {
+            let mut object = Map::new();
+            for key in writes.update.body_keys {
+                if let Some(v) = row.key(key) {
+                    object.insert(key.to_string(), Value::from(v));
+                }
+            }
+            object.extend(row.fields.clone());
+            Some(object)
+        }
+        Operation::Delete => None,
+    };
+    let wrap = match op {
+        Operation::Insert => writes.create.wrap,
+        Operation::Update => writes.update.wrap,
+        Operation::Delete => None,
+    };
+    let body = object.map(|o| match wrap {
+        Some(key) => Value::Object(Map::from_iter([(key.to_string(), Value::Object(o))])),
+        None => Value::Object(o),
+    });
+    let method = match op {
+        Operation::Insert => reqwest::Method::POST,
+        Operation::Update => reqwest::Method::PATCH,
+        Operation::Delete => reqwest::Method::DELETE,
+    };
+    let body = body.map(|b| bytes::Bytes::from(b.to_string()));
+    Ok(Change { workspace, request: HttpRequest { method, url, body } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::workspace::WorkspaceUrl;
+    use crate::resources::find;
+    use serde_json::json;
+
+    fn endpoint(url: &str, deployment: Option<&str>) -> Endpoint {
+        Endpoint { workspace: WorkspaceUrl::parse(url).unwrap(), deployment_name: deployment.map(str::to_string), allowed_deployments: None }
+    }
+
+    fn row(keys: &[(&'static str, &str)], fields: Value) -> RowValues {
+        RowValues { keys: keys.iter().map(|(k, v)| (*k, v.to_string())).collect(), deployment: None, fields: fields.as_object().cloned().unwrap_or_default() }
+    }
+
+    fn body(c: &Change) -> Value {
+        serde_json::from_slice(c.request.body.as_deref().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn each_call_has_the_sdks_path_and_body_shape() {
+        let e = endpoint("https://{deployment_name}.cloud.databricks.com", Some("dbc-1"));
+        let rules = find("auto_approval_rules").unwrap();
+        let c = change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "a b/c")], json!({"runner_collaborator_alias": "r"}))).unwrap();
+        assert_eq!(c.request.method, reqwest::Method::POST);
+        assert_eq!(c.request.url.as_str(), "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/a%20b%2Fc/auto-approval-rules");
+        assert_eq!(body(&c), json!({"auto_approval_rule": {"runner_collaborator_alias": "r"}}));
+        let c = change(rules, &e, Operation::Update, &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({"author_scope": "ANY_AUTHOR"}))).unwrap();
+        assert_eq!(c.request.url.path(), "/api/2.0/clean-rooms/x/auto-approval-rules/r1");
+        assert_eq!(body(&c), json!({"author_scope": "ANY_AUTHOR"}), "the rule update is not wrapped");
+        let c = change(rules, &e, Operation::Delete, &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({}))).unwrap();
+        assert_eq!(c.request.method, reqwest::Method::DELETE);
+        assert!(c.request.body.is_none());
+
+        let rooms = find("clean_rooms").unwrap();
+        let c = change(rooms, &e, Operation::Update, &row(&[("name", "x")], json!({"comment": "Q4"}))).unwrap();
+        assert_eq!(c.request.url.path(), "/api/2.0/clean-rooms/x");
+        assert_eq!(body(&c), json!({"clean_room": {"comment": "Q4"}}));
+
+        let assets = find("assets").unwrap();
+        let keys = [("clean_room_name", "x"), ("asset_type", "TABLE"), ("name", "c.s.t")];
+        let c = change(assets, &e, Operation::Update, &row(&keys, json!({"table_local_details": {"local_name": "c.s.t"}}))).unwrap();
+        assert_eq!(c.request.url.path(), "/api/2.0/clean-rooms/x/assets/TABLE/c.s.t");
+        assert_eq!(body(&c), json!({"name": "c.s.t", "asset_type": "TABLE", "table_local_details": {"local_name": "c.s.t"}}));
+    }
+
+    #[test]
+    fn keys_that_cannot_be_one_segment_and_foreign_deployments_are_refused() {
+        let e = endpoint("https://{deployment_name}.cloud.databricks.com", Some("dbc-1"));
+        let rules = find("auto_approval_rules").unwrap();
+        let err = change(rules, &e, Operation::Delete, &row(&[("clean_room_name", "x"), ("rule_id", "..")], json!({}))).unwrap_err();
+        assert_eq!(err, RequestError::Unusable { column: "rule_id", value: "..".into() });
+        let err = change(rules, &e, Operation::Delete, &row(&[("clean_room_name", "x")], json!({}))).unwrap_err();
+        assert_eq!(err, RequestError::MissingValue { column: "rule_id" });
+        let fixed = endpoint("https://dbc-1.cloud.databricks.com", Some("dbc-1"));
+        let mut r = row(&[("clean_room_name", "x"), ("rule_id", "1")], json!({}));
+        r.deployment = Some("dbc-2".into());
+        assert!(matches!(change(rules, &fixed, Operation::Delete, &r), Err(RequestError::NotAllowed { .. })));
+        let c = change(rules, &e, Operation::Delete, &r).unwrap();
+        assert_eq!(c.workspace.host_str(), Some("dbc-2.cloud.databricks.com"));
+    }
+}
