@@ -49,7 +49,7 @@ pub enum FaultKind {
     EmptyPageWithToken,
     /// A 200 whose body is padded to at least `bytes` bytes.
     Oversize { bytes: usize },
-    /// Wait this long before answering normally.
+    /// Answer normally, this long later (a write is carried out at once: only its answer is late).
     Delay { ms: u64 },
     /// A redirect to `location` (which a client must not follow with its token).
     Redirect { status: u16, location: String },

@@ -1,11 +1,16 @@
 //! A Databricks Clean Rooms REST API simulator: a real HTTP/1.1 server that speaks the endpoints,
 //! envelopes, pagination, bearer-token check and error bodies of the API reference, serves data
-//! from a fixture, logs every request, and injects faults on demand.
+//! from a fixture, keeps the changes write calls make, logs every request (with the bodies of
+//! writes), and injects faults on demand.
 //!
-//! Endpoints (all GET, optionally under a `/ws/{deployment}` prefix that stands for a workspace):
-//! - `/api/2.0/clean-rooms` (`page_size`, `page_token`)
-//! - `/api/2.0/clean-rooms/{name}`
-//! - `/api/2.0/clean-rooms/{name}/runs` (`notebook_name`, `page_size`, `page_token`)
+//! Endpoints (optionally under a `/ws/{deployment}` prefix that stands for a workspace):
+//! - `GET /api/2.0/clean-rooms` (`page_size`, `page_token`), `POST` (create)
+//! - `GET`, `PATCH`, `DELETE /api/2.0/clean-rooms/{name}`
+//! - `GET /api/2.0/clean-rooms/{name}/runs` (`notebook_name`, `page_size`, `page_token`) and
+//!   `/task-runs`
+//! - `GET`, `POST /api/2.0/clean-rooms/{name}/assets`; `PATCH`, `DELETE .../assets/{type}/{asset}`;
+//!   `GET .../assets/{type}/{asset}/revisions`
+//! - `GET`, `POST /api/2.0/clean-rooms/{name}/auto-approval-rules`; `PATCH`, `DELETE .../{rule_id}`
 //!
 //! Control endpoints for tests (never logged, no token needed):
 //! - `GET /_sim/requests`, `DELETE /_sim/requests`: the request log
@@ -18,5 +23,6 @@ pub mod faults;
 pub mod log;
 mod server;
 pub mod tls;
+pub mod writes;
 
-pub use server::{bind_loopback, serve, spawn, spawn_tls, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN};
+pub use server::{bind_loopback, serve, spawn, spawn_tls, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, READ_ONLY_TOKEN};

@@ -20,6 +20,8 @@ pub struct Entry {
     /// The decoded clean room name, when the path names one.
     pub room: Option<String>,
     pub status: u16,
+    /// The body of a write call, as sent.
+    pub body: Option<String>,
 }
 
 #[derive(Default)]

@@ -15,7 +15,7 @@ use percent_encoding::percent_decode_str;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -29,6 +29,8 @@ pub struct Config {
     pub max_page_size: usize,
     /// Added to every API request.
     pub latency_ms: u64,
+    /// Accepted tokens whose writes are refused with 403 (a role without MODIFY_CLEAN_ROOM).
+    pub read_only_tokens: Vec<String>,
     /// OAuth service principals (client id, client secret) the token endpoint accepts.
     pub oauth_clients: Vec<(String, String)>,
     /// How long an issued OAuth token is valid.
@@ -43,7 +45,8 @@ impl Config {
     pub fn with_fixture() -> Config {
         Config {
             data: Dataset::from_fixture_json(include_str!("../fixtures/cleanrooms.json")).expect("shipped fixture is valid"),
-            tokens: vec![DEFAULT_TOKEN.to_string()],
+            tokens: vec![DEFAULT_TOKEN.to_string(), READ_ONLY_TOKEN.to_string()],
+            read_only_tokens: vec![READ_ONLY_TOKEN.to_string()],
             default_page_size: 25,
             max_page_size: 1000,
             latency_ms: 0,
@@ -55,6 +58,8 @@ impl Config {
 }
 
 pub const DEFAULT_TOKEN: &str = "dapi-simulator-token";
+/// Reads everything; every write is refused with 403.
+pub const READ_ONLY_TOKEN: &str = "dapi-simulator-reader";
 pub const DEFAULT_CLIENT_ID: &str = "sim-service-principal";
 pub const DEFAULT_CLIENT_SECRET: &str = "sim-oauth-secret";
 
@@ -63,6 +68,8 @@ type PageKey = (String, Option<String>, usize, usize);
 
 pub struct State {
     config: Config,
+    /// The clean rooms and what they hold; write calls change it.
+    pub data: RwLock<Dataset>,
     latency_ms: AtomicU64,
     /// API requests being answered right now, and the most there have been at once.
     in_flight: AtomicU64,
@@ -77,8 +84,10 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(config: Config) -> Arc<State> {
+    pub fn new(mut config: Config) -> Arc<State> {
+        let data = RwLock::new(std::mem::take(&mut config.data));
         Arc::new(State {
+            data,
             latency_ms: AtomicU64::new(config.latency_ms),
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
@@ -252,7 +261,10 @@ pub async fn serve_tls(listener: TcpListener, state: Arc<State>, config: Arc<tok
 async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(stream: S, state: Arc<State>) {
     let service = service_fn(move |req| {
         let state = state.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&state, req).await) }
+        // Its own task: a client that stops waiting (a timeout) does not stop the request
+        // from being carried out, as on a real server.
+        let handled = tokio::spawn(async move { handle(&state, req).await });
+        async move { Ok::<_, std::convert::Infallible>(handled.await.unwrap_or_else(|_| api_error(500, "INTERNAL_ERROR", "The simulator failed."))) }
     });
     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
 }
@@ -282,6 +294,8 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     if api_path == "/oidc/v1/token" {
         return token_request(state, req, deployment).await;
     }
+    let bearer = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let read_only = bearer.is_some_and(|t| state.config.read_only_tokens.iter().any(|r| r == t));
     let auth = match req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         None => "missing",
         Some(v) => match v.strip_prefix("Bearer ") {
@@ -296,14 +310,18 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         _ => None,
     };
     let params = parse_query(&query);
+    let method = req.method().clone();
+    let body = if method == Method::GET { bytes::Bytes::new() } else { read_request_body(req).await };
 
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
-    let resp = answer(state, &req, auth, room.as_deref(), &segments, &params).await;
+    let call = Call { method: &method, body: &body, read_only };
+    let resp = answer(state, &call, auth, room.as_deref(), &segments, &params).await;
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     state.log.push(Entry {
+        body: (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned()),
         seq: 0,
-        method: req.method().to_string(),
+        method: method.to_string(),
         path: api_path.to_string(),
         query,
         deployment,
@@ -314,9 +332,26 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     resp
 }
 
+/// The body of a write call (at most 16 MiB; a larger one is cut, and fails to parse).
+async fn read_request_body(req: Request<Incoming>) -> bytes::Bytes {
+    use http_body_util::{BodyExt, Limited};
+    match Limited::new(req.into_body(), 16 << 20).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => bytes::Bytes::new(),
+    }
+}
+
+/// What a request asks, beyond its path: the method, the body of a write, and whether its
+/// token may write.
+struct Call<'a> {
+    method: &'a Method,
+    body: &'a [u8],
+    read_only: bool,
+}
+
 async fn answer(
     state: &State,
-    req: &Request<Incoming>,
+    call: &Call<'_>,
     auth: &'static str,
     room: Option<&str>,
     segments: &[String],
@@ -328,8 +363,8 @@ async fn answer(
     }
     let fault = if auth == "valid" { state.fault_for(room) } else { None };
     match fault {
-        Some(kind) => faulty_response(state, kind, req, segments, params).await,
-        None => api_response(state, auth, req.method(), segments, params),
+        Some(kind) => faulty_response(state, kind, call, segments, params).await,
+        None => api_response(state, auth, call, segments, params),
     }
 }
 
@@ -360,7 +395,7 @@ fn parse_query(query: &str) -> HashMap<String, String> {
 fn api_response(
     state: &State,
     auth: &str,
-    method: &Method,
+    call: &Call<'_>,
     segments: &[String],
     params: &HashMap<String, String>,
 ) -> Response<SimBody> {
@@ -370,12 +405,12 @@ fn api_response(
         _ => return api_error(401, "UNAUTHENTICATED", "Credential was not sent or was of an unsupported type for this API."),
     }
     let route: Vec<&str> = segments.iter().map(String::as_str).collect();
-    if method != Method::GET {
-        return api_error(405, "BAD_REQUEST", &format!("Method {method} is not allowed here."));
+    if *call.method != Method::GET {
+        return write_response(state, call, &route);
     }
     match route.as_slice() {
         ["api", "2.0", "clean-rooms"] => list_rooms(state, params),
-        ["api", "2.0", "clean-rooms", name] => match state.config.data.rooms.get(*name) {
+        ["api", "2.0", "clean-rooms", name] => match state.data.read().unwrap_or_else(|p| p.into_inner()).rooms.get(*name) {
             Some(room) => json(200, room.info.to_string()),
             None => room_not_found(name),
         },
@@ -397,6 +432,30 @@ fn api_response(
         ["api", "2.0", "clean-rooms", name, "auto-approval-rules"] => with_room(state, name, |room| list_items(state, room.rules.iter(), "rules", params, 100, 100)),
         _ => api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for 'GET /{}'", segments.join("/"))),
     }
+}
+
+/// POST, PATCH and DELETE: the write calls, refused for read-only tokens.
+fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<SimBody> {
+    use crate::writes::*;
+    let (method, body) = (call.method, call.body);
+    if call.read_only {
+        return api_error(403, "PERMISSION_DENIED", "User does not have MODIFY_CLEAN_ROOM on the clean room.");
+    }
+    let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
+    let data = &mut *data;
+    let (status, answer) = match (method.as_str(), route) {
+        ("POST", ["api", "2.0", "clean-rooms"]) => create_room(data, body),
+        ("PATCH", ["api", "2.0", "clean-rooms", name]) => update_room(data, name, body),
+        ("DELETE", ["api", "2.0", "clean-rooms", name]) => delete_room(data, name),
+        ("POST", ["api", "2.0", "clean-rooms", room, "assets"]) => create_asset(data, room, body),
+        ("PATCH", ["api", "2.0", "clean-rooms", room, "assets", kind, name]) => update_asset(data, room, kind, name, body),
+        ("DELETE", ["api", "2.0", "clean-rooms", room, "assets", kind, name]) => delete_asset(data, room, kind, name),
+        ("POST", ["api", "2.0", "clean-rooms", room, "auto-approval-rules"]) => create_rule(data, room, body),
+        ("PATCH", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => update_rule(data, room, id, body),
+        ("DELETE", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => delete_rule(data, room, id),
+        _ => return api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for '{method} /{}'", route.join("/"))),
+    };
+    json(status, answer.to_string())
 }
 
 /// `POST /oidc/v1/token`: the client-credentials grant with HTTP Basic client authentication.
@@ -438,6 +497,7 @@ async fn token_request(state: &State, req: Request<Incoming>, deployment: String
         method: method.to_string(),
         path: "/oidc/v1/token".into(),
         query: String::new(),
+        body: None,
         deployment,
         auth: if known { "valid" } else { "invalid" },
         room: None,
@@ -503,7 +563,8 @@ fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage) -> Str
 }
 
 fn list_runs(state: &State, name: &str, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
-    let Some(room) = state.config.data.rooms.get(name) else { return room_not_found(name) };
+    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
+    let Some(room) = data.rooms.get(name) else { return room_not_found(name) };
     let (offset, size) = match page_window(state, params, state.config.default_page_size) {
         Ok(w) => w,
         Err(resp) => return resp,
@@ -537,7 +598,7 @@ fn list_runs(state: &State, name: &str, params: &HashMap<String, String>, repeat
 }
 
 fn with_room(state: &State, name: &str, f: impl FnOnce(&crate::data::Room) -> Response<SimBody>) -> Response<SimBody> {
-    match state.config.data.rooms.get(name) {
+    match state.data.read().unwrap_or_else(|p| p.into_inner()).rooms.get(name) {
         Some(room) => f(room),
         None => room_not_found(name),
     }
@@ -568,7 +629,8 @@ fn list_rooms(state: &State, params: &HashMap<String, String>) -> Response<SimBo
         Ok(w) => w,
         Err(resp) => return resp,
     };
-    let rooms: Vec<_> = state.config.data.rooms.values().collect();
+    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
+    let rooms: Vec<_> = data.rooms.values().collect();
     let end = (offset + size).min(rooms.len());
     let items: Vec<String> = rooms.get(offset..end).unwrap_or(&[]).iter().map(|r| r.info.to_string()).collect();
     let next = (end < rooms.len()).then(|| page_token(end));
@@ -578,11 +640,11 @@ fn list_rooms(state: &State, params: &HashMap<String, String>) -> Response<SimBo
 async fn faulty_response(
     state: &State,
     kind: FaultKind,
-    req: &Request<Incoming>,
+    call: &Call<'_>,
     segments: &[String],
     params: &HashMap<String, String>,
 ) -> Response<SimBody> {
-    let normal = || api_response(state, "valid", req.method(), segments, params);
+    let normal = || api_response(state, "valid", call, segments, params);
     match kind {
         FaultKind::Status { status, error_code, message, retry_after } => {
             let code = error_code.unwrap_or_else(|| default_error_code(status).to_string());
@@ -611,8 +673,10 @@ async fn faulty_response(
         FaultKind::EmptyPageWithToken => json(200, format!("{{\"runs\":[],\"next_page_token\":\"{}\"}}", page_token(0))),
         FaultKind::Oversize { bytes } => json(200, format!("{{\"runs\":[],\"padding\":\"{}\"}}", "x".repeat(bytes))),
         FaultKind::Delay { ms } => {
+            // The request is carried out at once; only its answer is late.
+            let resp = normal();
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            normal()
+            resp
         }
         FaultKind::Redirect { status, location } => {
             let mut resp = json(status, "{}".into());

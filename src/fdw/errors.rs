@@ -133,7 +133,7 @@ pub fn api_error(e: ApiError, table: &str) -> FdwError {
 /// A statement on a resource the API cannot change.
 pub fn read_only(table: &str, resource: &Resource, op: Operation) -> FdwError {
     let writable: Vec<&str> = crate::resources::RESOURCES.iter().filter(|r| r.writes.is_some()).map(|r| r.name).collect();
-    FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot {} foreign table \"{table}\": the Databricks API cannot change resource {}", op.sql(), resource.name))
+    FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot {} foreign table \"{table}\": the Databricks API cannot change resource {}", op.phrase(), resource.name))
         .hint(format!("Writable resources are: {}.", writable.join(", ")))
 }
 
@@ -164,7 +164,7 @@ pub fn missing_key(table: &str, column: &str, op: Operation) -> FdwError {
 
 /// A row an UPDATE or DELETE reached whose identifying column is NULL.
 pub fn null_key(table: &str, column: &str, op: Operation) -> FdwError {
-    FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("cannot {} a row of foreign table \"{table}\" whose \"{column}\" is NULL", op.sql()))
+    FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("cannot {} a row of foreign table \"{table}\": its \"{column}\" is NULL", op.sql()))
         .detail("The Databricks API identifies the row by that column.")
 }
 

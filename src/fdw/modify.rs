@@ -596,9 +596,12 @@ mod transaction {
         }
         let (applied, in_doubt) = (APPLIED.replace(0), IN_DOUBT.replace(0));
         if aborted && applied + in_doubt > 0 {
-            let mut message = format!("{applied} change(s) made on Databricks by this transaction were not rolled back");
+            let mut message = match applied {
+                1 => "1 change made on Databricks by this transaction was not rolled back".to_string(),
+                n => format!("{n} changes made on Databricks by this transaction were not rolled back"),
+            };
             if in_doubt > 0 {
-                message.push_str(&format!(", and {in_doubt} more request(s) were interrupted and may have been applied"));
+                message.push_str(&format!("; {in_doubt} more request(s) stopped before their answer came and may have been applied"));
             }
             ereport!(
                 PgLogLevel::WARNING,

@@ -77,6 +77,15 @@ impl Operation {
         }
     }
 
+    /// The verb and preposition for a message: "insert into", "update", "delete from".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            Operation::Insert => "insert into",
+            Operation::Update => "update",
+            Operation::Delete => "delete from",
+        }
+    }
+
     pub fn method(self) -> &'static str {
         match self {
             Operation::Insert => "POST",

@@ -1,0 +1,364 @@
+//! The write calls of the Clean Rooms API (create, update and delete clean rooms, assets and
+//! auto-approval rules), as the official Python SDK sends them: bodies bare or wrapped per call,
+//! validated as the service does, kept in the dataset so that a following listing shows the
+//! change. Each answer is (status, JSON body).
+
+use crate::data::{Asset, Dataset, Item, LastPage, Room, Runs};
+use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub type Answer = (u16, Value);
+
+fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
+    (status, json!({"error_code": code, "message": message.into(), "details": []}))
+}
+
+fn invalid(message: impl Into<String>) -> Answer {
+    error(400, "INVALID_PARAMETER_VALUE", message)
+}
+
+fn room_missing(name: &str) -> Answer {
+    error(404, "RESOURCE_DOES_NOT_EXIST", format!("Clean room '{name}' does not exist."))
+}
+
+/// Milliseconds since the epoch, for created_at and friends.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+static SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// A rule id shaped like the service's UUIDs, unique within the process.
+fn new_rule_id() -> String {
+    let n = SERIAL.fetch_add(1, Ordering::Relaxed);
+    format!("5e1f0000-0000-4000-8000-{n:012x}")
+}
+
+/// The object a body holds, bare or under `wrap`.
+fn object(body: &[u8], wrap: Option<&str>) -> Result<Map<String, Value>, Answer> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| error(400, "MALFORMED_REQUEST", format!("Invalid JSON given in the body of the request: {e}")))?;
+    let value = match wrap {
+        Some(key) => value.get(key).cloned().unwrap_or(Value::Object(Map::new())),
+        None => value,
+    };
+    match value {
+        Value::Object(o) => Ok(o),
+        _ => Err(invalid("The request body must be a JSON object.")),
+    }
+}
+
+fn text<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    o.get(key).and_then(Value::as_str)
+}
+
+/// Sets the given fields of `target`; a null removes the field.
+fn merge(target: &mut Map<String, Value>, changes: Map<String, Value>, allowed: &[&str]) {
+    for (k, v) in changes {
+        if !allowed.contains(&k.as_str()) {
+            continue;
+        }
+        if v.is_null() {
+            target.remove(&k);
+        } else {
+            target.insert(k, v);
+        }
+    }
+}
+
+fn item_object(item: &Item) -> Map<String, Value> {
+    serde_json::from_str::<Value>(&item.json).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()
+}
+
+// ---- clean rooms ----
+
+const ROOM_SETTABLE: &[&str] = &["name", "owner", "comment", "enable_shared_output", "remote_detailed_info"];
+const ROOM_UPDATABLE: &[&str] = &["owner", "comment", "enable_shared_output", "remote_detailed_info"];
+
+pub fn create_room(data: &mut Dataset, body: &[u8]) -> Answer {
+    let given = match object(body, None) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()) else { return invalid("Field 'name' is required.") };
+    if data.rooms.contains_key(name) {
+        return error(409, "RESOURCE_ALREADY_EXISTS", format!("Clean room '{name}' already exists."));
+    }
+    let mut info = Map::new();
+    merge(&mut info, given.clone(), ROOM_SETTABLE);
+    info.entry("owner").or_insert_with(|| json!("sim-user@example.com"));
+    let now = now_ms();
+    info.insert("created_at".into(), json!(now));
+    info.insert("updated_at".into(), json!(now));
+    info.insert("local_collaborator_alias".into(), json!("creator"));
+    // The create answer shows the room still provisioning; the simulator provisions at once.
+    let mut answer = Map::new();
+    for key in ["name", "owner", "comment", "created_at"] {
+        if let Some(v) = info.get(key) {
+            answer.insert(key.into(), v.clone());
+        }
+    }
+    answer.insert("status".into(), json!("PROVISIONING"));
+    info.insert("status".into(), json!("ACTIVE"));
+    let name = name.to_string();
+    data.rooms.insert(
+        name.clone(),
+        Room { name, info: Value::Object(info), runs: Runs::Listed(Vec::new()), last_page: LastPage::Absent, task_runs: Vec::new(), assets: Vec::new(), rules: Vec::new() },
+    );
+    (200, Value::Object(answer))
+}
+
+pub fn update_room(data: &mut Dataset, name: &str, body: &[u8]) -> Answer {
+    let changes = match object(body, Some("clean_room")) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(room) = data.rooms.get_mut(name) else { return room_missing(name) };
+    if let Some(other) = text(&changes, "name").filter(|n| *n != name) {
+        return invalid(format!("Clean room name cannot be changed (from '{name}' to '{other}')."));
+    }
+    let Some(info) = room.info.as_object_mut() else { return error(500, "INTERNAL_ERROR", "room is not an object") };
+    merge(info, changes, ROOM_UPDATABLE);
+    info.insert("updated_at".into(), json!(now_ms()));
+    (200, room.info.clone())
+}
+
+pub fn delete_room(data: &mut Dataset, name: &str) -> Answer {
+    match data.rooms.remove(name) {
+        Some(_) => (200, json!({})),
+        None => room_missing(name),
+    }
+}
+
+// ---- assets ----
+
+const ASSET_TYPES: &[&str] = &["FOREIGN_TABLE", "JAR_ANALYSIS", "NOTEBOOK_FILE", "TABLE", "VIEW", "VOLUME"];
+const ASSET_DETAILS: &[&str] = &[
+    "notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details", "volume_local_details", "foreign_table", "foreign_table_local_details",
+];
+
+/// The sub-object and field an asset type must carry (the SDK marks them required).
+fn required_detail(asset_type: &str) -> (&'static str, &'static str) {
+    match asset_type {
+        "NOTEBOOK_FILE" => ("notebook", "notebook_content"),
+        "JAR_ANALYSIS" => ("jar_analysis", "main_class_name"),
+        "TABLE" => ("table_local_details", "local_name"),
+        "VIEW" => ("view_local_details", "local_name"),
+        "VOLUME" => ("volume_local_details", "local_name"),
+        _ => ("foreign_table_local_details", "local_name"),
+    }
+}
+
+fn check_details(asset: &Map<String, Value>, asset_type: &str) -> Result<(), Answer> {
+    let (object, field) = required_detail(asset_type);
+    if asset.get(object).and_then(|o| o.get(field)).and_then(Value::as_str).is_none_or(str::is_empty) {
+        return Err(invalid(format!("Field '{object}.{field}' is required for an asset of type {asset_type}.")));
+    }
+    if let Some(other) = ASSET_DETAILS.iter().find(|k| asset.get(**k).is_some_and(|v| !v.is_null()) && !k.starts_with(object) && !object.starts_with(**k)) {
+        return Err(invalid(format!("Field '{other}' does not apply to an asset of type {asset_type}.")));
+    }
+    Ok(())
+}
+
+pub fn create_asset(data: &mut Dataset, room_name: &str, body: &[u8]) -> Answer {
+    let given = match object(body, None) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()).map(str::to_string) else { return invalid("Field 'name' is required.") };
+    let Some(kind) = text(&given, "asset_type").map(str::to_string) else { return invalid("Field 'asset_type' is required.") };
+    if !ASSET_TYPES.contains(&kind.as_str()) {
+        return invalid(format!("Invalid asset_type '{kind}'."));
+    }
+    match text(&given, "clean_room_name") {
+        None => return invalid("Field 'clean_room_name' is required."),
+        Some(n) if n != room_name => return invalid(format!("clean_room_name '{n}' does not match the clean room of the request ('{room_name}').")),
+        Some(_) => {}
+    }
+    if let Err(a) = check_details(&given, &kind) {
+        return a;
+    }
+    if room.assets.iter().any(|a| a.item.name.as_deref() == Some(name.as_str()) && a.item.kind.as_deref() == Some(kind.as_str())) {
+        return error(409, "RESOURCE_ALREADY_EXISTS", format!("Asset {kind} '{name}' already exists in clean room '{room_name}'."));
+    }
+    let mut asset = Map::new();
+    merge(&mut asset, given, &[&["name", "asset_type", "clean_room_name"], ASSET_DETAILS].concat());
+    asset.insert("added_at".into(), json!(now_ms()));
+    asset.insert("owner_collaborator_alias".into(), json!(local_alias(room)));
+    asset.insert("status".into(), json!("ACTIVE"));
+    if let Some(nb) = asset.get_mut("notebook").and_then(Value::as_object_mut) {
+        nb.insert("etag".into(), json!(format!("etag-{}", SERIAL.fetch_add(1, Ordering::Relaxed))));
+        nb.insert("review_state".into(), json!("PENDING"));
+    }
+    let value = Value::Object(asset);
+    room.assets.push(Asset { item: Item { name: Some(name), kind: Some(kind), json: value.to_string() }, revisions: Vec::new() });
+    (200, value)
+}
+
+fn local_alias(room: &Room) -> String {
+    room.info.get("local_collaborator_alias").and_then(Value::as_str).unwrap_or("creator").to_string()
+}
+
+fn find_asset<'a>(room: &'a mut Room, kind: &str, name: &str) -> Option<&'a mut Asset> {
+    room.assets.iter_mut().find(|a| a.item.kind.as_deref() == Some(kind) && a.item.name.as_deref() == Some(name))
+}
+
+fn asset_missing(room: &str, kind: &str, name: &str) -> Answer {
+    error(404, "RESOURCE_DOES_NOT_EXIST", format!("Asset {kind} '{name}' does not exist in clean room '{room}'."))
+}
+
+pub fn update_asset(data: &mut Dataset, room_name: &str, kind: &str, name: &str, body: &[u8]) -> Answer {
+    let changes = match object(body, None) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+    // The body names the asset it updates, as the path does.
+    if text(&changes, "name") != Some(name) || text(&changes, "asset_type") != Some(kind) {
+        return invalid("The asset's name and asset_type must be given and match the path.");
+    }
+    let Some(asset) = find_asset(room, kind, name) else { return asset_missing(room_name, kind, name) };
+    let mut object = item_object(&asset.item);
+    merge(&mut object, changes, ASSET_DETAILS);
+    if let Err(a) = check_details(&object, kind) {
+        return a;
+    }
+    let value = Value::Object(object);
+    asset.item.json = value.to_string();
+    (200, value)
+}
+
+pub fn delete_asset(data: &mut Dataset, room_name: &str, kind: &str, name: &str) -> Answer {
+    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+    let before = room.assets.len();
+    room.assets.retain(|a| !(a.item.kind.as_deref() == Some(kind) && a.item.name.as_deref() == Some(name)));
+    if room.assets.len() == before {
+        return asset_missing(room_name, kind, name);
+    }
+    (200, json!({}))
+}
+
+// ---- auto-approval rules ----
+
+const RULE_SETTABLE: &[&str] = &["author_collaborator_alias", "author_scope", "runner_collaborator_alias"];
+
+fn check_rule(rule: &Map<String, Value>) -> Result<(), Answer> {
+    match (text(rule, "author_collaborator_alias"), text(rule, "author_scope")) {
+        (Some(_), Some(_)) => return Err(invalid("Only one of author_collaborator_alias and author_scope can be set.")),
+        (None, None) => return Err(invalid("One of author_collaborator_alias and author_scope is required.")),
+        (None, Some(scope)) if scope != "ANY_AUTHOR" => return Err(invalid(format!("Invalid author_scope '{scope}'."))),
+        _ => {}
+    }
+    if text(rule, "runner_collaborator_alias").is_none_or(str::is_empty) {
+        return Err(invalid("Field 'runner_collaborator_alias' is required."));
+    }
+    Ok(())
+}
+
+/// Who a rule is about: two rules that say the same are duplicates.
+fn rule_identity(rule: &Map<String, Value>) -> (Option<&str>, Option<&str>, Option<&str>) {
+    (text(rule, "author_collaborator_alias"), text(rule, "author_scope"), text(rule, "runner_collaborator_alias"))
+}
+
+pub fn create_rule(data: &mut Dataset, room_name: &str, body: &[u8]) -> Answer {
+    let given = match object(body, Some("auto_approval_rule")) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+    let mut rule = Map::new();
+    merge(&mut rule, given, RULE_SETTABLE);
+    if let Err(a) = check_rule(&rule) {
+        return a;
+    }
+    if room.rules.iter().any(|r| rule_identity(&item_object(r)) == rule_identity(&rule)) {
+        return error(409, "RESOURCE_ALREADY_EXISTS", "An auto-approval rule for this author and runner already exists.");
+    }
+    let id = new_rule_id();
+    rule.insert("rule_id".into(), json!(id));
+    rule.insert("clean_room_name".into(), json!(room_name));
+    rule.insert("created_at".into(), json!(now_ms()));
+    rule.insert("rule_owner_collaborator_alias".into(), json!(local_alias(room)));
+    let value = Value::Object(rule);
+    room.rules.push(Item { name: Some(id), kind: None, json: value.to_string() });
+    (200, value)
+}
+
+fn rule_missing(room: &str, id: &str) -> Answer {
+    error(404, "RESOURCE_DOES_NOT_EXIST", format!("Auto-approval rule '{id}' does not exist in clean room '{room}'."))
+}
+
+pub fn update_rule(data: &mut Dataset, room_name: &str, id: &str, body: &[u8]) -> Answer {
+    let changes = match object(body, None) {
+        Ok(o) => o,
+        Err(a) => return a,
+    };
+    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+    let Some(item) = room.rules.iter_mut().find(|r| r.name.as_deref() == Some(id)) else { return rule_missing(room_name, id) };
+    let mut rule = item_object(item);
+    merge(&mut rule, changes, RULE_SETTABLE);
+    if let Err(a) = check_rule(&rule) {
+        return a;
+    }
+    let value = Value::Object(rule);
+    item.json = value.to_string();
+    (200, value)
+}
+
+pub fn delete_rule(data: &mut Dataset, room_name: &str, id: &str) -> Answer {
+    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+    let before = room.rules.len();
+    room.rules.retain(|r| r.name.as_deref() != Some(id));
+    if room.rules.len() == before {
+        return rule_missing(room_name, id);
+    }
+    (200, json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> Dataset {
+        Dataset::from_fixture_json(include_str!("../fixtures/cleanrooms.json")).unwrap()
+    }
+
+    #[test]
+    fn rules_are_validated_created_updated_and_deleted() {
+        let mut d = data();
+        let (s, _) = create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r"}}"#);
+        assert_eq!(s, 400, "an author or a scope is required");
+        let (s, _) = create_rule(&mut d, "acme_x_retailer", br#"{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}"#);
+        assert_eq!(s, 400, "create wraps the rule");
+        let (s, rule) = create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#);
+        assert_eq!(s, 200);
+        let id = rule["rule_id"].as_str().unwrap().to_string();
+        let (s, _) = create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#);
+        assert_eq!(s, 409);
+        let (s, rule) = update_rule(&mut d, "acme_x_retailer", &id, br#"{"author_scope":null,"author_collaborator_alias":"a"}"#);
+        assert_eq!((s, rule["author_collaborator_alias"].as_str()), (200, Some("a")));
+        assert_eq!(delete_rule(&mut d, "acme_x_retailer", &id).0, 200);
+        assert_eq!(delete_rule(&mut d, "acme_x_retailer", &id).0, 404);
+    }
+
+    #[test]
+    fn rooms_and_assets() {
+        let mut d = data();
+        assert_eq!(create_room(&mut d, br#"{"comment":"x"}"#).0, 400);
+        let (s, room) = create_room(&mut d, br#"{"name":"new_room","comment":"c"}"#);
+        assert_eq!((s, room["status"].as_str()), (200, Some("PROVISIONING")));
+        assert_eq!(create_room(&mut d, br#"{"name":"new_room"}"#).0, 409);
+        let (s, room) = update_room(&mut d, "new_room", br#"{"clean_room":{"comment":"Q4"}}"#);
+        assert_eq!((s, room["comment"].as_str(), room["status"].as_str()), (200, Some("Q4"), Some("ACTIVE")));
+        let asset = br#"{"name":"c.s.t","asset_type":"TABLE","clean_room_name":"new_room","table_local_details":{"local_name":"c.s.t"}}"#;
+        assert_eq!(create_asset(&mut d, "new_room", asset).0, 200);
+        assert_eq!(create_asset(&mut d, "new_room", asset).0, 409);
+        let no_details = br#"{"name":"n","asset_type":"NOTEBOOK_FILE","clean_room_name":"new_room"}"#;
+        assert_eq!(create_asset(&mut d, "new_room", no_details).0, 400);
+        assert_eq!(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"table_local_details":{"local_name":"c.s.u"}}"#).0, 400, "the body names the asset");
+        assert_eq!(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"name":"c.s.t","asset_type":"TABLE","table_local_details":{"local_name":"c.s.u"}}"#).0, 200);
+        assert_eq!(delete_asset(&mut d, "new_room", "TABLE", "c.s.t").0, 200);
+        assert_eq!(delete_room(&mut d, "new_room").0, 200);
+        assert_eq!(delete_room(&mut d, "new_room").0, 404);
+    }
+}
