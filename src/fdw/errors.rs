@@ -185,17 +185,27 @@ pub fn change_error(e: RequestError, table: &str, server: &str, op: Operation) -
 }
 
 /// What a statement changed before it failed: the API is not transactional, so each applied
-/// change stays, and the error says which.
+/// change stays, and the error says how many and which (the first few: a long statement keeps
+/// a count, not every name).
 #[derive(Debug, Default)]
 pub struct Applied {
     pub op: Option<Operation>,
     /// The identifying column of the rows (rule_id, name).
     pub column: &'static str,
-    pub rows: Vec<String>,
+    pub count: u64,
+    /// The first rows' identifying values.
+    pub first: Vec<String>,
 }
 
 impl Applied {
     const SHOWN: usize = 10;
+
+    pub fn push(&mut self, name: String) {
+        self.count += 1;
+        if self.first.len() < Self::SHOWN {
+            self.first.push(name);
+        }
+    }
 
     fn describe(&self) -> String {
         let verb = match self.op {
@@ -203,15 +213,14 @@ impl Applied {
             Some(Operation::Update) => "updated",
             Some(Operation::Delete) | None => "deleted",
         };
-        if self.rows.is_empty() {
+        if self.count == 0 {
             return format!("No row was {verb} by this statement before this error.");
         }
-        let mut names: Vec<String> = self.rows.iter().take(Self::SHOWN).map(|v| quoted(v)).collect();
-        if self.rows.len() > Self::SHOWN {
-            names.push(format!("and {} more", self.rows.len() - Self::SHOWN));
+        let mut names: Vec<String> = self.first.iter().map(|v| quoted(v)).collect();
+        if self.count > names.len() as u64 {
+            names.push(format!("and {} more", self.count - names.len() as u64));
         }
-        let n = self.rows.len();
-        let rows = if n == 1 { "1 row was".to_string() } else { format!("{n} rows were") };
+        let rows = if self.count == 1 { "1 row was".to_string() } else { format!("{} rows were", self.count) };
         format!("{rows} {verb} by this statement before this error, and stay {verb} (the Databricks API is not transactional): {} {}.", self.column, names.join(", "))
     }
 }
@@ -271,7 +280,9 @@ mod tests {
 
     #[test]
     fn a_failed_write_says_what_the_statement_had_already_changed() {
-        let applied = Applied { op: Some(Operation::Insert), column: "rule_id", rows: vec!["r-1".into(), "r-2".into()] };
+        let mut applied = Applied { op: Some(Operation::Insert), column: "rule_id", ..Applied::default() };
+        applied.push("r-1".into());
+        applied.push("r-2".into());
         let body = br#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"Rule exists."}"#;
         let e = write_error(ApiError::from_status("POST /api/2.0/clean-rooms/x/auto-approval-rules", 409, body), "rules", Operation::Insert, &applied);
         assert_eq!(e.code, ERRCODE_UNIQUE_VIOLATION);
@@ -279,12 +290,14 @@ mod tests {
         let detail = e.detail.unwrap();
         assert!(detail.starts_with("2 rows were created by this statement before this error, and stay created"), "{detail}");
         assert!(detail.contains("rule_id \"r-1\", \"r-2\"") && detail.ends_with("The request: POST /api/2.0/clean-rooms/x/auto-approval-rules"), "{detail}");
-        let none = Applied { op: Some(Operation::Delete), column: "name", rows: vec![] };
+        let none = Applied { op: Some(Operation::Delete), column: "name", ..Applied::default() };
         let timeout = ApiError::Transport { path: "DELETE /p".into(), problem: "timed out".into(), timeout: true, lasting: false, unsent: false };
         let detail = write_error(timeout, "t", Operation::Delete, &none).detail.unwrap();
         assert!(detail.starts_with("No row was deleted") && detail.contains("may have been applied"), "{detail}");
-        let many = Applied { op: Some(Operation::Update), column: "name", rows: (0..25).map(|i| i.to_string()).collect() };
-        assert!(many.describe().contains("and 15 more"), "{}", many.describe());
+        let mut many = Applied { op: Some(Operation::Update), column: "name", ..Applied::default() };
+        (0..25).for_each(|i| many.push(i.to_string()));
+        assert_eq!(many.first.len(), 10, "a long statement keeps a count, not every name");
+        assert!(many.describe().starts_with("25 rows were updated") && many.describe().contains("and 15 more"), "{}", many.describe());
     }
 
     #[test]

@@ -258,7 +258,7 @@ unsafe fn begin(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::Resu
         pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
         pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
     );
-    let applied = Applied { op: Some(plan.op), column: writes.keys.last().copied().unwrap_or("name"), rows: Vec::new() };
+    let applied = Applied { op: Some(plan.op), column: writes.keys.last().copied().unwrap_or("name"), ..Applied::default() };
     let state = ModifyState { plan, resource, writes, server, client, columns, writers, applied, stats: Stats::default(), failed: false, row_cxt };
     (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
     transaction::watch();
@@ -446,7 +446,7 @@ impl ModifyState {
         };
         let key = self.applied.column;
         let described = answer.get(key).and_then(Value::as_str).map(str::to_string).or_else(|| row.key(key).map(str::to_string));
-        self.applied.rows.push(described.unwrap_or_else(|| "(no name)".into()));
+        self.applied.push(described.unwrap_or_else(|| "(no name)".into()));
         if !self.plan.returning {
             return slot;
         }
