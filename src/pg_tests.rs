@@ -49,7 +49,7 @@ mod tests {
         .unwrap();
     }
 
-    #[pg_test(error = "cannot insert into foreign table \"ro_runs\"")]
+    #[pg_test(error = "cannot insert into foreign table \"ro_runs\": the Databricks API cannot change resource task_runs")]
     fn tables_are_read_only() {
         Spi::run(
             "CREATE SERVER ro_srv FOREIGN DATA WRAPPER databricks_fdw OPTIONS (deployment_name 'dbc-a');
