@@ -173,13 +173,16 @@ pub fn unsendable(table: &str, column: &str, problem: &str) -> FdwError {
     FdwError::new(ERRCODE_INVALID_TEXT_REPRESENTATION, format!("the value of column \"{column}\" of foreign table \"{table}\" cannot be sent: it {problem}"))
 }
 
-/// Why a change cannot be requested, in the user's terms (a NULL where the path needs a value).
-pub fn change_error(e: RequestError, table: &str, server: &str, op: Operation) -> FdwError {
+/// An INSERT without a value the API requires (the room of the path, an asset's name).
+pub fn missing_value(table: &str, column: &str, resource: &Resource) -> FdwError {
+    FdwError::new(ERRCODE_NOT_NULL_VIOLATION, format!("INSERT into foreign table \"{table}\" needs a value for column \"{column}\""))
+        .detail(format!("The Databricks API cannot create {} without it.", resource.name))
+}
+
+/// Why a change cannot be requested, in the user's terms.
+pub fn change_error(e: RequestError, table: &str, server: &str) -> FdwError {
     match e {
-        RequestError::MissingValue { column } => {
-            FdwError::new(ERRCODE_NOT_NULL_VIOLATION, format!("{} into foreign table \"{table}\" needs a value for column \"{column}\"", op.sql()))
-                .detail(format!("The Databricks API names the {column} in the request's path."))
-        }
+        RequestError::MissingValue { column } => FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("a row of foreign table \"{table}\" has no value for column \"{column}\"")),
         e => request_error(e, table, server),
     }
 }

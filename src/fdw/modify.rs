@@ -380,6 +380,11 @@ impl ModifyState {
                 raise(errors::set_by_service(&self.plan.table, name, Operation::Insert, &settable));
             }
         }
+        for column in self.writes.required {
+            if row.key(column).is_none() && !row.fields.contains_key(*column) {
+                raise(errors::missing_value(&self.plan.table, column, self.resource));
+            }
+        }
         row
     }
 
@@ -408,7 +413,7 @@ impl ModifyState {
     unsafe fn apply(&mut self, row: RowValues, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
         let op = self.plan.op;
         let change = write::change(self.resource, &self.server.endpoint, op, &row)
-            .unwrap_or_else(|e| raise(errors::change_error(e, &self.plan.table, &self.server.server_name, op)));
+            .unwrap_or_else(|e| raise(errors::change_error(e, &self.plan.table, &self.server.server_name)));
         let client = self.client.clone();
         let workspace = change.workspace.clone();
         let request = change.request.clone();
@@ -542,7 +547,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_modify(
 ) {
     let plan = ModifyPlan::from_list(fdw_private);
     if let Some(writes) = resources::find(&plan.resource).and_then(|r| r.writes.as_ref()) {
-        super::explain::text(es, "Databricks", &format!("{} for each row", writes.request_line(plan.op)));
+        super::explain::text(es, "Databricks", &writes.request_line(plan.op));
     }
     if !plan.set_columns.is_empty() {
         super::explain::text(es, "Fields Sent", &plan.set_columns.join(", "));

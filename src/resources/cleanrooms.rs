@@ -110,6 +110,7 @@ pub static CLEAN_ROOMS: Resource = Resource {
         keys: &["name"],
         create: Call { path: "/api/2.0/clean-rooms", wrap: None, body_keys: &[] },
         insertable: &["name", "owner", "comment", "enable_shared_output", "remote_detailed_info"],
+        required: &["name"],
         update: Call { path: "/api/2.0/clean-rooms/{name}", wrap: Some("clean_room"), body_keys: &[] },
         updatable: &["owner", "comment", "enable_shared_output", "remote_detailed_info"],
         delete: "/api/2.0/clean-rooms/{name}",
@@ -160,6 +161,7 @@ pub static ASSETS: Resource = Resource {
             "clean_room_name", "name", "asset_type", "notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details",
             "volume_local_details", "foreign_table", "foreign_table_local_details",
         ],
+        required: &["clean_room_name", "name", "asset_type"],
         // The body identifies the asset by its own name and type, as the path does.
         update: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}", wrap: None, body_keys: &["name", "asset_type"] },
         updatable: &["notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details", "volume_local_details", "foreign_table", "foreign_table_local_details"],
@@ -213,6 +215,7 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
         keys: &["clean_room_name", "rule_id"],
         create: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules", wrap: Some("auto_approval_rule"), body_keys: &[] },
         insertable: RULE_FIELDS,
+        required: &["clean_room_name"],
         update: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}", wrap: None, body_keys: &[] },
         updatable: RULE_FIELDS,
         delete: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",

@@ -41,6 +41,8 @@ pub struct Writes {
     pub create: Call,
     /// Fields an INSERT may give (the others are the service's to set).
     pub insertable: &'static [&'static str],
+    /// Columns an INSERT must give: the create path's, and the fields the SDK requires.
+    pub required: &'static [&'static str],
     /// `PATCH`: the update call, sent with the changed fields only.
     pub update: Call,
     /// Fields an UPDATE may change.
@@ -331,6 +333,12 @@ mod tests {
         }
         for path in [w.update.path, w.delete] {
             assert_eq!(placeholders(path), w.keys.to_vec(), "{}: {path} must name the keys", r.name);
+        }
+        for name in placeholders(w.create.path) {
+            assert!(w.required.contains(&name), "{}: the create path's {name} is required", r.name);
+        }
+        for name in w.required {
+            assert!(w.insertable.contains(name) || placeholders(w.create.path).contains(name), "{}: required {name} cannot be given", r.name);
         }
         for key in w.update.body_keys {
             assert!(w.keys.contains(key), "{}: {key} is not a key", r.name);

@@ -190,6 +190,9 @@ fn columns_the_service_sets_and_keys_are_refused_before_any_request() {
     assert_eq!(e.code, "0A000", "{e}");
     let e = w.error("INSERT INTO auto_approval_rules (author_scope, runner_collaborator_alias) VALUES ('ANY_AUTHOR', 'x')");
     assert_eq!(e.code, "23502", "the room is part of the path: {e}");
+    let e = w.error(&format!("INSERT INTO assets (clean_room_name, name) VALUES ('{ACME}', 'x')"));
+    assert_eq!(e.code, "23502", "an asset needs its type: {e}");
+    assert!(e.message.contains("\"asset_type\""), "{e}");
     let e = w.error(&format!("INSERT INTO assets (clean_room_name, name, asset_type, notebook) VALUES ('{ACME}', 'n', 'NOTEBOOK_FILE', 'not json'::text::jsonb)"));
     assert_eq!(e.code, "22P02", "Postgres itself refuses the value: {e}");
     w.db.batch_execute("ALTER FOREIGN TABLE assets ALTER COLUMN notebook TYPE text").unwrap();
