@@ -15,6 +15,7 @@ mod paths;
 mod plan_data;
 mod quals;
 mod scan;
+mod slot;
 
 pub use check::check;
 use crate::error::FdwError;

@@ -10,6 +10,7 @@ use super::connect::{self, Remote};
 use super::errors::{self, Applied};
 use super::plan_data::{ModifyPlan, PlanData};
 use super::scan::PgInterrupts;
+use super::slot::{emptied, slot_value, slot_values};
 use super::{raise, OrRaise};
 use crate::client::runtime;
 use crate::client::write::{self, RowValues};
@@ -276,12 +277,9 @@ pub unsafe extern "C-unwind" fn exec_foreign_insert(
     _estate: *mut pg_sys::EState,
     rinfo: *mut pg_sys::ResultRelInfo,
     slot: *mut pg_sys::TupleTableSlot,
-    _plan_slot: *mut pg_sys::TupleTableSlot,
+    plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
-    let state = state_of(rinfo);
-    pg_sys::MemoryContextReset(state.row_cxt);
-    let row = PgMemoryContexts::For(state.row_cxt).switch_to(|_| state.inserted(slot));
-    state.apply(row, slot, std::ptr::null_mut())
+    change_row(rinfo, slot, plan_slot)
 }
 
 #[pg_guard]
@@ -291,23 +289,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     slot: *mut pg_sys::TupleTableSlot,
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
-    let state = state_of(rinfo);
-    pg_sys::MemoryContextReset(state.row_cxt);
-    let row = PgMemoryContexts::For(state.row_cxt).switch_to(|_| {
-        let mut row = state.identified(plan_slot);
-        let values = slot_values(slot);
-        for name in &state.plan.set_columns {
-            let column = state.columns.iter().find(|c| &c.name == name).expect("set columns are columns of the table");
-            let value = match values[column.index] {
-                // NULL clears the field, as far as the service allows.
-                None => Value::Null,
-                Some(datum) => state.json(column, datum),
-            };
-            row.fields.insert(name.clone(), value);
-        }
-        row
-    });
-    state.apply(row, slot, plan_slot)
+    change_row(rinfo, slot, plan_slot)
 }
 
 #[pg_guard]
@@ -317,30 +299,21 @@ pub unsafe extern "C-unwind" fn exec_foreign_delete(
     slot: *mut pg_sys::TupleTableSlot,
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
+    change_row(rinfo, slot, plan_slot)
+}
+
+/// One row of the statement: its values (in memory emptied before the next row), then its call.
+/// `slot` is the new row (INSERT, UPDATE) or the place for RETURNING (DELETE); `plan_slot` the
+/// scan's row with the row identity columns.
+unsafe fn change_row(rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
     let state = state_of(rinfo);
     pg_sys::MemoryContextReset(state.row_cxt);
-    let row = PgMemoryContexts::For(state.row_cxt).switch_to(|_| state.identified(plan_slot));
+    let row = PgMemoryContexts::For(state.row_cxt).switch_to(|_| match state.plan.op {
+        Operation::Insert => state.inserted(slot),
+        Operation::Update => state.updated(slot, plan_slot),
+        Operation::Delete => state.identified(plan_slot),
+    });
     state.apply(row, slot, plan_slot)
-}
-
-/// The values of a slot, by column (`None`: NULL), all of them deformed.
-unsafe fn slot_values(slot: *mut pg_sys::TupleTableSlot) -> Vec<Option<pg_sys::Datum>> {
-    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-    slot_prefix(slot, natts)
-}
-
-unsafe fn slot_prefix(slot: *mut pg_sys::TupleTableSlot, n: usize) -> Vec<Option<pg_sys::Datum>> {
-    if ((*slot).tts_nvalid as usize) < n {
-        pg_sys::slot_getsomeattrs_int(slot, n as i32);
-    }
-    let values = std::slice::from_raw_parts((*slot).tts_values, n);
-    let nulls = std::slice::from_raw_parts((*slot).tts_isnull, n);
-    values.iter().zip(nulls).map(|(v, null)| (!null).then_some(*v)).collect()
-}
-
-/// The value of attribute `attno` (from 1) of a slot.
-unsafe fn slot_value(slot: *mut pg_sys::TupleTableSlot, attno: pg_sys::AttrNumber) -> Option<pg_sys::Datum> {
-    slot_prefix(slot, attno as usize)[attno as usize - 1]
 }
 
 impl ModifyState {
@@ -384,6 +357,22 @@ impl ModifyState {
             if row.key(column).is_none() && !row.fields.contains_key(*column) {
                 raise(errors::missing_value(&self.plan.table, column, self.resource));
             }
+        }
+        row
+    }
+
+    /// What an updated row sends: its keys, and the SET columns' new values (NULL clears a
+    /// field, as far as the service allows).
+    unsafe fn updated(&self, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> RowValues {
+        let mut row = self.identified(plan_slot);
+        let values = slot_values(slot);
+        for name in &self.plan.set_columns {
+            let column = self.columns.iter().find(|c| &c.name == name).expect("set columns are columns of the table");
+            let value = match values[column.index] {
+                None => Value::Null,
+                Some(datum) => self.json(column, datum),
+            };
+            row.fields.insert(name.clone(), value);
         }
         row
     }
@@ -465,11 +454,7 @@ impl ModifyState {
     /// Fills `slot` with the object the API answered (RETURNING of INSERT and UPDATE). Columns
     /// taken from the request (clean_room_name, deployment_name) show the values sent.
     unsafe fn store_answer(&mut self, slot: *mut pg_sys::TupleTableSlot, answer: &Map<String, Value>, row: &RowValues) {
-        clear_slot(slot);
-        let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-        let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-        nulls.fill(true);
+        let (values, nulls) = emptied(slot);
         let deployment = row.deployment.clone().or_else(|| self.server.endpoint.deployment_name.clone());
         for (column, writer) in self.columns.iter().zip(self.writers.iter_mut()) {
             let raw: Option<String> = match (&column.path, column.def.map(|d| d.source)) {
@@ -490,11 +475,7 @@ impl ModifyState {
 
     /// Fills `slot` with the row the scan read (RETURNING of DELETE).
     unsafe fn store_scanned(&self, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) {
-        clear_slot(slot);
-        let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-        let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-        nulls.fill(true);
+        let (values, nulls) = emptied(slot);
         for column in &self.columns {
             if let Some(datum) = column.identity.and_then(|attno| slot_value(plan_slot, attno)) {
                 values[column.index] = datum;
@@ -525,12 +506,6 @@ fn placeholders(path: &'static str) -> Vec<&'static str> {
     path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
 }
 
-/// ExecClearTuple, a static inline function in C.
-unsafe fn clear_slot(slot: *mut pg_sys::TupleTableSlot) {
-    if let Some(clear) = (*(*slot).tts_ops).clear {
-        clear(slot);
-    }
-}
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState, _rinfo: *mut pg_sys::ResultRelInfo) {

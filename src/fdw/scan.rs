@@ -235,7 +235,8 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
 #[pg_guard]
 pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
     let slot = (*node).ss.ss_ScanTupleSlot;
-    clear_slot(slot);
+    // An empty slot ends the scan; a row fills it.
+    let (values, nulls) = super::slot::emptied(slot);
     let state = &mut *((*node).fdw_state as *mut ScanState);
     if state.listing.is_none() {
         state.listing = Some(start_listing(node, state));
@@ -252,10 +253,6 @@ pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignS
         }
     };
 
-    let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
-    let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-    let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-    nulls.fill(true);
     if !echo.as_ref().is_some_and(|e| e.generation == *generation && e.target == target.index) {
         pg_sys::MemoryContextReset(*echo_cxt);
         let datums = PgMemoryContexts::For(*echo_cxt).switch_to(|_| {
@@ -316,13 +313,6 @@ fn echoed(value: Option<&str>, target: TargetType) -> Result<Cell<'static>, crat
         (None, _) => Ok(Cell::Null),
         (Some(v), TargetType::Text) => Ok(Cell::Text(std::borrow::Cow::Owned(v.to_string()))),
         (Some(v), _) => convert(Some(&serde_json::Value::from(v).to_string()), target).map(Cell::into_owned),
-    }
-}
-
-/// ExecClearTuple, a static inline function in C.
-unsafe fn clear_slot(slot: *mut pg_sys::TupleTableSlot) {
-    if let Some(clear) = (*(*slot).tts_ops).clear {
-        clear(slot);
     }
 }
 
