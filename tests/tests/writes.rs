@@ -336,3 +336,54 @@ fn copy_from_creates_rules_and_a_rollback_warns_that_changes_stay() {
     assert_eq!(sim_rules(&w, ACME).len(), before, "a ROLLBACK cannot undo a remote delete");
     assert!(server_log().contains("2 changes made on Databricks by this transaction were not rolled back"), "the abort warns");
 }
+
+#[test]
+fn deployment_name_chooses_the_workspace_a_row_is_written_to() {
+    let mut w = writable("w_workspaces");
+    w.db.batch_execute(&format!(
+        "ALTER SERVER {} OPTIONS (SET workspace_url '{}/ws/{{deployment_name}}', SET deployment_name 'dbc-east', ADD allowed_deployments 'dbc-east,dbc-west')",
+        w.server,
+        w.sim.url()
+    ))
+    .unwrap();
+    let insert = |d: &str| format!("INSERT INTO auto_approval_rules (deployment_name, clean_room_name, author_scope, runner_collaborator_alias) VALUES ({d}, '{ACME}', 'ANY_AUTHOR', 'x') RETURNING deployment_name");
+    assert_eq!(w.rows(&insert("'dbc-west'")), [vec![Some("dbc-west".into())]]);
+    assert_eq!(w.requests().last().map(|e| (e.method.clone(), e.deployment.clone())), Some(("POST".into(), "dbc-west".into())));
+    w.sim.state.data.write().unwrap().rooms.get_mut(ACME).unwrap().rules.clear();
+    assert_eq!(w.rows(&insert("NULL")), [vec![Some("dbc-east".into())]], "the server's deployment");
+    w.clear_requests();
+    let e = w.error(&insert("'dbc-north'"));
+    assert_eq!(e.code, "42501", "{e}");
+    assert!(w.requests().is_empty(), "nothing is sent to a deployment the server does not allow");
+    // UPDATE and DELETE go to the workspace the row was read from.
+    w.db.batch_execute(&format!("DELETE FROM auto_approval_rules WHERE deployment_name = 'dbc-west' AND clean_room_name = '{ACME}'")).unwrap();
+    let deletes: Vec<String> = w.requests().into_iter().filter(|e| e.method == "DELETE").map(|e| e.deployment).collect();
+    assert_eq!(deletes, ["dbc-west"]);
+}
+
+#[test]
+fn a_view_over_a_writable_table_takes_writes_with_its_owner_s_mapping() {
+    let mut w = writable("w_view");
+    w.db.batch_execute(&format!(
+        "CREATE VIEW acme_rules AS SELECT clean_room_name, rule_id, author_scope, runner_collaborator_alias FROM auto_approval_rules WHERE clean_room_name = '{ACME}'"
+    ))
+    .unwrap();
+    let before = sim_rules(&w, ACME).len();
+    w.db.batch_execute(&format!("INSERT INTO acme_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'viewer')")).unwrap();
+    assert_eq!(sim_rules(&w, ACME).len(), before + 1);
+    w.db.batch_execute("DELETE FROM acme_rules WHERE runner_collaborator_alias = 'viewer'").unwrap();
+    assert_eq!(sim_rules(&w, ACME).len(), before);
+}
+
+#[test]
+fn a_write_waiting_on_a_hung_api_is_cancelled_and_reported_as_in_doubt() {
+    let mut w = writable("w_cancel");
+    w.fault(json!({"kind": "hang"}));
+    w.db.batch_execute("SET statement_timeout = '500ms'").unwrap();
+    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'hung')"));
+    assert_eq!(e.code, "57014", "statement_timeout stops the wait: {e}");
+    w.db.batch_execute("RESET statement_timeout").unwrap();
+    w.sim.state.disarm_all();
+    assert_eq!(w.count("SELECT 1::bigint"), 1, "the session stays usable");
+    assert!(server_log().contains("1 more request(s) stopped before their answer came and may have been applied"), "the abort says the change is in doubt");
+}
