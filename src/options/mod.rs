@@ -254,7 +254,12 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
         ));
     }
     if context == OptionContext::Table {
-        TableOptions::from_options("the foreign table", options)?;
+        let table = TableOptions::from_options("the foreign table", options)?;
+        if table.resource.writes.is_none() && updatable(options, &[]) {
+            let writable: Vec<&str> = resources::RESOURCES.iter().filter(|r| r.writes.is_some()).map(|r| r.name).collect();
+            return Err(FdwError::bad_option_value("updatable", format!("resource {} is read-only", table.resource.name))
+                .hint(format!("Writable resources are: {}.", writable.join(", "))));
+        }
     }
     Ok(())
 }
@@ -291,6 +296,15 @@ mod tests {
         assert!(validate(OptionContext::Server, &opts(&[("max_listings", "0")])).is_err());
         let deep = vec!["a"; 101].join(".");
         assert!(validate(OptionContext::Column, &opts(&[("path", &deep)])).is_err());
+    }
+
+    #[test]
+    fn only_writable_resources_can_be_made_updatable() {
+        validate(OptionContext::Table, &opts(&[("resource", "auto_approval_rules"), ("updatable", "true")])).unwrap();
+        validate(OptionContext::Table, &opts(&[("resource", "task_runs"), ("updatable", "false")])).unwrap();
+        let e = validate(OptionContext::Table, &opts(&[("resource", "task_runs"), ("updatable", "true")])).unwrap_err();
+        assert!(e.message.contains("read-only") && e.hint.unwrap().contains("auto_approval_rules"), "{}", e.message);
+        assert!(validate(OptionContext::Server, &opts(&[("updatable", "maybe")])).is_err());
     }
 
     #[test]
