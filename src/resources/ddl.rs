@@ -24,7 +24,8 @@ pub fn statements(r: &Resource, local_schema: &str, server: &str, raw: bool) -> 
         ident(server),
         literal(r.name)
     )];
-    out.push(format!("COMMENT ON FOREIGN TABLE {table} IS {}", literal(&format!("{} (Databricks GET {})", r.description, r.path))));
+    let writes = if r.writes.is_some() { "; INSERT, UPDATE and DELETE once the option updatable is 'true'" } else { "" };
+    out.push(format!("COMMENT ON FOREIGN TABLE {table} IS {}", literal(&format!("{} (Databricks GET {}{writes})", r.description, r.path))));
     for c in r.columns {
         out.push(format!("COMMENT ON COLUMN {table}.{} IS {}", ident(c.name), literal(c.description)));
     }
@@ -58,6 +59,9 @@ mod tests {
         assert!(sql[0].ends_with(") SERVER \"dbx\" OPTIONS (resource 'task_runs')"));
         assert_eq!(sql.len(), 2 + r.columns.len());
         assert!(sql[1].starts_with("COMMENT ON FOREIGN TABLE \"clean rooms\".\"task_runs\" IS 'Historical notebook task runs"));
+        assert!(!sql[1].contains("INSERT"));
+        let rules = statements(resources::find("auto_approval_rules").unwrap(), "s", "dbx", false);
+        assert!(rules[1].ends_with("auto-approval-rules; INSERT, UPDATE and DELETE once the option updatable is ''true'')'"), "{}", rules[1]);
         let raw = statements(r, "clean rooms", "dbx", true);
         assert!(raw[0].contains("\"start_time\" bigint,"));
         assert_eq!(literal("it's"), "'it''s'");
