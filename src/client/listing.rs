@@ -1,12 +1,15 @@
-//! Streams the items of a scan's listings. Each page is fetched (and decoded) by a task on the
-//! I/O thread; the backend takes pages as they arrive and hands out their items.
+//! Streams the items of a scan's listings. Each open listing is followed by one task on the I/O
+//! thread, a loop that fetches and decodes its pages in order and sends them to the backend,
+//! which hands out their items as pages arrive.
 //!
-//! At most `max_in_flight` listings are open at once, each with at most one page on its way, and
-//! the next listing starts only when one finishes: memory is bounded by that many pages plus the
-//! one being read, however many listings the scan has. When the next page is asked for depends on
-//! the query: a scan under a LIMIT asks once half of the current page has been consumed, so it
-//! requests only the pages it needs; any other scan asks as soon as a page arrives, so the network
-//! overlaps with Postgres working on rows.
+//! At most `max_in_flight` listings are open at once, and the next listing starts only when one
+//! finishes; the pages waiting for the backend are bounded by the channel's capacity (one per
+//! open listing), and each task holds at most one decoded page and one request: memory is
+//! bounded, however many listings the scan has. When a task fetches its next page depends on the
+//! query: under a LIMIT it waits to be asked (once half of the current page has been consumed),
+//! so only the pages needed are requested; otherwise it runs ahead, requesting the next page
+//! before decoding the current one, so the network and the decoding overlap with Postgres working
+//! on rows.
 
 use super::error::ApiError;
 use super::pages::{self, Cursor, Page};
@@ -18,7 +21,8 @@ use super::runtime::{runtime, wait, Interrupts};
 use super::{ApiClient, Stats};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 
 /// How listings are fetched.
 #[derive(Clone)]
@@ -48,40 +52,43 @@ pub const CACHE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 /// What a cache entry costs besides its pages and URL.
 const ENTRY_OVERHEAD: u64 = 256;
 
-/// What a page task hands back: which open listing it belongs to, and the page.
-type Fetched = (usize, Result<Page, ApiError>, Stats, Option<Ahead>);
-
-/// The body of a listing's next page, requested before the page naming it was decoded (its token
-/// found by `pages::quick_next_token`), so the request travels while that page is decoded: on
-/// loopback that halves the time of a `count(*)` over many pages (measured by the benchmark).
-/// Stopped when dropped.
-struct Ahead {
-    token: String,
-    body: tokio::task::JoinHandle<(Result<Bytes, ApiError>, Stats)>,
+/// What a listing's task sends: each page in order (the last one says so), or the error that
+/// ends the listing. `open` is the listing's id.
+enum Event {
+    Page { open: usize, page: Page, last: bool, cost: Stats },
+    Failed { error: ApiError, cost: Stats },
 }
 
-impl Drop for Ahead {
+/// A task on the I/O thread, stopped when this is dropped.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
-        self.body.abort();
+        self.0.abort();
     }
 }
 
 /// One listing being followed.
 struct Open {
+    id: usize,
     target: Arc<Target>,
-    cursor: Cursor,
-    /// A request for its next page is on its way.
-    in_flight: bool,
-    /// The next page's body, already requested.
-    ahead: Option<Ahead>,
+    /// The task following it.
+    _task: AbortOnDrop<()>,
+    /// Under a LIMIT: each notification lets the task fetch one more page.
+    ask: Option<Arc<Notify>>,
+    /// Its last page has arrived.
+    done: bool,
     /// Its pages so far and their bytes, while it may still go into the listing cache.
     recording: Option<(Vec<Arc<Page>>, u64)>,
 }
 
 struct Current {
+    /// The id of the listing it came from.
     open: usize,
     page: Arc<Page>,
     pos: usize,
+    /// Its listing's next page was asked for (under a LIMIT, once per page).
+    asked: bool,
 }
 
 /// Where a scan's listings come from.
@@ -247,9 +254,13 @@ impl ListingSource {
 
 pub struct Listing {
     source: ListingSource,
-    /// Listings being followed; `None` marks a free place.
-    open: Vec<Option<Open>>,
-    tasks: JoinSet<Fetched>,
+    /// Listings being followed.
+    open: Vec<Open>,
+    /// Listings opened so far: the next one's id.
+    opened: usize,
+    /// Where the listings' tasks send their pages (kept, so receiving never sees a closed channel).
+    sender: mpsc::Sender<Event>,
+    events: mpsc::Receiver<Event>,
     /// Pages of listings answered from the cache, served before anything fetched.
     replay: VecDeque<(Arc<Target>, Arc<Page>)>,
     current: Option<Current>,
@@ -265,10 +276,13 @@ impl Listing {
     /// Prepares to follow `targets`; nothing is requested before the first item is asked for.
     /// With `cache`, listings found in it are replayed, and finished ones are added to it.
     pub fn new(source: ListingSource, config: &FetchConfig, cache: Option<ListingCache>) -> Listing {
+        let (sender, events) = mpsc::channel(config.max_in_flight.max(1));
         Listing {
             source,
             open: Vec::new(),
-            tasks: JoinSet::new(),
+            opened: 0,
+            sender,
+            events,
             replay: VecDeque::new(),
             current: None,
             replaying: None,
@@ -288,8 +302,12 @@ impl Listing {
 
     /// Stops every request in flight and hands back the listing cache.
     pub fn finish(mut self) -> Option<ListingCache> {
-        self.tasks.abort_all();
+        self.open.clear();
         self.cache.take()
+    }
+
+    fn open_listing(&self, id: usize) -> &Open {
+        self.open.iter().find(|o| o.id == id).expect("a page's listing stays open while it is read")
     }
 
     /// The next item: its page, its index in the page, and the listing it came from; `None`
@@ -308,19 +326,23 @@ impl Listing {
             if let Some(cur) = &mut self.current {
                 if cur.pos < cur.page.len() {
                     cur.pos += 1;
-                    let (open, half_read) = (cur.open, cur.pos * 2 >= cur.page.len());
-                    if half_read {
-                        self.ask(open);
+                    // Under a LIMIT, the next page is asked for once half of this one is read.
+                    if cur.pos * 2 >= cur.page.len() && !cur.asked {
+                        cur.asked = true;
+                        let id = cur.open;
+                        self.ask(id);
                     }
                     self.stats.items += 1;
                     let cur = self.current.as_ref().expect("checked above");
-                    let target = &self.open[cur.open].as_ref().expect("a page's listing stays open while it is read").target;
+                    let target = &self.open_listing(cur.open).target;
                     return Ok(Some((&cur.page, cur.pos - 1, target)));
                 }
-                let open = cur.open;
+                let (id, asked) = (cur.open, cur.asked);
                 self.current = None;
-                self.ask(open);
-                self.close_if_done(open);
+                if !asked {
+                    self.ask(id);
+                }
+                self.open.retain(|o| !(o.id == id && o.done));
             }
             if let Some((target, page)) = self.replay.pop_front() {
                 self.replaying = Some((target, page, 0));
@@ -330,23 +352,20 @@ impl Listing {
             if !self.replay.is_empty() {
                 continue;
             }
-            if self.tasks.is_empty() {
-                debug_assert!(self.open.iter().all(Option::is_none), "an open listing always has a page on its way or being read");
+            if self.open.is_empty() {
                 return Ok(None);
             }
-            let (open, fetched, cost, ahead) = match wait(self.tasks.join_next(), interrupts) {
-                Some(Ok(done)) => done,
-                Some(Err(e)) => {
-                    self.tasks.abort_all();
-                    let problem = if e.is_panic() { "a request task failed" } else { "a request task was stopped" };
-                    return Err(ApiError::Internal { problem: problem.into() });
+            let event = wait(self.events.recv(), interrupts).expect("the listing keeps a sender");
+            match event {
+                Event::Page { open, page, last, cost } => {
+                    self.stats += cost;
+                    self.arrived(open, page, last);
                 }
-                None => continue,
-            };
-            self.stats += cost;
-            if let Err(e) = self.arrived(open, fetched, ahead) {
-                self.tasks.abort_all();
-                return Err(e);
+                Event::Failed { error, cost } => {
+                    self.stats += cost;
+                    self.open.clear();
+                    return Err(error);
+                }
             }
         }
     }
@@ -355,7 +374,7 @@ impl Listing {
     /// from the cache).
     fn start_listings(&mut self, interrupts: &dyn Interrupts) -> Result<(), ApiError> {
         let max = if self.source.per_parent() && !self.config.prefetch { 1 } else { self.config.max_in_flight.max(1) };
-        while self.open.iter().flatten().count() < max {
+        while self.open.len() < max {
             let Some(target) = self.source.next(interrupts)? else { break };
             let target = Arc::new(target);
             if let Some(pages) = self.cache.as_ref().and_then(|c| c.complete.get(target.url.as_str())) {
@@ -364,79 +383,38 @@ impl Listing {
                 continue;
             }
             let recording = self.start_recording(&target);
-            let open = Open { target, cursor: Cursor::new(), in_flight: false, ahead: None, recording };
-            let index = match self.open.iter().position(Option::is_none) {
-                Some(free) => {
-                    self.open[free] = Some(open);
-                    free
-                }
-                None => {
-                    self.open.push(Some(open));
-                    self.open.len() - 1
-                }
-            };
-            self.request(index);
+            let id = self.opened;
+            self.opened += 1;
+            let ask = (!self.config.prefetch).then(|| Arc::new(Notify::new()));
+            let task = spawn_follow(id, target.clone(), self.config.clone(), self.sender.clone(), ask.clone());
+            self.open.push(Open { id, target, _task: task, ask, done: false, recording });
         }
         Ok(())
     }
 
-    /// A page of listing `index` arrived.
-    fn arrived(&mut self, index: usize, fetched: Result<Page, ApiError>, ahead: Option<Ahead>) -> Result<(), ApiError> {
-        let open = self.open[index].as_mut().expect("a page arrives for an open listing");
-        open.in_flight = false;
-        let mut page = fetched?;
-        let path = format!("GET {}", open.target.url.path());
-        open.cursor.advance(page.next_page_token.take(), &path)?;
-        // The full decode decides: a body asked for with another token is dropped.
-        open.ahead = ahead.filter(|a| open.cursor.next_request() == Some(Some(a.token.as_str())));
+    /// A page of listing `id` arrived.
+    fn arrived(&mut self, id: usize, page: Page, last: bool) {
         self.stats.pages += 1;
         let page = Arc::new(page);
-        self.record(index, &page);
-        if open_is_complete(&self.open[index]) {
-            self.save(index);
+        self.record(id, &page);
+        if last {
+            self.open.iter_mut().find(|o| o.id == id).expect("a page arrives for an open listing").done = true;
+            self.save(id);
         }
-        self.current = Some(Current { open: index, page, pos: 0 });
-        if self.config.prefetch {
-            self.ask(index);
-        }
-        Ok(())
+        self.current = Some(Current { open: id, page, pos: 0, asked: false });
     }
 
-    /// Asks for the next page of listing `index`, unless it is on its way or there is none.
-    fn ask(&mut self, index: usize) {
-        if let Some(open) = &self.open[index] {
-            if !open.in_flight && open.cursor.next_request().is_some() {
-                self.request(index);
-            }
+    /// Lets listing `id`'s task fetch its next page (under a LIMIT; otherwise it runs ahead).
+    fn ask(&mut self, id: usize) {
+        if let Some(ask) = self.open.iter().find(|o| o.id == id).and_then(|o| o.ask.as_ref()) {
+            ask.notify_one();
         }
     }
 
-    fn request(&mut self, index: usize) {
-        let open = self.open[index].as_mut().expect("only open listings are asked for pages");
-        open.in_flight = true;
-        let token = open.cursor.next_request().flatten().map(str::to_string);
-        let (target, ahead) = (open.target.clone(), open.ahead.take());
-        let config = self.config.clone();
-        self.tasks.spawn_on(
-            async move {
-                let (page, cost, ahead) = fetch_page(config, target, token, ahead).await;
-                (index, page, cost, ahead)
-            },
-            runtime().handle(),
-        );
-    }
-
-    /// Frees listing `index`'s place once its last page has been read.
-    fn close_if_done(&mut self, index: usize) {
-        if open_is_complete(&self.open[index]) {
-            self.open[index] = None;
-        }
-    }
-
-    /// Moves listing `index`, all of whose pages have arrived, into the cache if it was
-    /// recorded (a scan stopped by a LIMIT may never read it to the end).
-    fn save(&mut self, index: usize) {
-        let open = self.open[index].as_mut().expect("saving an open listing");
+    /// Moves listing `id`, all of whose pages have arrived, into the cache if it was recorded
+    /// (a scan stopped by a LIMIT may never read it to the end).
+    fn save(&mut self, id: usize) {
+        let open = self.open.iter_mut().find(|o| o.id == id).expect("saving an open listing");
         if let (Some((pages, bytes)), Some(cache)) = (open.recording.take(), &mut self.cache) {
             self.recording_bytes -= bytes;
             cache.bytes += bytes;
@@ -456,9 +434,9 @@ impl Listing {
     }
 
     /// Keeps `page` for the listing cache while the listing still fits in what is left of it.
-    fn record(&mut self, index: usize, page: &Arc<Page>) {
+    fn record(&mut self, id: usize, page: &Arc<Page>) {
         let Some(cache) = &self.cache else { return };
-        let open = self.open[index].as_mut().expect("recording an open listing");
+        let open = self.open.iter_mut().find(|o| o.id == id).expect("recording an open listing");
         let Some((pages, recorded)) = &mut open.recording else { return };
         let bytes = page.memory() as u64;
         if cache.bytes + self.recording_bytes + bytes > CACHE_LIMIT_BYTES {
@@ -473,45 +451,84 @@ impl Listing {
     }
 }
 
-/// Every page of the listing has arrived (or the place is free).
-fn open_is_complete(open: &Option<Open>) -> bool {
-    open.as_ref().is_none_or(|o| !o.in_flight && o.cursor.next_request().is_none())
+/// Starts the task that follows listing `id`, and the one that reports it if it panics (a bug:
+/// the scan then ends with an error instead of waiting for a page that never comes).
+fn spawn_follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) -> AbortOnDrop<()> {
+    let report = sender.clone();
+    let follow = AbortOnDrop(runtime().spawn(follow(id, target, config, sender, ask)));
+    AbortOnDrop(runtime().spawn(async move {
+        let mut follow = follow;
+        if matches!((&mut follow.0).await, Err(e) if e.is_panic()) {
+            let _ = report.send(Event::Failed { error: ApiError::Internal { problem: "a request task failed".into() }, cost: Stats::default() }).await;
+        }
+    }))
 }
 
-/// GETs (or takes from `ahead`) and decodes one page of `target` (`token`: which page; `None`:
-/// the first). When the scan prefetches, the next page is requested before this one is decoded.
-async fn fetch_page(config: FetchConfig, target: Arc<Target>, token: Option<String>, ahead: Option<Ahead>) -> (Result<Page, ApiError>, Stats, Option<Ahead>) {
-    let url = target.page_url(token.as_deref());
-    let path = super::error::excerpt(&format!("GET {}", url.path()), super::error::PATH_SHOWN);
-    let (fetched, cost) = match ahead {
-        Some(mut ahead) => (&mut ahead.body).await.unwrap_or_else(|_| (Err(ApiError::Internal { problem: "a request task failed".into() }), Stats::default())),
-        None => fetch_body(config.clone(), target.clone(), url).await,
-    };
-    let body = match fetched {
-        Ok(body) => body,
-        // A single object that does not exist is no row, not an error; nor is an item of a
-        // parent listing that went away since.
-        Err(e) if (target.single || target.gone_is_empty) && e.status() == Some(404) => return (Ok(Page::default()), cost, None),
-        Err(e) => return (Err(e), cost, None),
-    };
-    // A page naming itself as the next one is an error the decode reports: no request for it.
-    let next = match (config.prefetch && !target.single, pages::quick_next_token(&body)) {
-        (true, Some(next)) if Some(&next) != token.as_ref() => {
-            let url = target.page_url(Some(&next));
-            let body = tokio::spawn(fetch_body(config.clone(), target.clone(), url));
-            // Let the request leave before this thread turns to decoding.
-            tokio::task::yield_now().await;
-            Some(Ahead { token: next, body })
+/// Follows one listing to its end, sending each page. With `ask`, waits to be asked before each
+/// next page; without, requests the next page before decoding the current one (its token found
+/// by `pages::quick_next_token`), so the next response travels while this page is decoded: on
+/// loopback that halves the time of a `count(*)` over many pages (measured by the benchmark).
+/// The full decode decides: a page asked for with a quick token that is not the page's is
+/// dropped, and the right one asked for.
+async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
+    let mut cursor = Cursor::new();
+    let mut ahead: Option<(String, AbortOnDrop<(Result<Bytes, ApiError>, Stats)>)> = None;
+    while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
+        if let (Some(ask), Some(_)) = (&ask, &token) {
+            ask.notified().await;
         }
-        _ => None,
-    };
-    let page = Page::decode(body, (!target.single).then_some(config.list_key), &config.fields).map_err(|problem| ApiError::BadResponse { path, problem });
-    (page, cost, next)
+        let url = target.page_url(token.as_deref());
+        let path = super::error::excerpt(&format!("GET {}", url.path()), super::error::PATH_SHOWN);
+        let (fetched, cost) = match ahead.take() {
+            Some((_, mut task)) => (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::Internal { problem: "a request task failed".into() }), Stats::default())),
+            None => fetch_body(config.client.clone(), target.clone(), url).await,
+        };
+        let body = match fetched {
+            Ok(body) => body,
+            // A single object that does not exist is no row, not an error; nor is an item of a
+            // parent listing that went away since.
+            Err(e) if (target.single || target.gone_is_empty) && e.status() == Some(404) => {
+                let _ = sender.send(Event::Page { open: id, page: Page::default(), last: true, cost }).await;
+                return;
+            }
+            Err(error) => {
+                let _ = sender.send(Event::Failed { error, cost }).await;
+                return;
+            }
+        };
+        if ask.is_none() && !target.single {
+            // A page naming itself as the next one is an error the cursor reports: no request.
+            if let Some(next) = pages::quick_next_token(&body).filter(|n| Some(n) != token.as_ref()) {
+                let url = target.page_url(Some(&next));
+                ahead = Some((next, AbortOnDrop(tokio::spawn(fetch_body(config.client.clone(), target.clone(), url)))));
+                // Let the request leave before this thread turns to decoding.
+                tokio::task::yield_now().await;
+            }
+        }
+        let event = match Page::decode(body, (!target.single).then_some(config.list_key), &config.fields) {
+            Ok(mut page) => {
+                let next = page.next_page_token.take();
+                // The full decode decides: a page asked for with another token is dropped.
+                if ahead.as_ref().is_some_and(|(t, _)| Some(t) != next.as_ref()) {
+                    ahead = None;
+                }
+                match cursor.advance(next, &path) {
+                    Ok(()) => Event::Page { open: id, page, last: cursor.next_request().is_none(), cost },
+                    Err(error) => Event::Failed { error, cost },
+                }
+            }
+            Err(problem) => Event::Failed { error: ApiError::BadResponse { path, problem }, cost },
+        };
+        let stop = !matches!(event, Event::Page { last: false, .. });
+        if sender.send(event).await.is_err() || stop {
+            return;
+        }
+    }
 }
 
 /// One page's body, and what getting it cost.
-async fn fetch_body(config: FetchConfig, target: Arc<Target>, url: url::Url) -> (Result<Bytes, ApiError>, Stats) {
+async fn fetch_body(client: ApiClient, target: Arc<Target>, url: url::Url) -> (Result<Bytes, ApiError>, Stats) {
     let mut cost = Stats::default();
-    let body = config.client.fetch_raw(&target.workspace, url, &mut cost).await;
+    let body = client.fetch_raw(&target.workspace, url, &mut cost).await;
     (body, cost)
 }

@@ -228,8 +228,39 @@ impl<'de> Visitor<'de> for ItemSeed<'_, '_> {
 /// The top-level `next_page_token` of a body, found by a quick scan that does not validate the
 /// rest of the JSON, so the next request can leave before this page is decoded. `None` when
 /// there is none, or when the scan is not sure (a key or token with escapes, odd structure):
-/// the full decode decides then, and it always checks this answer.
+/// the full decode decides then, and it always checks this answer (a wrong guess costs one
+/// wasted request, never a wrong row).
 pub fn quick_next_token(body: &[u8]) -> Option<String> {
+    last_member_token(body).or_else(|| scanned_token(body))
+}
+
+/// The token when it is the object's last member, as the service writes it after the items:
+/// read backwards from the closing brace, so a page's items are never scanned.
+fn last_member_token(body: &[u8]) -> Option<String> {
+    let trimmed = |b: &[u8]| -> usize { b.len() - b.iter().rev().take_while(|c| c.is_ascii_whitespace()).count() };
+    let end = trimmed(body);
+    if end == 0 || body[end - 1] != b'}' {
+        return None;
+    }
+    let value = &body[..trimmed(&body[..end - 1])];
+    let value = value.strip_suffix(b"\"")?;
+    let start = value.iter().rposition(|c| *c == b'"')?;
+    let token = &value[start + 1..];
+    if token.contains(&b'\\') || token.is_empty() {
+        return None;
+    }
+    let before = &value[..trimmed(&value[..start])];
+    let before = before.strip_suffix(b":")?;
+    let before = &before[..trimmed(before)];
+    let before = before.strip_suffix(b"\"next_page_token\"")?;
+    match before[..trimmed(before)].last() {
+        Some(b',' | b'{') => std::str::from_utf8(token).ok().map(str::to_string),
+        _ => None,
+    }
+}
+
+/// The token wherever it stands among the top-level members, by skipping the others.
+fn scanned_token(body: &[u8]) -> Option<String> {
     let mut i = skip_ws(body, 0);
     if body.get(i) != Some(&b'{') {
         return None;
@@ -433,6 +464,10 @@ mod tests {
         assert_eq!(q(r#"{"next_page_token":"a\"b"}"#), None, "escapes: the full decode decides");
         assert_eq!(q(r#"{"runs":[{"a":1}"#), None);
         assert_eq!(q("<html>"), None);
+        // The last member is read backwards; anything unsure goes to the forward scan.
+        assert_eq!(q("{\"runs\":[{\"a\":\"}\"}],\n \"next_page_token\" : \"pt2\" }\n").as_deref(), Some("pt2"));
+        assert_eq!(q(r#"{"runs":[{"next_page_token":"inner"}]}"#), None, "an item's own field is not the page's");
+        assert_eq!(q(r#"{"runs":[],"x":"\"next_page_token\":\"no\""}"#), None);
         // It agrees with the full decode on the fixture's pages.
         for body in [r#"{"runs":[{"a":"x"}],"next_page_token":"pt1"}"#, "{}"] {
             assert_eq!(q(body), Page::decode(body.as_bytes().to_vec(), Some("runs"), &[]).unwrap().next_page_token);
