@@ -16,6 +16,7 @@ mod plan_data;
 mod quals;
 mod scan;
 mod slot;
+mod transaction;
 
 pub use check::check;
 use crate::error::FdwError;
@@ -39,9 +40,9 @@ pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
         routine.AddForeignUpdateTargets = Some(modify::add_foreign_update_targets);
         routine.PlanForeignModify = Some(modify::plan_foreign_modify);
         routine.BeginForeignModify = Some(modify::begin_foreign_modify);
-        routine.ExecForeignInsert = Some(modify::exec_foreign_insert);
-        routine.ExecForeignUpdate = Some(modify::exec_foreign_update);
-        routine.ExecForeignDelete = Some(modify::exec_foreign_delete);
+        routine.ExecForeignInsert = Some(modify::exec_foreign_row);
+        routine.ExecForeignUpdate = Some(modify::exec_foreign_row);
+        routine.ExecForeignDelete = Some(modify::exec_foreign_row);
         routine.EndForeignModify = Some(modify::end_foreign_modify);
         routine.BeginForeignInsert = Some(modify::begin_foreign_insert);
         routine.EndForeignInsert = Some(modify::end_foreign_modify);

@@ -11,6 +11,7 @@ use super::errors::{self, Applied};
 use super::plan_data::{ModifyPlan, PlanData};
 use super::scan::PgInterrupts;
 use super::slot::{emptied, slot_value, slot_values};
+use super::transaction;
 use super::{raise, OrRaise};
 use crate::client::runtime;
 use crate::client::write::{self, RowValues};
@@ -272,40 +273,17 @@ unsafe fn state_of<'a>(rinfo: *mut pg_sys::ResultRelInfo) -> &'a mut ModifyState
     }
 }
 
+/// ExecForeignInsert, ExecForeignUpdate and ExecForeignDelete (the plan says which): one row of
+/// the statement, its values (in memory emptied before the next row), then its call. `slot` is
+/// the new row (INSERT, UPDATE) or the place for RETURNING (DELETE); `plan_slot` the scan's row
+/// with the row identity columns.
 #[pg_guard]
-pub unsafe extern "C-unwind" fn exec_foreign_insert(
+pub unsafe extern "C-unwind" fn exec_foreign_row(
     _estate: *mut pg_sys::EState,
     rinfo: *mut pg_sys::ResultRelInfo,
     slot: *mut pg_sys::TupleTableSlot,
     plan_slot: *mut pg_sys::TupleTableSlot,
 ) -> *mut pg_sys::TupleTableSlot {
-    change_row(rinfo, slot, plan_slot)
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn exec_foreign_update(
-    _estate: *mut pg_sys::EState,
-    rinfo: *mut pg_sys::ResultRelInfo,
-    slot: *mut pg_sys::TupleTableSlot,
-    plan_slot: *mut pg_sys::TupleTableSlot,
-) -> *mut pg_sys::TupleTableSlot {
-    change_row(rinfo, slot, plan_slot)
-}
-
-#[pg_guard]
-pub unsafe extern "C-unwind" fn exec_foreign_delete(
-    _estate: *mut pg_sys::EState,
-    rinfo: *mut pg_sys::ResultRelInfo,
-    slot: *mut pg_sys::TupleTableSlot,
-    plan_slot: *mut pg_sys::TupleTableSlot,
-) -> *mut pg_sys::TupleTableSlot {
-    change_row(rinfo, slot, plan_slot)
-}
-
-/// One row of the statement: its values (in memory emptied before the next row), then its call.
-/// `slot` is the new row (INSERT, UPDATE) or the place for RETURNING (DELETE); `plan_slot` the
-/// scan's row with the row identity columns.
-unsafe fn change_row(rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
     let state = state_of(rinfo);
     pg_sys::MemoryContextReset(state.row_cxt);
     let row = PgMemoryContexts::For(state.row_cxt).switch_to(|_| match state.plan.op {
@@ -327,7 +305,7 @@ impl ModifyState {
     /// an INSERT may set. Any other column given a value is refused: it is the service's.
     unsafe fn inserted(&self, slot: *mut pg_sys::TupleTableSlot) -> RowValues {
         let values = slot_values(slot);
-        let path_columns: Vec<&str> = placeholders(self.writes.create.path);
+        let path_columns: Vec<&str> = resources::placeholders(self.writes.create.path);
         let mut row = RowValues::default();
         for column in &self.columns {
             let Some(datum) = values[column.index] else { continue };
@@ -502,10 +480,6 @@ fn lookup(object: &Map<String, Value>, path: &str) -> Option<String> {
     parts.try_fold(first, |v, key| v.get(key)).filter(|v| !v.is_null()).map(Value::to_string)
 }
 
-fn placeholders(path: &'static str) -> Vec<&'static str> {
-    path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
-}
-
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn end_foreign_modify(_estate: *mut pg_sys::EState, _rinfo: *mut pg_sys::ResultRelInfo) {
@@ -531,64 +505,6 @@ pub unsafe extern "C-unwind" fn explain_foreign_modify(
         if let Some(state) = ((*rinfo).ri_FdwState as *const ModifyState).as_ref() {
             super::explain::integer(es, "Requests", state.stats.requests as i64);
             super::explain::integer(es, "Retries", state.stats.retries as i64);
-        }
-    }
-}
-
-/// What the current transaction changed through the API, so that an abort, which cannot undo
-/// those changes, says so instead of leaving the user to believe it did.
-mod transaction {
-    use pgrx::prelude::*;
-    use std::cell::Cell;
-
-    thread_local! {
-        static APPLIED: Cell<u64> = const { Cell::new(0) };
-        /// Requests sent whose answer never came (a cancel while waiting).
-        static IN_DOUBT: Cell<u64> = const { Cell::new(0) };
-        static WATCHING: Cell<bool> = const { Cell::new(false) };
-    }
-
-    /// Registers the transaction callback, once per backend.
-    pub unsafe fn watch() {
-        if !WATCHING.get() {
-            pg_sys::RegisterXactCallback(Some(on_transaction_end), std::ptr::null_mut());
-            WATCHING.set(true);
-        }
-    }
-
-    pub fn sending() {
-        IN_DOUBT.set(IN_DOUBT.get() + 1);
-    }
-
-    pub fn answered(applied: bool) {
-        IN_DOUBT.set(IN_DOUBT.get().saturating_sub(1));
-        if applied {
-            APPLIED.set(APPLIED.get() + 1);
-        }
-    }
-
-    #[pg_guard]
-    unsafe extern "C-unwind" fn on_transaction_end(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-        use pg_sys::XactEvent::*;
-        let aborted = matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT);
-        if !aborted && !matches!(event, XACT_EVENT_COMMIT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PREPARE) {
-            return;
-        }
-        let (applied, in_doubt) = (APPLIED.replace(0), IN_DOUBT.replace(0));
-        if aborted && applied + in_doubt > 0 {
-            let mut message = match applied {
-                1 => "1 change made on Databricks by this transaction was not rolled back".to_string(),
-                n => format!("{n} changes made on Databricks by this transaction were not rolled back"),
-            };
-            if in_doubt > 0 {
-                message.push_str(&format!("; {in_doubt} more request(s) stopped before their answer came and may have been applied"));
-            }
-            ereport!(
-                PgLogLevel::WARNING,
-                PgSqlErrorCode::ERRCODE_WARNING,
-                message,
-                "The Databricks API is not transactional: a ROLLBACK or an error does not undo what it already did. SELECT from the tables to see their state."
-            );
         }
     }
 }

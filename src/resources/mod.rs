@@ -231,6 +231,11 @@ pub fn static_field(name: &str) -> &'static str {
     leaked
 }
 
+/// The `{column}` placeholders of an API path, in order.
+pub fn placeholders(path: &'static str) -> Vec<&'static str> {
+    path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+}
+
 pub fn names() -> Vec<&'static str> {
     RESOURCES.iter().map(|r| r.name).collect()
 }
@@ -343,10 +348,6 @@ mod tests {
         for key in w.update.body_keys {
             assert!(w.keys.contains(key), "{}: {key} is not a key", r.name);
         }
-    }
-
-    fn placeholders(path: &str) -> Vec<&str> {
-        path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
     }
 
     #[test]
