@@ -60,9 +60,15 @@ pub fn request_error(e: RequestError, table: &str, server: &str) -> FdwError {
 
 /// The Postgres error for an API failure in a scan of `table`.
 pub fn api_error(e: ApiError, table: &str) -> FdwError {
+    api_error_for(e, &format!("foreign table \"{table}\""))
+}
+
+/// The Postgres error for an API failure; `subject` says what for (`foreign table "t"`,
+/// `INSERT on foreign table "t"`).
+fn api_error_for(e: ApiError, subject: &str) -> FdwError {
     match e {
         ApiError::Exhausted { last, why } => {
-            let mut e = api_error(*last, table);
+            let mut e = api_error_for(*last, subject);
             e.detail = Some(match e.detail {
                 Some(d) => format!("{d} ({why})"),
                 None => why,
@@ -82,7 +88,7 @@ pub fn api_error(e: ApiError, table: &str) -> FdwError {
                 (429, _) => (ERRCODE_INSUFFICIENT_RESOURCES, Some("The workspace is rate-limiting requests; try again later.")),
                 _ => (ERRCODE_FDW_ERROR, None),
             };
-            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for foreign table \"{table}\"{msg_part}"))
+            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}"))
                 .detail(path);
             match hint {
                 Some(h) => e.hint(h),
@@ -91,12 +97,12 @@ pub fn api_error(e: ApiError, table: &str) -> FdwError {
         }
         ApiError::BadCredential => FdwError::new(
             ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-            format!("the credentials in the user mapping cannot be sent for foreign table \"{table}\""),
+            format!("the credentials in the user mapping cannot be sent for {subject}"),
         )
         .detail("The token or the OAuth token holds characters an HTTP header cannot carry, such as a line break.")
         .hint("Set it again without them: ALTER USER MAPPING ... OPTIONS (SET token '...')."),
         ApiError::Internal { problem } => {
-            FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for foreign table \"{table}\" stopped without an answer")).detail(problem)
+            FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for {subject} stopped without an answer")).detail(problem)
         }
         ApiError::Transport { path, problem, timeout, lasting, .. } => {
             let lower = problem.to_ascii_lowercase();
@@ -108,23 +114,23 @@ pub fn api_error(e: ApiError, table: &str) -> FdwError {
                 "Check the server's workspace_url and that the workspace is reachable from the database host."
             };
             let what = if timeout { "timed out" } else { "failed" };
-            FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("request to the Databricks API {what} for foreign table \"{table}\""))
+            FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("request to the Databricks API {what} for {subject}"))
                 .detail(format!("{path}: {}", excerpt(&problem, 500)))
                 .hint(hint)
         }
         ApiError::BadResponse { path, problem } => {
-            FdwError::new(ERRCODE_FDW_ERROR, format!("the Databricks API sent an unreadable response for foreign table \"{table}\""))
+            FdwError::new(ERRCODE_FDW_ERROR, format!("the Databricks API sent an unreadable response for {subject}"))
                 .detail(format!("{path}: {problem}"))
         }
         ApiError::TooLarge { path, limit } => FdwError::new(
             ERRCODE_FDW_ERROR,
-            format!("a Databricks API response for foreign table \"{table}\" is larger than max_response_bytes ({limit} bytes)"),
+            format!("a Databricks API response for {subject} is larger than max_response_bytes ({limit} bytes)"),
         )
         .detail(path)
         .hint("Set a smaller page_size on the foreign table, or raise the server's max_response_bytes."),
         ApiError::RepeatedPageToken { path, page } => FdwError::new(
             ERRCODE_FDW_ERROR,
-            format!("the Databricks API repeated a page token on page {page} for foreign table \"{table}\""),
+            format!("the Databricks API repeated a page token on page {page} for {subject}"),
         )
         .detail(format!("{path}: following it would return the same rows again, so the scan stopped")),
     }
@@ -236,8 +242,7 @@ pub fn write_error(e: ApiError, table: &str, op: Operation, applied: &Applied) -
         ApiError::Status { status, error_code, .. } => (Some(*status), error_code.clone()),
         _ => (None, None),
     };
-    let mut error = api_error(e, table);
-    error.message = error.message.replacen("for foreign table", &format!("for {} on foreign table", op.sql()), 1);
+    let mut error = api_error_for(e, &format!("{} on foreign table \"{table}\"", op.sql()));
     match (status, code.as_deref()) {
         (Some(409), _) | (_, Some("RESOURCE_ALREADY_EXISTS" | "ALREADY_EXISTS")) => {
             error.code = ERRCODE_UNIQUE_VIOLATION;
