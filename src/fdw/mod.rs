@@ -70,6 +70,21 @@ pub(crate) fn raise(e: FdwError) -> ! {
     unreachable!("an ERROR report does not return")
 }
 
+/// A memory context for a few small values, child of the current one (it goes with it, also on
+/// error), to be emptied whenever its values are made anew.
+///
+/// # Safety
+/// Must run in a backend, in the memory context that is to own the new one.
+pub(crate) unsafe fn small_memory_context(name: &'static std::ffi::CStr) -> pg_sys::MemoryContext {
+    pg_sys::AllocSetContextCreateExtended(
+        pg_sys::CurrentMemoryContext,
+        name.as_ptr(),
+        pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
+        pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
+        pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
+    )
+}
+
 pub(crate) trait OrRaise<T> {
     fn or_raise(self) -> T;
 }

@@ -10,7 +10,7 @@ use super::connect::{self, Remote};
 use super::errors::{self, Applied};
 use super::plan_data::{ModifyPlan, PlanData};
 use super::scan::PgInterrupts;
-use super::slot::{emptied, slot_value, slot_values};
+use super::slot::{emptied, slot_values};
 use super::transaction;
 use super::{raise, OrRaise};
 use crate::client::runtime;
@@ -44,6 +44,20 @@ fn identity_columns(resource: &Resource, writes: &Writes, names: &[Option<String
         wanted.extend(names.iter().flatten().filter(|n| !wanted.contains(n)).cloned().collect::<Vec<_>>());
     }
     wanted
+}
+
+/// The resource of a foreign table and how it is written, or why `op` cannot change the table:
+/// a read-only resource, or the option `updatable` off.
+///
+/// # Safety
+/// `table` must be a foreign table's catalog entry, read in a backend.
+unsafe fn writable(table: &catalog::TableInfo, op: Operation) -> Result<(&'static Resource, &'static Writes), FdwError> {
+    let resource = TableOptions::from_options(&table.name, &table.options)?.resource;
+    let Some(writes) = resource.writes.as_ref() else { return Err(errors::read_only(&table.name, resource, op)) };
+    if !options::updatable(&table.options, &catalog::server(table.server_id).options) {
+        return Err(errors::not_updatable(&table.name, op));
+    }
+    Ok((resource, writes))
 }
 
 unsafe fn operation(cmd: pg_sys::CmdType::Type) -> Option<Operation> {
@@ -91,14 +105,10 @@ pub unsafe extern "C-unwind" fn plan_foreign_modify(
     let rte = *(*root).simple_rte_array.add(result_relation as usize);
     let relid = (*rte).relid;
     let table = catalog::table(relid);
-    let resource = TableOptions::from_options(&table.name, &table.options).or_raise().resource;
     let Some(op) = operation((*plan).operation) else {
         raise(FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("foreign table \"{}\" takes only INSERT, UPDATE and DELETE", table.name)));
     };
-    let Some(writes) = resource.writes.as_ref() else { raise(errors::read_only(&table.name, resource, op)) };
-    if !options::updatable(&table.options, &catalog::server(table.server_id).options) {
-        raise(errors::not_updatable(&table.name, op));
-    }
+    let (resource, writes) = writable(&table, op).or_raise();
     if (*plan).onConflictAction != pg_sys::OnConflictAction::ONCONFLICT_NONE {
         raise(FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("INSERT ... ON CONFLICT is not supported on foreign table \"{}\"", table.name)));
     }
@@ -124,9 +134,7 @@ pub unsafe extern "C-unwind" fn plan_foreign_modify(
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn is_foreign_rel_updatable(relation: pg_sys::Relation) -> std::ffi::c_int {
-    let table = catalog::table((*relation).rd_id);
-    let writable = TableOptions::from_options(&table.name, &table.options).is_ok_and(|o| o.resource.writes.is_some());
-    if writable && options::updatable(&table.options, &catalog::server(table.server_id).options) {
+    if writable(&catalog::table((*relation).rd_id), Operation::Insert).is_ok() {
         (1 << pg_sys::CmdType::CMD_INSERT) | (1 << pg_sys::CmdType::CMD_UPDATE) | (1 << pg_sys::CmdType::CMD_DELETE)
     } else {
         0
@@ -203,13 +211,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_modify(
 pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo) {
     let relid = (*(*rinfo).ri_RelationDesc).rd_id;
     let table = catalog::table(relid);
-    let resource = TableOptions::from_options(&table.name, &table.options).or_raise().resource;
-    if resource.writes.is_none() {
-        raise(errors::read_only(&table.name, resource, Operation::Insert));
-    }
-    if !options::updatable(&table.options, &catalog::server(table.server_id).options) {
-        raise(errors::not_updatable(&table.name, Operation::Insert));
-    }
+    let (resource, _) = writable(&table, Operation::Insert).or_raise();
     let plan = ModifyPlan {
         table: table.name,
         resource: resource.name.to_string(),
@@ -253,13 +255,7 @@ unsafe fn begin(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::Resu
         }
         columns.push(Column { index, name: name.clone(), type_oid: attr.atttypid, def, path, identity });
     }
-    let row_cxt = pg_sys::AllocSetContextCreateExtended(
-        pg_sys::CurrentMemoryContext,
-        c"databricks_fdw row values".as_ptr(),
-        pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
-        pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
-        pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
-    );
+    let row_cxt = super::small_memory_context(c"databricks_fdw row values");
     let applied = Applied { op: Some(plan.op), column: writes.keys.last().copied().unwrap_or("name"), ..Applied::default() };
     let state = ModifyState { plan, resource, writes, server, client, columns, writers, applied, stats: Stats::default(), failed: false, row_cxt };
     (*rinfo).ri_FdwState = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
@@ -358,6 +354,7 @@ impl ModifyState {
     /// The keys (and workspace) of the row an UPDATE or DELETE reached, from the scan.
     unsafe fn identified(&self, plan_slot: *mut pg_sys::TupleTableSlot) -> RowValues {
         let mut row = RowValues::default();
+        let scanned = slot_values(plan_slot);
         for column in &self.columns {
             let Some(attno) = column.identity else { continue };
             let is_key = self.writes.keys.iter().find(|k| **k == column.name);
@@ -365,7 +362,7 @@ impl ModifyState {
             if is_key.is_none() && !is_workspace {
                 continue;
             }
-            let text = slot_value(plan_slot, attno).map(|d| output_text(d, column.type_oid));
+            let text = scanned[attno as usize - 1].map(|d| output_text(d, column.type_oid));
             match (is_key, text) {
                 (Some(key), Some(v)) => row.keys.push((key, v)),
                 (Some(key), None) => raise(errors::null_key(&self.plan.table, key, self.plan.op)),
@@ -379,11 +376,9 @@ impl ModifyState {
     /// or for a DELETE the row the scan read), or NULL when the row was already gone.
     unsafe fn apply(&mut self, row: RowValues, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
         let op = self.plan.op;
-        let change = write::change(self.resource, &self.server.endpoint, op, &row)
+        let write::Change { workspace, request } = write::change(self.resource, &self.server.endpoint, op, &row)
             .unwrap_or_else(|e| raise(errors::change_error(e, &self.plan.table, &self.server.server_name)));
         let client = self.client.clone();
-        let workspace = change.workspace.clone();
-        let request = change.request.clone();
         transaction::sending();
         let outcome = runtime::run(
             async move {
@@ -453,9 +448,10 @@ impl ModifyState {
 
     /// Fills `slot` with the row the scan read (RETURNING of DELETE).
     unsafe fn store_scanned(&self, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) {
+        let scanned = slot_values(plan_slot);
         let (values, nulls) = emptied(slot);
         for column in &self.columns {
-            if let Some(datum) = column.identity.and_then(|attno| slot_value(plan_slot, attno)) {
+            if let Some(datum) = column.identity.and_then(|attno| scanned[attno as usize - 1]) {
                 values[column.index] = datum;
                 nulls[column.index] = false;
             }

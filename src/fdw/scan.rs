@@ -174,13 +174,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         cache,
         finished: Stats::default(),
         failed: false,
-        echo_cxt: pg_sys::AllocSetContextCreateExtended(
-            pg_sys::CurrentMemoryContext,
-            c"databricks_fdw echoed values".as_ptr(),
-            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
-            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
-            pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
-        ),
+        echo_cxt: super::small_memory_context(c"databricks_fdw echoed values"),
         echo: None,
         generation: 0,
     };
