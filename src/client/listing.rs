@@ -306,8 +306,9 @@ impl Listing {
         self.cache.take()
     }
 
-    fn open_listing(&self, id: usize) -> &Open {
-        self.open.iter().find(|o| o.id == id).expect("a page's listing stays open while it is read")
+    /// Where open listing `id` is (a page's listing stays open while it is read).
+    fn place(&self, id: usize) -> usize {
+        self.open.iter().position(|o| o.id == id).expect("a listing asked for is open")
     }
 
     /// The next item: its page, its index in the page, and the listing it came from; `None`
@@ -334,7 +335,7 @@ impl Listing {
                     }
                     self.stats.items += 1;
                     let cur = self.current.as_ref().expect("checked above");
-                    let target = &self.open_listing(cur.open).target;
+                    let target = &self.open[self.place(cur.open)].target;
                     return Ok(Some((&cur.page, cur.pos - 1, target)));
                 }
                 let (id, asked) = (cur.open, cur.asked);
@@ -398,7 +399,8 @@ impl Listing {
         let page = Arc::new(page);
         self.record(id, &page);
         if last {
-            self.open.iter_mut().find(|o| o.id == id).expect("a page arrives for an open listing").done = true;
+            let place = self.place(id);
+            self.open[place].done = true;
             self.save(id);
         }
         self.current = Some(Current { open: id, page, pos: 0, asked: false });
@@ -406,7 +408,7 @@ impl Listing {
 
     /// Lets listing `id`'s task fetch its next page (under a LIMIT; otherwise it runs ahead).
     fn ask(&mut self, id: usize) {
-        if let Some(ask) = self.open.iter().find(|o| o.id == id).and_then(|o| o.ask.as_ref()) {
+        if let Some(ask) = &self.open[self.place(id)].ask {
             ask.notify_one();
         }
     }
@@ -414,7 +416,8 @@ impl Listing {
     /// Moves listing `id`, all of whose pages have arrived, into the cache if it was recorded
     /// (a scan stopped by a LIMIT may never read it to the end).
     fn save(&mut self, id: usize) {
-        let open = self.open.iter_mut().find(|o| o.id == id).expect("saving an open listing");
+        let place = self.place(id);
+        let open = &mut self.open[place];
         if let (Some((pages, bytes)), Some(cache)) = (open.recording.take(), &mut self.cache) {
             self.recording_bytes -= bytes;
             cache.bytes += bytes;
@@ -435,8 +438,9 @@ impl Listing {
 
     /// Keeps `page` for the listing cache while the listing still fits in what is left of it.
     fn record(&mut self, id: usize, page: &Arc<Page>) {
+        let place = self.place(id);
         let Some(cache) = &self.cache else { return };
-        let open = self.open.iter_mut().find(|o| o.id == id).expect("recording an open listing");
+        let open = &mut self.open[place];
         let Some((pages, recorded)) = &mut open.recording else { return };
         let bytes = page.memory() as u64;
         if cache.bytes + self.recording_bytes + bytes > CACHE_LIMIT_BYTES {

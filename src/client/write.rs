@@ -36,7 +36,8 @@ impl RowValues {
 pub fn change(resource: &Resource, endpoint: &Endpoint, op: Operation, row: &RowValues) -> Result<Change, RequestError> {
     let writes = resource.writes.as_ref().expect("only writable resources reach a change");
     let workspace = workspace_for(endpoint, row.deployment.as_deref())?;
-    let url = fill_path(&workspace, writes.path(op), |c| row.key(c))?;
+    let (path, wrap) = writes.call(op);
+    let url = fill_path(&workspace, path, |c| row.key(c))?;
     let object = match op {
         Operation::Insert => Some(row.fields.clone()),
         Operation::Update => {
@@ -51,20 +52,11 @@ pub fn change(resource: &Resource, endpoint: &Endpoint, op: Operation, row: &Row
         }
         Operation::Delete => None,
     };
-    let wrap = match op {
-        Operation::Insert => writes.create.wrap,
-        Operation::Update => writes.update.wrap,
-        Operation::Delete => None,
-    };
     let body = object.map(|o| match wrap {
         Some(key) => Value::Object(Map::from_iter([(key.to_string(), Value::Object(o))])),
         None => Value::Object(o),
     });
-    let method = match op {
-        Operation::Insert => reqwest::Method::POST,
-        Operation::Update => reqwest::Method::PATCH,
-        Operation::Delete => reqwest::Method::DELETE,
-    };
+    let method = reqwest::Method::from_bytes(op.method().as_bytes()).expect("POST, PATCH and DELETE are methods");
     let body = body.map(|b| bytes::Bytes::from(b.to_string()));
     Ok(Change { workspace, request: HttpRequest { method, url, body } })
 }

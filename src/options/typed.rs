@@ -92,13 +92,19 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
 /// Whether a table without values for its required columns lists its parents: the table's
 /// option `list_parents`, else the server's, else yes.
 pub fn list_parents(table: &[(String, String)], server: &[(String, String)]) -> bool {
-    option(table, "list_parents").or_else(|| option(server, "list_parents")).and_then(|v| parse_bool(v).ok()).unwrap_or(true)
+    table_or_server(table, server, "list_parents", true)
 }
 
 /// Whether INSERT, UPDATE and DELETE may change the workspace through a table: the table's
 /// option `updatable`, else the server's, else no (a remote change cannot be rolled back).
 pub fn updatable(table: &[(String, String)], server: &[(String, String)]) -> bool {
-    option(table, "updatable").or_else(|| option(server, "updatable")).and_then(|v| parse_bool(v).ok()).unwrap_or(false)
+    table_or_server(table, server, "updatable", false)
+}
+
+/// A boolean option a table may set for itself, else its server (the validator has checked
+/// both values).
+fn table_or_server(table: &[(String, String)], server: &[(String, String)], name: &str, default: bool) -> bool {
+    option(table, name).or_else(|| option(server, name)).and_then(|v| parse_bool(v).ok()).unwrap_or(default)
 }
 
 fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> {

@@ -98,17 +98,18 @@ impl Operation {
 }
 
 impl Writes {
-    pub fn path(&self, op: Operation) -> &'static str {
+    /// The path of `op`'s call, and the key its body is wrapped in (a DELETE has no body).
+    pub fn call(&self, op: Operation) -> (&'static str, Option<&'static str>) {
         match op {
-            Operation::Insert => self.create.path,
-            Operation::Update => self.update.path,
-            Operation::Delete => self.delete,
+            Operation::Insert => (self.create.path, self.create.wrap),
+            Operation::Update => (self.update.path, self.update.wrap),
+            Operation::Delete => (self.delete, None),
         }
     }
 
     /// The request line EXPLAIN shows (`POST /api/2.0/clean-rooms`).
     pub fn request_line(&self, op: Operation) -> String {
-        format!("{} {}", op.method(), self.path(op))
+        format!("{} {}", op.method(), self.call(op).0)
     }
 }
 
