@@ -294,15 +294,14 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     if api_path == "/oidc/v1/token" {
         return token_request(state, req, deployment).await;
     }
-    let bearer = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let read_only = bearer.is_some_and(|t| state.config.read_only_tokens.iter().any(|r| r == t));
-    let auth = match req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        None => "missing",
-        Some(v) => match v.strip_prefix("Bearer ") {
-            Some(t) => state.check_bearer(t),
-            None => "invalid",
-        },
+    let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let bearer = header.and_then(|v| v.strip_prefix("Bearer "));
+    let auth = match (header, bearer) {
+        (None, _) => "missing",
+        (_, Some(t)) => state.check_bearer(t),
+        (Some(_), None) => "invalid",
     };
+    let read_only = bearer.is_some_and(|t| state.config.read_only_tokens.iter().any(|r| r == t));
     let segments: Vec<String> =
         api_path.split('/').skip(1).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
     let room = match segments.as_slice() {
@@ -443,7 +442,7 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
     }
     let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
     let data = &mut *data;
-    let (status, answer) = match (method.as_str(), route) {
+    let outcome = match (method.as_str(), route) {
         ("POST", ["api", "2.0", "clean-rooms"]) => create_room(data, body),
         ("PATCH", ["api", "2.0", "clean-rooms", name]) => update_room(data, name, body),
         ("DELETE", ["api", "2.0", "clean-rooms", name]) => delete_room(data, name),
@@ -455,7 +454,8 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
         ("DELETE", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => delete_rule(data, room, id),
         _ => return api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for '{method} /{}'", route.join("/"))),
     };
-    json(status, answer.to_string())
+    let (status, body) = answer(outcome);
+    json(status, body.to_string())
 }
 
 /// `POST /oidc/v1/token`: the client-credentials grant with HTTP Basic client authentication.

@@ -1,13 +1,21 @@
 //! The write calls of the Clean Rooms API (create, update and delete clean rooms, assets and
 //! auto-approval rules), as the official Python SDK sends them: bodies bare or wrapped per call,
 //! validated as the service does, kept in the dataset so that a following listing shows the
-//! change. Each answer is (status, JSON body).
+//! change. Each call gives the object answered with 200, or the error answer.
 
 use crate::data::{Asset, Dataset, Item, LastPage, Room, Runs};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub type Answer = (u16, Value);
+
+/// A call's result: the object answered with 200, or the error answer.
+pub type Outcome = Result<Value, Answer>;
+
+/// The answer to send for an outcome.
+pub fn answer(outcome: Outcome) -> Answer {
+    outcome.map(|v| (200, v)).unwrap_or_else(|e| e)
+}
 
 fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
     (status, json!({"error_code": code, "message": message.into(), "details": []}))
@@ -74,14 +82,11 @@ fn item_object(item: &Item) -> Map<String, Value> {
 const ROOM_SETTABLE: &[&str] = &["name", "owner", "comment", "enable_shared_output", "remote_detailed_info"];
 const ROOM_UPDATABLE: &[&str] = &["owner", "comment", "enable_shared_output", "remote_detailed_info"];
 
-pub fn create_room(data: &mut Dataset, body: &[u8]) -> Answer {
-    let given = match object(body, None) {
-        Ok(o) => o,
-        Err(a) => return a,
-    };
-    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()) else { return invalid("Field 'name' is required.") };
+pub fn create_room(data: &mut Dataset, body: &[u8]) -> Outcome {
+    let given = object(body, None)?;
+    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()) else { return Err(invalid("Field 'name' is required.")) };
     if data.rooms.contains_key(name) {
-        return error(409, "RESOURCE_ALREADY_EXISTS", format!("Clean room '{name}' already exists."));
+        return Err(error(409, "RESOURCE_ALREADY_EXISTS", format!("Clean room '{name}' already exists.")));
     }
     let mut info = Map::new();
     merge(&mut info, given.clone(), ROOM_SETTABLE);
@@ -104,28 +109,25 @@ pub fn create_room(data: &mut Dataset, body: &[u8]) -> Answer {
         name.clone(),
         Room { name, info: Value::Object(info), runs: Runs::Listed(Vec::new()), last_page: LastPage::Absent, task_runs: Vec::new(), assets: Vec::new(), rules: Vec::new() },
     );
-    (200, Value::Object(answer))
+    Ok(Value::Object(answer))
 }
 
-pub fn update_room(data: &mut Dataset, name: &str, body: &[u8]) -> Answer {
-    let changes = match object(body, Some("clean_room")) {
-        Ok(o) => o,
-        Err(a) => return a,
-    };
-    let Some(room) = data.rooms.get_mut(name) else { return room_missing(name) };
+pub fn update_room(data: &mut Dataset, name: &str, body: &[u8]) -> Outcome {
+    let changes = object(body, Some("clean_room"))?;
+    let Some(room) = data.rooms.get_mut(name) else { return Err(room_missing(name)) };
     if let Some(other) = text(&changes, "name").filter(|n| *n != name) {
-        return invalid(format!("Clean room name cannot be changed (from '{name}' to '{other}')."));
+        return Err(invalid(format!("Clean room name cannot be changed (from '{name}' to '{other}').")));
     }
-    let Some(info) = room.info.as_object_mut() else { return error(500, "INTERNAL_ERROR", "room is not an object") };
+    let Some(info) = room.info.as_object_mut() else { return Err(error(500, "INTERNAL_ERROR", "room is not an object")) };
     merge(info, changes, ROOM_UPDATABLE);
     info.insert("updated_at".into(), json!(now_ms()));
-    (200, room.info.clone())
+    Ok(room.info.clone())
 }
 
-pub fn delete_room(data: &mut Dataset, name: &str) -> Answer {
+pub fn delete_room(data: &mut Dataset, name: &str) -> Outcome {
     match data.rooms.remove(name) {
-        Some(_) => (200, json!({})),
-        None => room_missing(name),
+        Some(_) => Ok(json!({})),
+        None => Err(room_missing(name)),
     }
 }
 
@@ -159,27 +161,22 @@ fn check_details(asset: &Map<String, Value>, asset_type: &str) -> Result<(), Ans
     Ok(())
 }
 
-pub fn create_asset(data: &mut Dataset, room_name: &str, body: &[u8]) -> Answer {
-    let given = match object(body, None) {
-        Ok(o) => o,
-        Err(a) => return a,
-    };
-    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
-    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()).map(str::to_string) else { return invalid("Field 'name' is required.") };
-    let Some(kind) = text(&given, "asset_type").map(str::to_string) else { return invalid("Field 'asset_type' is required.") };
+pub fn create_asset(data: &mut Dataset, room_name: &str, body: &[u8]) -> Outcome {
+    let given = object(body, None)?;
+    let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
+    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()).map(str::to_string) else { return Err(invalid("Field 'name' is required.")) };
+    let Some(kind) = text(&given, "asset_type").map(str::to_string) else { return Err(invalid("Field 'asset_type' is required.")) };
     if !ASSET_TYPES.contains(&kind.as_str()) {
-        return invalid(format!("Invalid asset_type '{kind}'."));
+        return Err(invalid(format!("Invalid asset_type '{kind}'.")));
     }
     match text(&given, "clean_room_name") {
-        None => return invalid("Field 'clean_room_name' is required."),
-        Some(n) if n != room_name => return invalid(format!("clean_room_name '{n}' does not match the clean room of the request ('{room_name}').")),
+        None => return Err(invalid("Field 'clean_room_name' is required.")),
+        Some(n) if n != room_name => return Err(invalid(format!("clean_room_name '{n}' does not match the clean room of the request ('{room_name}')."))),
         Some(_) => {}
     }
-    if let Err(a) = check_details(&given, &kind) {
-        return a;
-    }
+    check_details(&given, &kind)?;
     if room.assets.iter().any(|a| a.item.name.as_deref() == Some(name.as_str()) && a.item.kind.as_deref() == Some(kind.as_str())) {
-        return error(409, "RESOURCE_ALREADY_EXISTS", format!("Asset {kind} '{name}' already exists in clean room '{room_name}'."));
+        return Err(error(409, "RESOURCE_ALREADY_EXISTS", format!("Asset {kind} '{name}' already exists in clean room '{room_name}'.")));
     }
     let mut asset = Map::new();
     merge(&mut asset, given, &[&["name", "asset_type", "clean_room_name"], ASSET_DETAILS].concat());
@@ -192,7 +189,7 @@ pub fn create_asset(data: &mut Dataset, room_name: &str, body: &[u8]) -> Answer 
     }
     let value = Value::Object(asset);
     room.assets.push(Asset { item: Item { name: Some(name), kind: Some(kind), json: value.to_string() }, revisions: Vec::new() });
-    (200, value)
+    Ok(value)
 }
 
 fn local_alias(room: &Room) -> String {
@@ -207,35 +204,30 @@ fn asset_missing(room: &str, kind: &str, name: &str) -> Answer {
     error(404, "RESOURCE_DOES_NOT_EXIST", format!("Asset {kind} '{name}' does not exist in clean room '{room}'."))
 }
 
-pub fn update_asset(data: &mut Dataset, room_name: &str, kind: &str, name: &str, body: &[u8]) -> Answer {
-    let changes = match object(body, None) {
-        Ok(o) => o,
-        Err(a) => return a,
-    };
-    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+pub fn update_asset(data: &mut Dataset, room_name: &str, kind: &str, name: &str, body: &[u8]) -> Outcome {
+    let changes = object(body, None)?;
+    let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
     // The body names the asset it updates, as the path does.
     if text(&changes, "name") != Some(name) || text(&changes, "asset_type") != Some(kind) {
-        return invalid("The asset's name and asset_type must be given and match the path.");
+        return Err(invalid("The asset's name and asset_type must be given and match the path."));
     }
-    let Some(asset) = find_asset(room, kind, name) else { return asset_missing(room_name, kind, name) };
+    let Some(asset) = find_asset(room, kind, name) else { return Err(asset_missing(room_name, kind, name)) };
     let mut object = item_object(&asset.item);
     merge(&mut object, changes, ASSET_DETAILS);
-    if let Err(a) = check_details(&object, kind) {
-        return a;
-    }
+    check_details(&object, kind)?;
     let value = Value::Object(object);
     asset.item.json = value.to_string();
-    (200, value)
+    Ok(value)
 }
 
-pub fn delete_asset(data: &mut Dataset, room_name: &str, kind: &str, name: &str) -> Answer {
-    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+pub fn delete_asset(data: &mut Dataset, room_name: &str, kind: &str, name: &str) -> Outcome {
+    let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
     let before = room.assets.len();
     room.assets.retain(|a| !(a.item.kind.as_deref() == Some(kind) && a.item.name.as_deref() == Some(name)));
     if room.assets.len() == before {
-        return asset_missing(room_name, kind, name);
+        return Err(asset_missing(room_name, kind, name));
     }
-    (200, json!({}))
+    Ok(json!({}))
 }
 
 // ---- auto-approval rules ----
@@ -260,19 +252,14 @@ fn rule_identity(rule: &Map<String, Value>) -> (Option<&str>, Option<&str>, Opti
     (text(rule, "author_collaborator_alias"), text(rule, "author_scope"), text(rule, "runner_collaborator_alias"))
 }
 
-pub fn create_rule(data: &mut Dataset, room_name: &str, body: &[u8]) -> Answer {
-    let given = match object(body, Some("auto_approval_rule")) {
-        Ok(o) => o,
-        Err(a) => return a,
-    };
-    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+pub fn create_rule(data: &mut Dataset, room_name: &str, body: &[u8]) -> Outcome {
+    let given = object(body, Some("auto_approval_rule"))?;
+    let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
     let mut rule = Map::new();
     merge(&mut rule, given, RULE_SETTABLE);
-    if let Err(a) = check_rule(&rule) {
-        return a;
-    }
+    check_rule(&rule)?;
     if room.rules.iter().any(|r| rule_identity(&item_object(r)) == rule_identity(&rule)) {
-        return error(409, "RESOURCE_ALREADY_EXISTS", "An auto-approval rule for this author and runner already exists.");
+        return Err(error(409, "RESOURCE_ALREADY_EXISTS", "An auto-approval rule for this author and runner already exists."));
     }
     let id = new_rule_id();
     rule.insert("rule_id".into(), json!(id));
@@ -281,38 +268,33 @@ pub fn create_rule(data: &mut Dataset, room_name: &str, body: &[u8]) -> Answer {
     rule.insert("rule_owner_collaborator_alias".into(), json!(local_alias(room)));
     let value = Value::Object(rule);
     room.rules.push(Item { name: Some(id), kind: None, json: value.to_string() });
-    (200, value)
+    Ok(value)
 }
 
 fn rule_missing(room: &str, id: &str) -> Answer {
     error(404, "RESOURCE_DOES_NOT_EXIST", format!("Auto-approval rule '{id}' does not exist in clean room '{room}'."))
 }
 
-pub fn update_rule(data: &mut Dataset, room_name: &str, id: &str, body: &[u8]) -> Answer {
-    let changes = match object(body, None) {
-        Ok(o) => o,
-        Err(a) => return a,
-    };
-    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
-    let Some(item) = room.rules.iter_mut().find(|r| r.name.as_deref() == Some(id)) else { return rule_missing(room_name, id) };
+pub fn update_rule(data: &mut Dataset, room_name: &str, id: &str, body: &[u8]) -> Outcome {
+    let changes = object(body, None)?;
+    let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
+    let Some(item) = room.rules.iter_mut().find(|r| r.name.as_deref() == Some(id)) else { return Err(rule_missing(room_name, id)) };
     let mut rule = item_object(item);
     merge(&mut rule, changes, RULE_SETTABLE);
-    if let Err(a) = check_rule(&rule) {
-        return a;
-    }
+    check_rule(&rule)?;
     let value = Value::Object(rule);
     item.json = value.to_string();
-    (200, value)
+    Ok(value)
 }
 
-pub fn delete_rule(data: &mut Dataset, room_name: &str, id: &str) -> Answer {
-    let Some(room) = data.rooms.get_mut(room_name) else { return room_missing(room_name) };
+pub fn delete_rule(data: &mut Dataset, room_name: &str, id: &str) -> Outcome {
+    let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
     let before = room.rules.len();
     room.rules.retain(|r| r.name.as_deref() != Some(id));
     if room.rules.len() == before {
-        return rule_missing(room_name, id);
+        return Err(rule_missing(room_name, id));
     }
-    (200, json!({}))
+    Ok(json!({}))
 }
 
 #[cfg(test)]
@@ -326,39 +308,39 @@ mod tests {
     #[test]
     fn rules_are_validated_created_updated_and_deleted() {
         let mut d = data();
-        let (s, _) = create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r"}}"#);
+        let (s, _) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r"}}"#));
         assert_eq!(s, 400, "an author or a scope is required");
-        let (s, _) = create_rule(&mut d, "acme_x_retailer", br#"{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}"#);
+        let (s, _) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}"#));
         assert_eq!(s, 400, "create wraps the rule");
-        let (s, rule) = create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#);
+        let (s, rule) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#));
         assert_eq!(s, 200);
         let id = rule["rule_id"].as_str().unwrap().to_string();
-        let (s, _) = create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#);
+        let (s, _) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#));
         assert_eq!(s, 409);
-        let (s, rule) = update_rule(&mut d, "acme_x_retailer", &id, br#"{"author_scope":null,"author_collaborator_alias":"a"}"#);
+        let (s, rule) = answer(update_rule(&mut d, "acme_x_retailer", &id, br#"{"author_scope":null,"author_collaborator_alias":"a"}"#));
         assert_eq!((s, rule["author_collaborator_alias"].as_str()), (200, Some("a")));
-        assert_eq!(delete_rule(&mut d, "acme_x_retailer", &id).0, 200);
-        assert_eq!(delete_rule(&mut d, "acme_x_retailer", &id).0, 404);
+        assert_eq!(answer(delete_rule(&mut d, "acme_x_retailer", &id)).0, 200);
+        assert_eq!(answer(delete_rule(&mut d, "acme_x_retailer", &id)).0, 404);
     }
 
     #[test]
     fn rooms_and_assets() {
         let mut d = data();
-        assert_eq!(create_room(&mut d, br#"{"comment":"x"}"#).0, 400);
-        let (s, room) = create_room(&mut d, br#"{"name":"new_room","comment":"c"}"#);
+        assert_eq!(answer(create_room(&mut d, br#"{"comment":"x"}"#)).0, 400);
+        let (s, room) = answer(create_room(&mut d, br#"{"name":"new_room","comment":"c"}"#));
         assert_eq!((s, room["status"].as_str()), (200, Some("PROVISIONING")));
-        assert_eq!(create_room(&mut d, br#"{"name":"new_room"}"#).0, 409);
-        let (s, room) = update_room(&mut d, "new_room", br#"{"clean_room":{"comment":"Q4"}}"#);
+        assert_eq!(answer(create_room(&mut d, br#"{"name":"new_room"}"#)).0, 409);
+        let (s, room) = answer(update_room(&mut d, "new_room", br#"{"clean_room":{"comment":"Q4"}}"#));
         assert_eq!((s, room["comment"].as_str(), room["status"].as_str()), (200, Some("Q4"), Some("ACTIVE")));
         let asset = br#"{"name":"c.s.t","asset_type":"TABLE","clean_room_name":"new_room","table_local_details":{"local_name":"c.s.t"}}"#;
-        assert_eq!(create_asset(&mut d, "new_room", asset).0, 200);
-        assert_eq!(create_asset(&mut d, "new_room", asset).0, 409);
+        assert_eq!(answer(create_asset(&mut d, "new_room", asset)).0, 200);
+        assert_eq!(answer(create_asset(&mut d, "new_room", asset)).0, 409);
         let no_details = br#"{"name":"n","asset_type":"NOTEBOOK_FILE","clean_room_name":"new_room"}"#;
-        assert_eq!(create_asset(&mut d, "new_room", no_details).0, 400);
-        assert_eq!(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"table_local_details":{"local_name":"c.s.u"}}"#).0, 400, "the body names the asset");
-        assert_eq!(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"name":"c.s.t","asset_type":"TABLE","table_local_details":{"local_name":"c.s.u"}}"#).0, 200);
-        assert_eq!(delete_asset(&mut d, "new_room", "TABLE", "c.s.t").0, 200);
-        assert_eq!(delete_room(&mut d, "new_room").0, 200);
-        assert_eq!(delete_room(&mut d, "new_room").0, 404);
+        assert_eq!(answer(create_asset(&mut d, "new_room", no_details)).0, 400);
+        assert_eq!(answer(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"table_local_details":{"local_name":"c.s.u"}}"#)).0, 400, "the body names the asset");
+        assert_eq!(answer(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"name":"c.s.t","asset_type":"TABLE","table_local_details":{"local_name":"c.s.u"}}"#)).0, 200);
+        assert_eq!(answer(delete_asset(&mut d, "new_room", "TABLE", "c.s.t")).0, 200);
+        assert_eq!(answer(delete_room(&mut d, "new_room")).0, 200);
+        assert_eq!(answer(delete_room(&mut d, "new_room")).0, 404);
     }
 }
