@@ -162,24 +162,34 @@ fn values_of(given: &[GivenValues], column: &str) -> Option<Vec<String>> {
 fn check_value(resource: &Resource, endpoint: &Endpoint, param: &'static Param, v: &str) -> Result<(), RequestError> {
     match param.place {
         ParamPlace::Workspace => {
-            if let Some(allowed) = &endpoint.allowed_deployments {
-                if !allowed.iter().any(|a| a == v) {
-                    return Err(RequestError::NotAllowed { deployment: v.to_string(), allowed: allowed.clone() });
-                }
-            }
+            check_allowed(endpoint, v)?;
             endpoint.workspace.resolve(Some(v)).map(|_| ())
         }
         ParamPlace::Path | ParamPlace::Query(_) => {
             let in_path = |template: &str| template.contains(&format!("{{{}}}", param.column));
-            let segment = in_path(resource.path) || resource.get.as_ref().is_some_and(|g| in_path(g.path));
-            if segment && (v.is_empty() || v == "." || v == "..") {
-                // URL parsers resolve "." and ".." even when encoded: they would address
-                // another endpoint, and no Databricks object has such a name.
-                return Err(RequestError::Unusable { column: param.column, value: v.to_string() });
+            if in_path(resource.path) || resource.get.as_ref().is_some_and(|g| in_path(g.path)) {
+                check_segment(param.column, v)?;
             }
             Ok(())
         }
     }
+}
+
+/// A deployment outside the server's `allowed_deployments` is refused before any request.
+fn check_allowed(endpoint: &Endpoint, deployment: &str) -> Result<(), RequestError> {
+    match &endpoint.allowed_deployments {
+        Some(allowed) if !allowed.iter().any(|a| a == deployment) => Err(RequestError::NotAllowed { deployment: deployment.to_string(), allowed: allowed.clone() }),
+        _ => Ok(()),
+    }
+}
+
+/// A value that is to be one path segment. URL parsers resolve "." and ".." even when encoded:
+/// they would address another endpoint, and no Databricks object has such a name.
+fn check_segment(column: &'static str, v: &str) -> Result<(), RequestError> {
+    if v.is_empty() || v == "." || v == ".." {
+        return Err(RequestError::Unusable { column, value: v.to_string() });
+    }
+    Ok(())
 }
 
 /// The deployments to ask: with a `{deployment_name}` URL, the values given (else the server's
@@ -230,11 +240,7 @@ pub(crate) fn fill_path<'v>(workspace: &Url, template: &'static str, value: impl
         match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
             Some(column) => {
                 let v = value(column).ok_or(RequestError::MissingValue { column })?;
-                // URL parsers resolve "." and ".." even when encoded: they would address
-                // another endpoint, and no Databricks object has such a name.
-                if v.is_empty() || v == "." || v == ".." {
-                    return Err(RequestError::Unusable { column, value: v.to_string() });
-                }
+                check_segment(column, v)?;
                 path.extend(utf8_percent_encode(v, SEGMENT));
             }
             None => path.push_str(segment),
@@ -250,11 +256,7 @@ pub(crate) fn workspace_for(endpoint: &Endpoint, deployment: Option<&str>) -> Re
     let Some(d) = deployment else {
         return endpoint.workspace.resolve(endpoint.deployment_name.as_deref());
     };
-    if let Some(allowed) = &endpoint.allowed_deployments {
-        if !allowed.iter().any(|a| a == d) {
-            return Err(RequestError::NotAllowed { deployment: d.to_string(), allowed: allowed.clone() });
-        }
-    }
+    check_allowed(endpoint, d)?;
     match (&endpoint.deployment_name, endpoint.workspace.is_template()) {
         (Some(fixed), false) if fixed != d => Err(RequestError::NotAllowed { deployment: d.to_string(), allowed: vec![fixed.clone()] }),
         _ => endpoint.workspace.resolve(Some(d)),
