@@ -18,6 +18,8 @@ pub enum ApiError {
     TooLarge { path: String, limit: usize },
     /// The API handed back a page token it had already given: following it would loop for ever.
     RepeatedPageToken { path: String, page: u32 },
+    /// A fan-out over a parent listing needed more listings than `max_listings`.
+    TooManyListings { max: usize },
     /// Retries of a transient failure ran out.
     Exhausted { last: Box<ApiError>, why: String },
 }
@@ -50,6 +52,15 @@ impl ApiError {
             ApiError::Status { status, .. } => Some(*status),
             ApiError::Exhausted { last, .. } => last.status(),
             _ => None,
+        }
+    }
+
+    /// The service's answer that the object does not exist (404 RESOURCE_DOES_NOT_EXIST): not
+    /// a wrong URL (ENDPOINT_NOT_FOUND), nor a proxy's 404 page.
+    pub fn is_gone(&self) -> bool {
+        match self {
+            ApiError::Status { status: 404, error_code: Some(code), .. } => code == "RESOURCE_DOES_NOT_EXIST",
+            _ => false,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod request;
 pub mod retry;
 pub mod runtime;
 pub mod secret;
+pub mod source;
 pub mod workspace;
 pub mod write;
 
@@ -102,6 +103,8 @@ pub struct Stats {
     pub listing_cache_hits: u64,
     /// Pages answered by the response cache (server option cache_ttl).
     pub response_cache_hits: u64,
+    /// Items of the closest parent listing (a fan-out's clean rooms), and those not followed.
+    pub parents: source::ParentCounts,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -113,6 +116,7 @@ impl std::ops::AddAssign for Stats {
         self.bytes += o.bytes;
         self.listing_cache_hits += o.listing_cache_hits;
         self.response_cache_hits += o.response_cache_hits;
+        self.parents += o.parents;
     }
 }
 

@@ -365,8 +365,14 @@ pub struct Cursor {
     next: Option<String>,
     seen: HashSet<String>,
     pages: u32,
+    /// Pages in a row without an item that still named a next page.
+    empty_run: u32,
     finished: bool,
 }
+
+/// The most pages in a row without an item a listing may take: an API that keeps answering
+/// empty pages with new tokens would otherwise hold the backend for ever.
+pub const MAX_EMPTY_PAGES: u32 = 100;
 
 impl Cursor {
     pub fn new() -> Self {
@@ -382,13 +388,20 @@ impl Cursor {
         self.pages
     }
 
-    /// Records the token a page named; fails on a token already followed.
-    pub fn advance(&mut self, next: Option<String>, path: &str) -> Result<(), ApiError> {
+    /// Records a page of `items` items and the token it named; fails on a token already
+    /// followed, and on too many empty pages in a row.
+    pub fn advance(&mut self, next: Option<String>, items: usize, path: &str) -> Result<(), ApiError> {
         self.pages += 1;
+        self.empty_run = if items == 0 { self.empty_run + 1 } else { 0 };
         match next {
             None => {
                 self.finished = true;
                 self.next = None;
+            }
+            Some(_) if self.empty_run > MAX_EMPTY_PAGES => {
+                self.finished = true;
+                let problem = format!("{} pages in a row had no item but named a next page; the listing was stopped", self.empty_run);
+                return Err(ApiError::BadResponse { path: path.to_string(), problem });
             }
             Some(token) => {
                 if !self.seen.insert(token.clone()) {
@@ -478,14 +491,25 @@ mod tests {
     fn a_repeated_token_stops_the_cursor_with_an_error() {
         let mut c = Cursor::new();
         assert_eq!(c.next_request(), Some(None));
-        c.advance(Some("a".into()), "/p").unwrap();
+        c.advance(Some("a".into()), 1, "/p").unwrap();
         assert_eq!(c.next_request(), Some(Some("a")));
-        c.advance(Some("b".into()), "/p").unwrap();
-        assert!(matches!(c.advance(Some("a".into()), "/p"), Err(ApiError::RepeatedPageToken { page: 3, .. })));
+        c.advance(Some("b".into()), 1, "/p").unwrap();
+        assert!(matches!(c.advance(Some("a".into()), 1, "/p"), Err(ApiError::RepeatedPageToken { page: 3, .. })));
         assert_eq!(c.next_request(), None);
         let mut c = Cursor::new();
-        c.advance(None, "/p").unwrap();
+        c.advance(None, 1, "/p").unwrap();
         assert_eq!(c.next_request(), None);
         assert_eq!(c.pages(), 1);
+        // Empty pages with ever new tokens: stopped after MAX_EMPTY_PAGES of them.
+        let mut c = Cursor::new();
+        let mut sent = 0;
+        while c.next_request().is_some() && sent < 1000 {
+            sent += 1;
+            if c.advance(Some(format!("t{sent}")), 0, "/p").is_err() {
+                break;
+            }
+        }
+        assert_eq!(sent, MAX_EMPTY_PAGES + 1);
+        assert_eq!(c.next_request(), None);
     }
 }

@@ -24,6 +24,9 @@ pub enum RequestError {
     BadWorkspaceUrl { problem: String },
     /// More listings than the limit.
     TooManyListings { needed: usize, max: usize },
+    /// The query has a condition on deployment_name that cannot be sent, and the server does
+    /// not say which deployments there are (no allowed_deployments).
+    UnboundDeployment,
 }
 
 impl std::fmt::Display for RequestError {
@@ -37,6 +40,7 @@ impl std::fmt::Display for RequestError {
             RequestError::NoDeployment => write!(f, "no deployment_name to build the workspace URL with"),
             RequestError::BadWorkspaceUrl { problem } => write!(f, "invalid workspace_url: {problem}"),
             RequestError::TooManyListings { needed, max } => write!(f, "{needed} listings, more than max_listings ({max})"),
+            RequestError::UnboundDeployment => write!(f, "a condition on deployment_name cannot be sent, and the server has no allowed_deployments"),
         }
     }
 }
@@ -192,11 +196,15 @@ fn check_segment(column: &'static str, v: &str) -> Result<(), RequestError> {
     Ok(())
 }
 
-/// The deployments to ask: with a `{deployment_name}` URL, the values given (else the server's
-/// default); with a fixed URL, its one deployment, and only if the query does not exclude it.
+/// The deployments to ask: with a `{deployment_name}` URL, the values given, else every allowed
+/// deployment (the table holds all of them), else the server's default; with a fixed URL, its
+/// one deployment, and only if the query does not exclude it.
 fn deployments(endpoint: &Endpoint, given: Option<Vec<String>>) -> Vec<Option<String>> {
     match given {
-        None => vec![endpoint.deployment_name.clone()],
+        None => match &endpoint.allowed_deployments {
+            Some(allowed) if endpoint.workspace.is_template() => allowed.iter().cloned().map(Some).collect(),
+            _ => vec![endpoint.deployment_name.clone()],
+        },
         Some(values) if endpoint.workspace.is_template() => values.into_iter().map(Some).collect(),
         Some(values) => match &endpoint.deployment_name {
             Some(fixed) if values.contains(fixed) => vec![Some(fixed.clone())],
@@ -379,7 +387,10 @@ mod tests {
     fn only_allowed_deployments_get_a_request() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("allowed_deployments", "dbc-a,dbc-b"), ("deployment_name", "dbc-a")]);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"])]).unwrap().len(), 1);
+        // Without a condition on deployment_name, the table holds every allowed deployment.
+        let all = targets(r, &s, None, &[given("clean_room_name", &["x"])]).unwrap();
+        assert_eq!(all.iter().map(|t| t.echo_value("deployment_name").unwrap()).collect::<Vec<_>>(), ["dbc-a", "dbc-b"]);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])]).unwrap().len(), 1);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])]).unwrap().len(), 2);
         let e = targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a", "dbc-evil"])]).unwrap_err();
         assert_eq!(e, RequestError::NotAllowed { deployment: "dbc-evil".into(), allowed: vec!["dbc-a".into(), "dbc-b".into()] });

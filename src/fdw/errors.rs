@@ -55,7 +55,16 @@ pub fn request_error(e: RequestError, table: &str, server: &str) -> FdwError {
         )
         .detail("One listing is made for each combination of the values given to its request columns (IN lists multiply).")
         .hint("Give fewer values, or raise the option max_listings of the foreign table or its server."),
+        RequestError::UnboundDeployment => unbound_deployment(table, server),
     }
+}
+
+/// A condition on deployment_name that cannot be sent, on a server that cannot say which
+/// deployments exist: answering from the default deployment alone would silently drop rows.
+pub fn unbound_deployment(table: &str, server: &str) -> FdwError {
+    FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" cannot tell which deployments a condition on deployment_name covers"))
+        .detail(format!("Server \"{server}\" has a workspace_url with {{deployment_name}} and no allowed_deployments, so the deployments to read are known only from deployment_name = ... or IN (...)."))
+        .hint(format!("Write deployment_name = '...' or deployment_name IN (...), or list the deployments: ALTER SERVER {server} OPTIONS (ADD allowed_deployments '...')."))
 }
 
 /// The Postgres error for an API failure in a scan of `table`.
@@ -128,6 +137,12 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
         )
         .detail(path)
         .hint("Set a smaller page_size on the foreign table, or raise the server's max_response_bytes."),
+        ApiError::TooManyListings { max } => FdwError::new(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("{subject} would need more than max_listings ({max}) listings"),
+        )
+        .detail("Without a value for a request column, one listing is made for each item of the parent listing (each clean room).")
+        .hint("Name the rooms (WHERE clean_room_name IN (...)), or raise the option max_listings of the foreign table or its server."),
         ApiError::RepeatedPageToken { path, page } => FdwError::new(
             ERRCODE_FDW_ERROR,
             format!("the Databricks API repeated a page token on page {page} for {subject}"),

@@ -11,6 +11,7 @@ pub(crate) mod errors;
 mod explain;
 mod import;
 mod modify;
+mod parent_filter;
 mod paths;
 mod plan_data;
 mod quals;

@@ -2,14 +2,19 @@
 //! and, for the write calls, the official Python SDK (`databricks/sdk/service/cleanrooms.py`);
 //! descriptions follow the SDKs' documentation.
 
-use super::{Call, ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Source::*, Writes};
+use super::{Call, ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Skip, Source::*, Writes};
 
 const DEPLOYMENT: P = P { column: "deployment_name", place: Workspace, required: false };
 const DEPLOYMENT_COLUMN: C = C { name: "deployment_name", source: Request, kind: Text, description: "The workspace deployment name the row was read from." };
 const ROOM_PARAM: P = P { column: "clean_room_name", place: Path, required: true };
 const ROOM_COLUMN: C = C { name: "clean_room_name", source: Request, kind: Text, description: "Name of the clean room (without a condition on it, every clean room is listed)." };
 /// Resources listed per clean room: without a room, every room's listing.
-const PER_ROOM: Option<Parent> = Some(Parent { resource: &CLEAN_ROOMS, columns: &[("name", "clean_room_name"), ("deployment_name", "deployment_name")] });
+/// A DELETED room allows nothing but its deletion: its runs, assets and rules cannot be listed.
+const PER_ROOM: Option<Parent> = Some(Parent {
+    resource: &CLEAN_ROOMS,
+    columns: &[("name", "clean_room_name"), ("deployment_name", "deployment_name")],
+    skip: Some(Skip { field: "status", values: &["DELETED"] }),
+});
 const COLLABORATOR_JOB: C = C {
     name: "collaborator_job_run_info",
     source: Field("collaborator_job_run_info"),
@@ -185,6 +190,7 @@ pub static ASSET_REVISIONS: Resource = Resource {
     parent: Some(Parent {
         resource: &ASSETS,
         columns: &[("clean_room_name", "clean_room_name"), ("asset_type", "asset_type"), ("name", "name"), ("deployment_name", "deployment_name")],
+        skip: None,
     }),
     writes: None,
 };

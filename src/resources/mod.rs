@@ -120,6 +120,16 @@ pub struct Parent {
     pub resource: &'static Resource,
     /// (parent column, this resource's request column)
     pub columns: &'static [(&'static str, &'static str)],
+    /// Parent items the API documents as having nothing to list (a deleted clean room): they
+    /// are not followed, and EXPLAIN ANALYZE counts them.
+    pub skip: Option<Skip>,
+}
+
+/// Which parent items are not followed: those whose `field` is one of `values`.
+#[derive(Debug)]
+pub struct Skip {
+    pub field: &'static str,
+    pub values: &'static [&'static str],
 }
 
 /// `GET {path}` for one object, when `column` has a value.
