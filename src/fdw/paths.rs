@@ -16,7 +16,7 @@ use pgrx::{PgList, PgMemoryContexts};
 /// value wins.
 const ROWS_UNBOUNDED: f64 = 1_000_000.0;
 /// One HTTP round trip, in units of sequential page reads.
-const REQUEST_COST: f64 = 100.0;
+const REQUEST_COST: f64 = 25.0;
 const PER_ROW_COST: f64 = 0.05;
 /// The cost of a scan that would fail for lack of a required value: more than any path
 /// Postgres disables (`disable_cost`, 1e10, up to 17), so that a disabled nested loop that can
@@ -258,7 +258,7 @@ unsafe extern "C-unwind" fn ec_member_is_column(
 pub unsafe extern "C-unwind" fn get_foreign_plan(
     root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
-    _relid: pg_sys::Oid,
+    relid: pg_sys::Oid,
     best_path: *mut pg_sys::ForeignPath,
     tlist: *mut pg_sys::List,
     scan_clauses: *mut pg_sys::List,
@@ -268,16 +268,16 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     // For a parameterized path, scan_clauses holds the join clauses too: their outer columns
     // become executor parameters in fdw_exprs, evaluated again at each rescan.
     let pushed = plan.pushable(root, (*baserel).relid, scan_clauses);
+    let deployment_unbound = plan.deployment_unbound(&pushed);
+    if deployment_unbound && plan.deployments_by_name_only {
+        raise(super::errors::unbound_deployment(&plan.table, &catalog::server(catalog::table(relid).server_id).name));
+    }
     if let Some(column) = plan.missing(&pushed) {
         raise(missing_required(&plan.table, column));
     }
     let mut exprs = PgList::<pg_sys::Expr>::new();
     for q in &pushed {
         exprs.push(q.value);
-    }
-    let deployment_unbound = plan.deployment_unbound(&pushed);
-    if deployment_unbound && plan.deployments_by_name_only {
-        raise(super::errors::unbound_deployment(&plan.table, &catalog::server(catalog::table(_relid).server_id).name));
     }
     let data = ScanPlan {
         table: plan.table.clone(),
@@ -344,9 +344,13 @@ unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, bound: &[*mut pg_sys::N
         .collect()
 }
 
-/// The number of elements of a constant array, else a guess.
+/// The number of elements of a constant array or an `ARRAY[...]` (an OR of equalities), else
+/// a guess.
 unsafe fn list_length_guess(expr: *mut pg_sys::Expr) -> f64 {
     let node = expr as *mut pg_sys::Node;
+    if (*node).type_ == pg_sys::NodeTag::T_ArrayExpr {
+        return PgList::<pg_sys::Node>::from_pg((*(node as *mut pg_sys::ArrayExpr)).elements).len() as f64;
+    }
     if (*node).type_ == pg_sys::NodeTag::T_Const {
         let c = node as *mut pg_sys::Const;
         if !(*c).constisnull {
