@@ -212,12 +212,14 @@ impl ApiClient {
             let header = self.auth.header(&self.http, workspace).await.map_err(|e| (e, None))?;
             let value = reqwest::header::HeaderValue::from_str(header.expose()).map_err(|_| (ApiError::BadCredential, None))?;
             stats.requests += 1;
-            let mut request = self.http.request(call.method.clone(), call.url.clone()).header(reqwest::header::AUTHORIZATION, value);
+            // Every request asks for JSON, as the SDKs' do (a gateway may answer HTML otherwise).
+            let mut request = self
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .header(reqwest::header::AUTHORIZATION, value)
+                .header(reqwest::header::ACCEPT, "application/json");
             if let Some(body) = &call.body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .body(body.clone());
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
             let mut resp = request.send().await.map_err(|e| (ApiError::transport(&path, &e), None))?;
             let status = resp.status().as_u16();
@@ -226,6 +228,11 @@ impl ApiClient {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+            let private_link = resp.status().is_redirection()
+                && resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).is_some_and(error::is_private_link_redirect);
+            if private_link {
+                return Err((ApiError::private_link(&path), None));
+            }
             let body = read_body(&mut resp, &path, self.settings.max_response_bytes.min(MAX_RESPONSE_BYTES_LIMIT), stats).await.map_err(|e| (e, None))?;
             // A refused token was refused before anything was done: trying once more with a
             // new one is safe for writes too.
@@ -234,7 +241,13 @@ impl ApiClient {
                 continue;
             }
             if !(200..300).contains(&status) {
-                return Err((ApiError::from_status(&path, status, &body), retry_after));
+                let error = ApiError::from_status(&path, status, &body);
+                // The body's RetryInfo counts like a Retry-After header (which wins).
+                let retry_after = match &error {
+                    ApiError::Status { details, .. } => retry_after.or(details.retry_delay),
+                    _ => retry_after,
+                };
+                return Err((error, retry_after));
             }
             return Ok(Bytes::from(body));
         }

@@ -97,7 +97,7 @@ mod tests {
     use super::*;
 
     fn status(status: u16, code: Option<&str>) -> ApiError {
-        ApiError::Status { path: "GET /p".into(), status, error_code: code.map(str::to_string), message: None }
+        ApiError::Status { path: "GET /p".into(), status, error_code: code.map(str::to_string), message: None, details: Default::default() }
     }
 
     #[test]

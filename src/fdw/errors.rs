@@ -19,15 +19,6 @@ pub fn unknown_column(name: &str, table: &str, resource: &Resource) -> FdwError 
         .hint(format!("Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').", resource.name, resource.column_names().join(", ")))
 }
 
-/// A column whose `path` option does not start with a field of the resource.
-pub fn unknown_path(path: &str, name: &str, table: &str, resource: &Resource) -> FdwError {
-    FdwError::new(
-        ERRCODE_FDW_INVALID_COLUMN_NAME,
-        format!("the path \"{path}\" of column \"{name}\" of foreign table \"{table}\" does not start with a field of resource {}", resource.name),
-    )
-    .hint(format!("Fields of {} are: {}.", resource.name, resource.column_names().join(", ")))
-}
-
 pub fn missing_required(table: &str, column: &str) -> FdwError {
     FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" needs a value for column \"{column}\""))
         .detail(format!("The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."))
@@ -84,10 +75,11 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
             });
             e
         }
-        ApiError::Status { path, status, error_code, message } => {
+        ApiError::Status { path, status, error_code, message, details } => {
             let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
             let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             let (sqlstate, hint) = match (status, error_code.as_deref()) {
+                (403, Some(crate::client::error::PRIVATE_LINK_CODE)) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("Reach the workspace through its Private Link endpoint (AWS PrivateLink, Azure Private Link, GCP Private Service Connect): set the server's workspace_url to the address this database server can reach.")),
                 (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, Some("Check the credentials in the user mapping for this server: ALTER USER MAPPING ... OPTIONS (SET token '...'), or client_id and client_secret.")),
                 (403, _) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("The token is valid but lacks access: ask a workspace admin for permission on the clean room.")),
                 (404, Some("RESOURCE_DOES_NOT_EXIST")) => (ERRCODE_UNDEFINED_OBJECT, Some("Check the name; the clean_rooms listing shows the clean rooms this token can see.")),
@@ -97,8 +89,15 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
                 (429, _) => (ERRCODE_INSUFFICIENT_RESOURCES, Some("The workspace is rate-limiting requests; try again later.")),
                 _ => (ERRCODE_FDW_ERROR, None),
             };
-            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}"))
-                .detail(path);
+            let mut detail = path;
+            for (field, description) in &details.field_violations {
+                detail.push_str(&format!("; field {field}: {description}"));
+            }
+            // What Databricks support asks for when a request went wrong.
+            if let Some(id) = &details.request_id {
+                detail.push_str(&format!(" (request id {id})"));
+            }
+            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}")).detail(detail);
             match hint {
                 Some(h) => e.hint(h),
                 None => e,

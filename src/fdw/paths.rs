@@ -301,20 +301,15 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.to_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
 }
 
-/// Every column of the table must be a column of its resource, or name one of its fields in a
-/// `path` option.
+/// Every column of the table must be a column of its resource, or name a field of its items in
+/// a `path` option: any field, not only those the resource definitions know, so that a field
+/// the service adds is one ALTER away.
 fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], paths: &[Option<String>]) {
     for (name, path) in names.iter().zip(paths) {
-        let Some(name) = name else { continue };
-        match path {
-            Some(path) => {
-                let top = path.split('.').next().unwrap_or_default();
-                if !resource.has_field(top) {
-                    raise(super::errors::unknown_path(path, name, table, resource));
-                }
+        if let (Some(name), None) = (name, path) {
+            if resource.column(name).is_none() {
+                raise(super::errors::unknown_column(name, table, resource));
             }
-            None if resource.column(name).is_none() => raise(super::errors::unknown_column(name, table, resource)),
-            None => {}
         }
     }
 }

@@ -304,10 +304,6 @@ impl Resource {
         params.iter().find(|p| p.place == ParamPlace::Workspace).map(|p| p.column)
     }
 
-    /// Whether `field` is a top-level field of this resource's items (for checking `path`).
-    pub fn has_field(&self, field: &str) -> bool {
-        self.columns.iter().any(|c| matches!(c.source, Source::Field(f) if f.split('.').next() == Some(field)))
-    }
 }
 
 #[cfg(test)]
