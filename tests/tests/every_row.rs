@@ -206,12 +206,12 @@ fn the_fan_out_skips_deleted_rooms_and_says_so() {
 
 // ---- 5. several deployments ----
 
-/// Deployment a serves the fixture (72 runs), b two rooms of its own (4 + 2 runs).
+/// Deployment a serves the fixture (72 runs), b two of its rooms with runs of its own (4 + 2).
 fn two_deployments() -> Config {
     let mut config = Config::with_fixture();
     let mut b = Dataset::default();
-    b.add_synthetic("b_one", 4);
-    b.add_synthetic("b_two", 2);
+    b.add_synthetic(ACME, 4);
+    b.add_synthetic(BANK, 2);
     config.deployments.insert("a".into(), Dataset::from_fixture_json(include_str!("../../simulator/fixtures/cleanrooms.json")).unwrap());
     config.deployments.insert("b".into(), b);
     config
@@ -285,6 +285,19 @@ fn without_allowed_deployments_only_the_named_ones_are_read_and_other_conditions
             Ok(rows) => assert_eq!(rows.len(), 2, "{condition}: both deployments"),
             Err(e) => assert_eq!(DbError::from(e).code, "HV002", "{condition}"),
         }
+    }
+}
+
+/// Found by the oracle: the same through a table partitioned by room (the default partition
+/// read deployment a only, silently).
+#[test]
+fn without_allowed_deployments_a_semi_join_on_deployment_name_through_partitions_is_never_default_only() {
+    let mut w = deployment_world("er_dep_parted", false);
+    parted_table(&mut w);
+    let sql = "SELECT deployment_name, count(*) FROM parted t WHERE t.clean_room_name IN ('acme_x_retailer', 'bank_x_insurer') AND t.deployment_name IN (SELECT name FROM deps) GROUP BY 1 ORDER BY 1";
+    match w.db.query(sql, &[]) {
+        Ok(rows) => assert_eq!(rows.len(), 2, "both deployments, or HV002: {:?}", rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()),
+        Err(e) => assert_eq!(DbError::from(e).code, "HV002"),
     }
 }
 
