@@ -22,8 +22,11 @@ pub struct Resource {
     /// Columns whose `=` (or `IN`) conditions become part of the request.
     pub params: &'static [Param],
     pub columns: &'static [ColumnDef],
-    /// The largest page_size the endpoint takes.
-    pub max_page_size: u32,
+    /// The largest page_size the endpoint takes (`None`: it takes no page_size at all).
+    pub max_page_size: Option<u32>,
+    /// The page_size sent when the table gives none: the documented maximum where there is one,
+    /// so that a query makes as few requests as the API allows (`None`: the API's default).
+    pub default_page_size: Option<u32>,
     /// Where values for the required request columns come from when a query gives none: each
     /// item of the parent's listing gives one listing of this resource.
     pub parent: Option<Parent>,
