@@ -63,6 +63,9 @@ impl Rules {
         if self.list_parents || !q.table.per_room {
             return Expect::Rows;
         }
+        if super::tables::needs_more_than_the_room(q.table) {
+            return Expect::Error(Some("HV002"));
+        }
         match q.rooms {
             Rooms::Named(_) | Rooms::Joined(_) => Expect::Rows,
             Rooms::Maybe(_) => Expect::RowsOrError(Some("HV002")),

@@ -44,9 +44,11 @@ impl Rng {
     }
 }
 
-/// The seed: `DATABRICKS_FDW_ORACLE_SEED` (a number, or `random`), else a fixed one.
+/// The seed of this run, the same for every configuration: `DATABRICKS_FDW_ORACLE_SEED` (a
+/// number, or `random`: then printed once), else a fixed one.
 pub fn seed() -> u64 {
-    match std::env::var("DATABRICKS_FDW_ORACLE_SEED").ok().as_deref() {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| match std::env::var("DATABRICKS_FDW_ORACLE_SEED").ok().as_deref() {
         None | Some("") => 20_261_202,
         Some("random") => {
             let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1);
@@ -54,7 +56,7 @@ pub fn seed() -> u64 {
             nanos
         }
         Some(n) => n.parse().unwrap_or_else(|_| panic!("DATABRICKS_FDW_ORACLE_SEED must be a number or `random`, not {n}")),
-    }
+    })
 }
 
 /// Queries per configuration: `DATABRICKS_FDW_ORACLE_QUERIES`, else `default`.

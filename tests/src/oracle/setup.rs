@@ -164,9 +164,9 @@ impl Setup {
 
     fn create_tables(&mut self, c: &Configuration) {
         let server = self.world.server.clone();
-        let table_options = |t: &Table| match c.page_size {
-            Some(n) => format!("resource '{}', page_size '{}'", t.name, n.min(t.max_page_size)),
-            None => format!("resource '{}'", t.name),
+        let table_options = |t: &Table| match (c.page_size, t.max_page_size) {
+            (Some(n), Some(max)) => format!("resource '{}', page_size '{}'", t.name, n.min(max)),
+            _ => format!("resource '{}'", t.name),
         };
         let default_deployment = literal(c.deployment_name.unwrap_or("a"));
         for t in ALL {

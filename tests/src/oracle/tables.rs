@@ -10,8 +10,8 @@ pub struct Table {
     pub per_room: bool,
     /// The columns conditions are made on, besides the room and the deployment.
     pub filters: &'static [Filter],
-    /// The largest page_size the resource takes.
-    pub max_page_size: usize,
+    /// The largest page_size the resource takes (`None`: its endpoint takes none).
+    pub max_page_size: Option<usize>,
 }
 
 #[derive(Clone, Copy)]
@@ -41,7 +41,7 @@ pub const TASK_RUNS: Table = Table {
     columns: "clean_room_name text, deployment_name text, notebook_name text, notebook_etag text, notebook_job_run_state jsonb, run_duration bigint, start_time bigint, collaborator_job_run_info jsonb",
     room_column: "clean_room_name",
     per_room: true,
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
     filters: &[f("notebook_name", FilterKind::Pushed), f("notebook_etag", FilterKind::Text), f("run_duration", FilterKind::Number), f("notebook_job_run_state", FilterKind::Json("result_state"))],
 };
 
@@ -50,7 +50,7 @@ pub const CLEAN_ROOM_TASK_RUNS: Table = Table {
     columns: "clean_room_name text, deployment_name text, name text, task_type text, task_run_state jsonb, start_time bigint",
     room_column: "clean_room_name",
     per_room: true,
-    max_page_size: 100,
+    max_page_size: Some(100),
     filters: &[f("name", FilterKind::Pushed), f("task_type", FilterKind::Pushed), f("start_time", FilterKind::Number), f("task_run_state", FilterKind::Json("life_cycle_state"))],
 };
 
@@ -59,7 +59,16 @@ pub const ASSETS: Table = Table {
     columns: "clean_room_name text, deployment_name text, name text, asset_type text, status text, added_at bigint",
     room_column: "clean_room_name",
     per_room: true,
-    max_page_size: 10_000,
+    max_page_size: None,
+    filters: &[f("name", FilterKind::Text), f("asset_type", FilterKind::Text), f("status", FilterKind::Text), f("added_at", FilterKind::Number)],
+};
+
+pub const ASSET_REVISIONS: Table = Table {
+    name: "asset_revisions",
+    columns: "clean_room_name text, name text, asset_type text, deployment_name text, added_at bigint, status text, owner_collaborator_alias text",
+    room_column: "clean_room_name",
+    per_room: true,
+    max_page_size: Some(10_000),
     filters: &[f("name", FilterKind::Text), f("asset_type", FilterKind::Text), f("status", FilterKind::Text), f("added_at", FilterKind::Number)],
 };
 
@@ -68,7 +77,7 @@ pub const RULES: Table = Table {
     columns: "clean_room_name text, deployment_name text, rule_id text, author_scope text, author_collaborator_alias text, created_at bigint",
     room_column: "clean_room_name",
     per_room: true,
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
     filters: &[f("author_scope", FilterKind::Text), f("author_collaborator_alias", FilterKind::Text), f("created_at", FilterKind::Number)],
 };
 
@@ -77,11 +86,17 @@ pub const CLEAN_ROOMS: Table = Table {
     columns: "name text, deployment_name text, owner text, status text, created_at bigint",
     room_column: "name",
     per_room: false,
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
     filters: &[f("owner", FilterKind::Text), f("status", FilterKind::Text), f("created_at", FilterKind::Number)],
 };
 
-pub const ALL: [&Table; 5] = [&TASK_RUNS, &CLEAN_ROOM_TASK_RUNS, &ASSETS, &RULES, &CLEAN_ROOMS];
+pub const ALL: [&Table; 6] = [&TASK_RUNS, &CLEAN_ROOM_TASK_RUNS, &ASSETS, &ASSET_REVISIONS, &RULES, &CLEAN_ROOMS];
+
+/// Tables whose listing needs values besides the room (asset_revisions: the asset's type and
+/// name), which the generated queries never give.
+pub fn needs_more_than_the_room(table: &Table) -> bool {
+    table.name == ASSET_REVISIONS.name
+}
 
 /// The names of a table's columns, in order.
 pub fn column_names(table: &Table) -> Vec<&'static str> {

@@ -2,8 +2,8 @@
 //! every listable room (not DELETED; the rooms a listing names but that are gone have no items),
 //! each with the room and deployment it was read from. `clean_rooms` is the listing itself.
 
-use super::tables::{column_names, Table, CLEAN_ROOMS, CLEAN_ROOM_TASK_RUNS, RULES, TASK_RUNS};
-use databricks_sim::data::{Dataset, Room};
+use super::tables::{column_names, Table, ASSET_REVISIONS, CLEAN_ROOMS, CLEAN_ROOM_TASK_RUNS, RULES, TASK_RUNS};
+use databricks_sim::data::{Asset, Dataset, Room};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -73,27 +73,47 @@ fn rows(table: &Table, ws: &Workspace) -> Vec<Value> {
     let mut out = Vec::new();
     for room in ws.data.rooms.values().filter(|r| !r.is_deleted()) {
         for item in items(table, room) {
-            let object = serde_json::from_str::<Map<String, Value>>(&item).expect("an item is a JSON object");
-            out.push(keep(object, Some(&room.name)));
+            out.push(keep(item, Some(&room.name)));
         }
     }
     out
 }
 
-/// A room's items of a per-room table, as the JSON text the simulator serves.
-fn items(table: &Table, room: &Room) -> Vec<String> {
+fn object(json: &str) -> Map<String, Value> {
+    serde_json::from_str(json).expect("an item is a JSON object")
+}
+
+/// A room's items of a per-room table, from the JSON text the simulator serves.
+fn items(table: &Table, room: &Room) -> Vec<Map<String, Value>> {
     match table.name {
         n if n == TASK_RUNS.name => {
             let runs = room.matching(None);
-            (0..runs.len()).map(|k| {
-                let mut s = String::new();
-                runs.render(k, &mut s);
-                s
-            }).collect()
+            (0..runs.len())
+                .map(|k| {
+                    let mut s = String::new();
+                    runs.render(k, &mut s);
+                    object(&s)
+                })
+                .collect()
         }
-        n if n == CLEAN_ROOM_TASK_RUNS.name => room.task_runs.iter().map(|i| i.json.clone()).collect(),
-        n if n == RULES.name => room.rules.iter().map(|i| i.json.clone()).collect(),
+        n if n == CLEAN_ROOM_TASK_RUNS.name => room.task_runs.iter().map(|i| object(&i.json)).collect(),
+        n if n == RULES.name => room.rules.iter().map(|i| object(&i.json)).collect(),
+        n if n == ASSET_REVISIONS.name => room.assets.iter().flat_map(revisions).collect(),
         n if n == CLEAN_ROOMS.name => Vec::new(),
-        _ => room.assets.iter().map(|a| a.item.json.clone()).collect(),
+        _ => room.assets.iter().map(|a| object(&a.item.json)).collect(),
     }
+}
+
+/// An asset's revisions, each with the asset's name and type (which its request carried).
+fn revisions(asset: &Asset) -> Vec<Map<String, Value>> {
+    asset
+        .revisions
+        .iter()
+        .map(|r| {
+            let mut revision = object(&r.json);
+            revision.insert("name".into(), asset.item.name.clone().into());
+            revision.insert("asset_type".into(), asset.item.kind.clone().into());
+            revision
+        })
+        .collect()
 }
