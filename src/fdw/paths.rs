@@ -102,7 +102,12 @@ impl RelPlan {
         let fan_out = items.powi(levels as i32);
         let parent_requests: f64 = (0..levels).map(|k| items.powi(k as i32)).sum();
         let listings = listings * fan_out;
-        let rows = self.options.expected_rows * listings;
+        // Each further condition on a column that already has a value can only narrow it (the
+        // listing is made only for values all of them allow): count it as halving the rows. It
+        // keeps a parameterized path cheaper than the plain one of a partition whose bound
+        // already names its room, which a parameterized Append over partitions needs.
+        let extra_conditions = pushed.len() - self.options.resource.params.iter().filter(|p| pushed.iter().any(|q| q.column == p.column)).count();
+        let rows = self.options.expected_rows * listings * 0.5f64.powi(extra_conditions as i32);
         (rows, REQUEST_COST * (listings + parent_requests) + rows * PER_ROW_COST)
     }
 
@@ -190,22 +195,13 @@ unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::Re
 /// Join clauses that could give a request column its value: those in the relation's join info,
 /// and those implied by equivalence classes (`t.clean_room_name = r.name` is one of those).
 unsafe fn join_clauses(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, plan: &RelPlan) -> Vec<*mut pg_sys::RestrictInfo> {
-    let relid = (*baserel).relid;
     let mut found = Vec::new();
     for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo).iter_ptr() {
         found.push(ri);
     }
     for param in plan.options.resource.params {
         let Some(attnum) = plan.names.iter().position(|n| n.as_deref() == Some(param.column)) else { continue };
-        let mut target = EcTarget { relid, attnum: attnum as i16 + 1 };
-        let list = pg_sys::generate_implied_equalities_for_column(
-            root,
-            baserel,
-            Some(ec_member_is_column),
-            &mut target as *mut EcTarget as *mut std::ffi::c_void,
-            (*baserel).lateral_referencers,
-        );
-        found.extend(PgList::<pg_sys::RestrictInfo>::from_pg(list).iter_ptr());
+        found.extend(implied_equalities(root, baserel, attnum as i16 + 1));
     }
     // Only a clause that may be evaluated at this scan can give it a value (an outer join's
     // clause, say, cannot).
@@ -215,7 +211,7 @@ unsafe fn join_clauses(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::Rel
 
 /// Whether the query compares column `attnum` of `baserel` with anything: in a condition of
 /// its own, a join clause, or an equivalence class shared with another relation (`t.col =
-/// w.col` becomes one of those).
+/// w.col` becomes one of those; for a partition, through its parent's).
 unsafe fn column_mentioned(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, attnum: i16) -> bool {
     let relid = (*baserel).relid;
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
@@ -226,14 +222,20 @@ unsafe fn column_mentioned(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys:
             pg_sys::bms_is_member(attnum as i32 - offset, attrs)
         })
     };
-    if in_clauses((*baserel).baserestrictinfo) || in_clauses((*baserel).joininfo) {
-        return true;
-    }
-    PgList::<pg_sys::EquivalenceClass>::from_pg((*root).eq_classes).iter_ptr().any(|ec| {
-        pg_sys::bms_is_member(relid as i32, (*ec).ec_relids)
-            && pg_sys::bms_num_members((*ec).ec_relids) > 1
-            && PgList::<pg_sys::EquivalenceMember>::from_pg((*ec).ec_members).iter_ptr().any(|em| quals::column_of((*em).em_expr as *mut pg_sys::Node, relid) == Some(attnum))
-    })
+    in_clauses((*baserel).baserestrictinfo) || in_clauses((*baserel).joininfo) || !implied_equalities(root, baserel, attnum).is_empty()
+}
+
+/// The join clauses equivalence classes imply for column `attnum` of `baserel`.
+unsafe fn implied_equalities(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, attnum: i16) -> Vec<*mut pg_sys::RestrictInfo> {
+    let mut target = EcTarget { relid: (*baserel).relid, attnum };
+    let list = pg_sys::generate_implied_equalities_for_column(
+        root,
+        baserel,
+        Some(ec_member_is_column),
+        &mut target as *mut EcTarget as *mut std::ffi::c_void,
+        (*baserel).lateral_referencers,
+    );
+    PgList::<pg_sys::RestrictInfo>::from_pg(list).iter_ptr().collect()
 }
 
 struct EcTarget {
