@@ -33,7 +33,8 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 fn databricks_workspace() -> Client {
     let base = connection_string();
     let mut admin = Client::connect(&base, NoTls).expect("connect to the test cluster");
-    admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE); CREATE DATABASE databricks_workspace").unwrap();
+    admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE)").unwrap();
+    admin.batch_execute("CREATE DATABASE databricks_workspace").unwrap();
     let own: String = base.split_whitespace().filter(|p| !p.starts_with("dbname=")).chain(["dbname=databricks_workspace"]).collect::<Vec<_>>().join(" ");
     Client::connect(&own, NoTls).expect("connect to databricks_workspace")
 }
