@@ -55,20 +55,20 @@ fn the_seed_query_runs_as_written() {
     let expected: Vec<String> = fixture_runs("acme_x_retailer")
         .iter()
         .filter(|r| r["notebook_name"] == "attribution_model")
-        .map(|r| r["notebook_etag"].as_str().unwrap().to_string())
+        .map(|r| r["start_time"].as_i64().expect("every fixture run has a start_time").to_string())
         .collect();
     assert!(!expected.is_empty());
 
     let query = fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "attribution_model"), ("page_size", "5"), ("page_token", "")]);
     let rows = db.simple_query(&query).unwrap();
-    let etags: Vec<String> = rows
+    let start_times: Vec<String> = rows
         .iter()
         .filter_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => r.get(3).map(str::to_string),
+            postgres::SimpleQueryMessage::Row(r) => r.get(8).map(str::to_string),
             _ => None,
         })
         .collect();
-    assert_eq!(etags, expected, "every run of the notebook, in the API's order");
+    assert_eq!(start_times, expected, "every run of the notebook, in the API's order");
     // page_size went to the API (pages of 5), the empty page_token meant the first page.
     let log = sim.state.log.snapshot();
     assert_eq!(log.len(), expected.len().div_ceil(5), "{log:?}");
@@ -82,7 +82,7 @@ fn the_seed_query_runs_as_written() {
     sim.state.reset_log();
     let rest = db
         .query(
-            "SELECT notebook_etag, page_token, page_size FROM databricks_workspace.cleanrooms.task_runs
+            "SELECT start_time, page_token, page_size FROM databricks_workspace.cleanrooms.task_runs
              WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'attribution_model' AND page_size = '5' AND page_token = $1",
             &[&token],
         )
