@@ -32,18 +32,15 @@ impl ApiError {
         if let Some(url) = e.url() {
             problem = problem.replace(&format!(" for url ({url})"), "");
         }
+        let mut lasting = e.is_builder();
         let mut source = std::error::Error::source(e);
         while let Some(s) = source {
             problem = format!("{problem}: {s}");
+            lasting |= is_lasting(s);
             source = s.source();
         }
-        // The error types of the TLS and DNS layers are not reachable through reqwest's API;
-        // their messages are stable, and a test checks each (e2e `tls` and `reliability`).
-        let lower = problem.to_ascii_lowercase();
-        let lasting = e.is_builder() || LASTING.iter().any(|m| lower.contains(m));
         ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting, unsent: e.is_connect() }
     }
-
     /// Decodes an error body: `{"error_code","message"}`, the older `{"error"}`, or whatever a
     /// proxy sent (an excerpt of it becomes the message).
     /// The status the API answered with, if it answered.
@@ -142,9 +139,16 @@ fn parse_duration(text: &str) -> Option<std::time::Duration> {
     (seconds.is_finite() && (0.0..=86_400.0).contains(&seconds)).then(|| std::time::Duration::from_secs_f64(seconds))
 }
 
-/// What the TLS and DNS layers say of failures that trying again would meet again: a
-/// certificate that does not verify, an unknown host, a server that does not speak TLS.
-const LASTING: &[&str] = &["certificate", "dns error", "failed to lookup address", "name or service not known", "corrupt message"];
+/// Whether one error of a transport failure's chain would be met again on a second try, by its
+/// type: a host name that does not resolve, or any TLS failure (a certificate that does not
+/// verify, a server that does not speak TLS). The TLS layer's errors arrive inside I/O errors.
+fn is_lasting(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(resolve) = e.downcast_ref::<super::dns::ResolveError>() {
+        return resolve.lasting;
+    }
+    let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|inner| inner as &(dyn std::error::Error + 'static));
+    [Some(e), inner].into_iter().flatten().any(|e| e.downcast_ref::<rustls::Error>().is_some())
+}
 
 /// The most characters of a request path quoted in a message (a path holds request values,
 /// which may be of any length).

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cache;
+pub mod dns;
 pub mod error;
 pub mod listing;
 pub mod pages;
@@ -56,6 +57,8 @@ fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
         .timeout(settings.request_timeout)
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
+        // Ours, so that an unknown host is told from a passing resolver failure by its code.
+        .dns_resolver(std::sync::Arc::new(dns::Resolver))
         .tcp_nodelay(true);
     if let Some(pem) = &settings.ca_certificate {
         for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())? {
