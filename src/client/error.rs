@@ -146,8 +146,14 @@ fn is_lasting(e: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(resolve) = e.downcast_ref::<super::dns::ResolveError>() {
         return resolve.lasting;
     }
-    let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()).map(|inner| inner as &(dyn std::error::Error + 'static));
-    [Some(e), inner].into_iter().flatten().any(|e| e.downcast_ref::<rustls::Error>().is_some())
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    // An I/O error's source() skips the error it wraps: look inside, layer by layer.
+    match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        Some(inner) => is_lasting(inner as &(dyn std::error::Error + 'static)),
+        None => false,
+    }
 }
 
 /// The most characters of a request path quoted in a message (a path holds request values,
@@ -182,6 +188,14 @@ mod tests {
             let ApiError::Status { details, .. } = ApiError::from_status("GET /p", 500, junk) else { panic!() };
             assert_eq!(details, ErrorDetails::default());
         }
+    }
+
+    #[test]
+    fn tls_errors_are_lasting_however_deep_in_io_errors() {
+        let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
+        assert!(is_lasting(&tls));
+        assert!(is_lasting(&std::io::Error::other(tls)));
+        assert!(!is_lasting(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));
     }
 
     #[test]
