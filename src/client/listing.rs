@@ -1,19 +1,19 @@
 //! Streams the items of a scan's listings. Each open listing is followed by one task on the I/O
-//! thread, a loop that fetches and decodes its pages in order and sends them to the backend,
-//! which hands out their items as pages arrive.
+//! thread ([`super::follow`]), which reads its pages as they arrive and sends their items to the
+//! backend in batches; the backend hands them out as rows.
 //!
 //! At most `max_in_flight` listings are open at once, and the next listing starts only when one
-//! finishes; one page waits in the channel, and each task holds at most one decoded page and
-//! one request: memory is bounded, however many listings the scan has. (A deeper channel was
-//! measured: it bought no speed and cost a page of memory per place.) When a task fetches its next page depends on the
-//! query: under a LIMIT it waits to be asked (once half of the current page has been consumed),
-//! so only the pages needed are requested; otherwise it runs ahead, requesting the next page
-//! before decoding the current one, so the network and the decoding overlap with Postgres working
-//! on rows.
+//! finishes; one batch waits in the channel, and each task holds at most one batch being built,
+//! one network chunk and the start of the next page: memory is bounded, however many listings
+//! the scan has and however large their pages. (A deeper channel was measured: it bought no
+//! speed and cost a page of memory per place.) When a task fetches its next page depends on
+//! the query: under a LIMIT it waits to be asked (once half of the current batch has been
+//! consumed), so only the pages needed are requested; otherwise it runs ahead, requesting the
+//! next page as soon as its token is known, so the network and the decoding overlap with
+//! Postgres working on rows.
 
 use super::error::ApiError;
-use super::pages::{self, Cursor, Page};
-use bytes::Bytes;
+use super::pages::Page;
 use super::request::Target;
 use super::runtime::{runtime, wait, Interrupts};
 use super::source::ListingSource;
@@ -53,13 +53,13 @@ const ENTRY_OVERHEAD: u64 = 256;
 
 /// What a listing's task sends: each page in order (the last one says so), or the error that
 /// ends the listing. `open` is the listing's id.
-enum Event {
+pub(super) enum Event {
     Page { open: usize, page: Page, last: bool, cost: Stats },
     Failed { error: ApiError, cost: Stats },
 }
 
 /// A task on the I/O thread, stopped when this is dropped.
-struct AbortOnDrop<T>(JoinHandle<T>);
+pub(super) struct AbortOnDrop<T>(pub(super) JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -243,7 +243,6 @@ impl Listing {
 
     /// A page of listing `id` arrived.
     fn arrived(&mut self, id: usize, page: Page, last: bool) {
-        self.stats.pages += 1;
         let page = Arc::new(page);
         self.record(id, &page);
         if last {
@@ -307,82 +306,11 @@ impl Listing {
 /// the scan then ends with an error instead of waiting for a page that never comes).
 fn spawn_follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) -> AbortOnDrop<()> {
     let report = sender.clone();
-    let follow = AbortOnDrop(runtime().spawn(follow(id, target, config, sender, ask)));
+    let follow = AbortOnDrop(runtime().spawn(super::follow::follow(id, target, config, sender, ask)));
     AbortOnDrop(runtime().spawn(async move {
         let mut follow = follow;
         if matches!((&mut follow.0).await, Err(e) if e.is_panic()) {
             let _ = report.send(Event::Failed { error: ApiError::Internal { problem: "a request task failed".into() }, cost: Stats::default() }).await;
         }
     }))
-}
-
-/// Follows one listing to its end, sending each page. With `ask`, waits to be asked before each
-/// next page; without, requests the next page before decoding the current one (its token found
-/// by `pages::quick_next_token`), so the next response travels while this page is decoded: on
-/// loopback that halves the time of a `count(*)` over many pages (measured by the benchmark).
-/// The full decode decides: a page asked for with a quick token that is not the page's is
-/// dropped, and the right one asked for.
-async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
-    let mut cursor = Cursor::new();
-    let mut ahead: Option<(String, AbortOnDrop<(Result<Bytes, ApiError>, Stats)>)> = None;
-    while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
-        if let (Some(ask), Some(_)) = (&ask, &token) {
-            ask.notified().await;
-        }
-        let url = target.page_url(token.as_deref());
-        let path = super::error::excerpt(&format!("GET {}", url.path()), super::error::PATH_SHOWN);
-        let (fetched, cost) = match ahead.take() {
-            Some((_, mut task)) => (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::Internal { problem: "a request task failed".into() }), Stats::default())),
-            None => fetch_body(config.client.clone(), target.clone(), url).await,
-        };
-        let body = match fetched {
-            Ok(body) => body,
-            // A single object that does not exist is no row, not an error; nor is an item of a
-            // parent listing that went away since it was listed. Only the service's own "does
-            // not exist" on a first page means that: any other 404 (a wrong endpoint, a proxy's
-            // page, one on a later page) is an error, never a shorter result.
-            Err(e) if (target.single || target.gone_is_empty) && cursor.pages() == 0 && e.is_gone() => {
-                let _ = sender.send(Event::Page { open: id, page: Page::default(), last: true, cost }).await;
-                return;
-            }
-            Err(error) => {
-                let _ = sender.send(Event::Failed { error, cost }).await;
-                return;
-            }
-        };
-        if ask.is_none() && !target.single {
-            // A page naming itself as the next one is an error the cursor reports: no request.
-            if let Some(next) = pages::quick_next_token(&body).filter(|n| Some(n) != token.as_ref()) {
-                let url = target.page_url(Some(&next));
-                ahead = Some((next, AbortOnDrop(tokio::spawn(fetch_body(config.client.clone(), target.clone(), url)))));
-                // Let the request leave before this thread turns to decoding.
-                tokio::task::yield_now().await;
-            }
-        }
-        let event = match Page::decode(body, (!target.single).then_some(config.list_key), &config.fields) {
-            Ok(mut page) => {
-                let next = page.next_page_token.take();
-                // The full decode decides: a page asked for with another token is dropped.
-                if ahead.as_ref().is_some_and(|(t, _)| Some(t) != next.as_ref()) {
-                    ahead = None;
-                }
-                match cursor.advance(next, page.len(), &path) {
-                    Ok(()) => Event::Page { open: id, page, last: cursor.next_request().is_none(), cost },
-                    Err(error) => Event::Failed { error, cost },
-                }
-            }
-            Err(problem) => Event::Failed { error: ApiError::BadResponse { path, problem }, cost },
-        };
-        let stop = !matches!(event, Event::Page { last: false, .. });
-        if sender.send(event).await.is_err() || stop {
-            return;
-        }
-    }
-}
-
-/// One page's body, and what getting it cost.
-async fn fetch_body(client: ApiClient, target: Arc<Target>, url: url::Url) -> (Result<Bytes, ApiError>, Stats) {
-    let mut cost = Stats::default();
-    let body = client.fetch_raw(&target.workspace, url, &mut cost).await;
-    (body, cost)
 }
