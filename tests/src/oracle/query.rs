@@ -221,12 +221,22 @@ fn shape(b: &mut Builder) -> (String, bool) {
     let all_columns = column_names(b.table).iter().map(|c| format!("t.{c}")).collect::<Vec<_>>().join(", ");
     let want = *b.rng.pick(&["want_a", "want_n", "want_t"]);
     let joined = Rooms::Joined(dedup(b.ctx.want));
-    let pick = b.rng.below(16);
-    if pick >= 6 {
+    let pick = b.rng.below(20);
+    // Shapes 6 to 15 and 18 take their rooms from `want` (or from none of them: the anti join
+    // and the full join); the others from a condition.
+    if (6..=15).contains(&pick) || pick == 18 {
         b.conditions(false);
-        b.rooms = if pick == 14 { Rooms::All } else { joined };
+        b.rooms = if pick == 14 || pick == 18 { Rooms::All } else { joined };
     } else {
         b.conditions(true);
+    }
+    if pick == 18 {
+        // The conditions go in a FULL JOIN's ON clause, which restricts neither side's scan:
+        // nothing is sent, and a mention of deployment_name is one that cannot be.
+        b.narrows = false;
+        if b.deployments != Deployments::None {
+            b.deployments = Deployments::Other;
+        }
     }
     let (and, wh) = (b.clause("AND"), b.clause("WHERE"));
     let limit = 1 + b.rng.below(20);
@@ -246,11 +256,15 @@ fn shape(b: &mut Builder) -> (String, bool) {
         12 => format!("SELECT * FROM {{t}} t WHERE t.{room} IN (SELECT name FROM {want}){and}"),
         13 => format!("SELECT * FROM {{t}} t WHERE EXISTS (SELECT 1 FROM {want} w WHERE w.name = t.{room}){and}"),
         14 => format!("SELECT * FROM {{t}} t WHERE NOT EXISTS (SELECT 1 FROM {want} w WHERE w.name = t.{room}){and}"),
-        _ if b.table.per_room && b.ctx.join_clean_rooms => {
+        15 if b.table.per_room && b.ctx.join_clean_rooms => {
             b.rooms = Rooms::Joined(b.ctx.truth.rooms.clone());
             return (format!("SELECT c.name, t.* FROM {{c}} c JOIN {{t}} t ON t.clean_room_name = c.name WHERE c.status = 'ACTIVE'{and}"), false);
         }
-        _ => format!("SELECT w.name, t.* FROM {want} w JOIN {{t}} t ON t.{room} = w.name{and}"),
+        15 => format!("SELECT w.name, t.* FROM {want} w JOIN {{t}} t ON t.{room} = w.name{and}"),
+        16 => format!("SELECT DISTINCT t.{room}, t.deployment_name FROM {{t}} t{wh}"),
+        17 => format!("WITH x AS MATERIALIZED (SELECT * FROM {{t}} t{wh}) SELECT * FROM x"),
+        18 => format!("SELECT w.name, t.* FROM {want} w FULL JOIN {{t}} t ON t.{room} = w.name{and}"),
+        _ => format!("SELECT * FROM {{t}} t{wh} UNION ALL SELECT * FROM {{t}} t{wh}"),
     };
     (sql, false)
 }
