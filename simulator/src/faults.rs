@@ -81,7 +81,7 @@ pub enum FaultKind {
     RepeatToken,
     /// A page with no runs that still names a next page.
     EmptyPageWithToken,
-    /// A 200 whose body is padded to at least `bytes` bytes.
+    /// A 200 whose one run is at least `bytes` bytes long.
     Oversize { bytes: usize },
     /// Answer normally, this long later (a write is carried out at once: only its answer is late).
     Delay { ms: u64 },

@@ -702,7 +702,8 @@ async fn faulty_response(
             repeated.unwrap_or_else(normal)
         }
         FaultKind::EmptyPageWithToken => json(200, format!("{{\"runs\":[],\"next_page_token\":\"{}\"}}", page_token(0))),
-        FaultKind::Oversize { bytes } => json(200, format!("{{\"runs\":[],\"padding\":\"{}\"}}", "x".repeat(bytes))),
+        // One run this large (a page of any size is fine; one item is bounded).
+        FaultKind::Oversize { bytes } => json(200, format!("{{\"runs\":[{{\"notebook_name\":\"{}\"}}]}}", "x".repeat(bytes))),
         FaultKind::Delay { ms } => {
             // The request is carried out at once; only its answer is late.
             let resp = normal();

@@ -132,10 +132,10 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
         }
         ApiError::TooLarge { path, limit } => FdwError::new(
             ERRCODE_FDW_ERROR,
-            format!("a Databricks API response for {subject} is larger than max_response_bytes ({limit} bytes)"),
+            format!("a value in a Databricks API response for {subject} is larger than max_response_bytes ({limit} bytes)"),
         )
-        .detail(path)
-        .hint("Set a smaller page_size on the foreign table, or raise the server's max_response_bytes."),
+        .detail(format!("{path}: max_response_bytes bounds one item of a page (pages of any size are read as they arrive), one single object and one error body."))
+        .hint("Raise the server's max_response_bytes (at most 1073741824)."),
         ApiError::TooManyListings { max } => FdwError::new(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             format!("{subject} would need more than max_listings ({max}) listings"),
