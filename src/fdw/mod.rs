@@ -9,6 +9,7 @@ mod compat;
 mod connect;
 pub(crate) mod errors;
 mod explain;
+mod functions;
 mod import;
 mod modify;
 mod parent_filter;
@@ -20,6 +21,7 @@ mod slot;
 mod transaction;
 
 pub use check::check;
+pub use functions::{create_output_catalog, review_asset};
 use crate::error::FdwError;
 use crate::options::{self, OptionContext};
 use pgrx::pg_sys::panic::ErrorReport;
