@@ -453,6 +453,10 @@ fn api_response(
             list_items(state, matching, "runs", params, 25, 100)
         }),
         ["api", "2.0", "clean-rooms", name, "assets"] => with_room(name, &|room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100)),
+        // "Asset type. Only NOTEBOOK_FILE is supported." (the SDKs)
+        ["api", "2.0", "clean-rooms", _, "assets", kind, _, "revisions"] if *kind != "NOTEBOOK_FILE" => {
+            api_error(400, "INVALID_PARAMETER_VALUE", &format!("Asset type {kind} has no revisions: only NOTEBOOK_FILE is supported."))
+        }
         ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(name, &|room| {
             match room.assets.iter().find(|a| a.item.kind.as_deref() == Some(*kind) && a.item.name.as_deref() == Some(*asset)) {
                 Some(a) => list_items(state, a.revisions.iter(), "revisions", params, 10, 100),

@@ -114,9 +114,11 @@ impl Targets {
         let mut len: usize = 1;
         for param in resource.params {
             let values = values_of(given, param.column);
+            let listable = resource.listable.iter().find(|(c, _)| *c == param.column).map(|(_, v)| *v);
             let column_choices: Vec<Option<String>> = match (param.place, values) {
                 (ParamPlace::Workspace, given) => deployments(endpoint, given),
-                (_, Some(values)) => values.into_iter().map(Some).collect(),
+                // A value the API lists nothing for gives no listing.
+                (_, Some(values)) => values.into_iter().filter(|v| listable.is_none_or(|l| l.contains(&v.as_str()))).map(Some).collect(),
                 (_, None) if param.required => return Err(RequestError::MissingValue { column: param.column }),
                 (_, None) => vec![None],
             };
@@ -357,6 +359,15 @@ mod tests {
         for bad in ["0", "-1", "x", "10001", ""] {
             assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("page_size", &[bad])]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_notebooks_have_revisions() {
+        let r = resources::find("asset_revisions").unwrap();
+        let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE", "NOTEBOOK_FILE"]), given("name", &["n"])]).unwrap();
+        assert_eq!(t.iter().map(|t| t.url.path()).collect::<Vec<_>>(), ["/ws/dbc-a/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/n/revisions"]);
+        assert!(targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["n"])]).unwrap().is_empty());
     }
 
     #[test]
