@@ -418,8 +418,8 @@ mod tests {
         let one = targets(r, &s, Some(50), &[given("name", &["a/b"])]).unwrap();
         assert_eq!((one[0].url.as_str(), one[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms/a%2Fb", true));
         let r = resources::find("asset_revisions").unwrap();
-        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["t 1"])]).unwrap();
-        assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/TABLE/t%201/revisions");
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["NOTEBOOK_FILE"]), given("name", &["t 1"])]).unwrap();
+        assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/t%201/revisions");
     }
 
     #[test]
