@@ -137,6 +137,9 @@ impl Setup {
     pub fn new(c: &Configuration) -> Setup {
         let mut config = Config::with_fixture();
         config.data = dataset(c.realism);
+        // Runs come in one page, as the service sends them; configurations about pages (a
+        // page_size, a fault on a later page) ask the simulator to page them.
+        config.paged_runs = c.page_size.is_some() || c.realism == Realism::LaterPage404;
         let truth = if c.url == Url::Template {
             let (a, b) = (fixture(), deployment_b());
             let truth = Truth::of(&[Workspace { deployment: Some("a"), data: &a }, Workspace { deployment: Some("b"), data: &b }]);
