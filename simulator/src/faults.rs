@@ -70,6 +70,12 @@ pub enum FaultKind {
         /// Sent as the `Retry-After` header, verbatim (seconds or an HTTP date).
         #[serde(default)]
         retry_after: Option<String>,
+        /// The code as a number instead (some services send one).
+        #[serde(default)]
+        numeric_code: Option<i64>,
+        /// Typed entries added to `details` after the request id (RetryInfo, BadRequest, ...).
+        #[serde(default)]
+        details: Vec<serde_json::Value>,
     },
     /// An HTML page, as a load balancer or proxy sends.
     Html { status: u16 },

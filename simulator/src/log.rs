@@ -22,6 +22,8 @@ pub struct Entry {
     pub status: u16,
     /// The body of a write call, as sent.
     pub body: Option<String>,
+    /// The request's `Accept` header.
+    pub accept: Option<String>,
 }
 
 #[derive(Default)]

@@ -299,8 +299,18 @@ fn json_bytes(status: u16, body: bytes::Bytes) -> Response<SimBody> {
     resp
 }
 
+/// An error as the service sends it: code, message, and a request id in `details`.
 fn api_error(status: u16, code: &str, message: &str) -> Response<SimBody> {
-    json(status, serde_json::json!({"error_code": code, "message": message, "details": []}).to_string())
+    api_error_with(status, serde_json::Value::from(code), message, Vec::new())
+}
+
+/// An error with `extra` entries in `details` after the request id; the code may be a number.
+fn api_error_with(status: u16, code: serde_json::Value, message: &str, extra: Vec<serde_json::Value>) -> Response<SimBody> {
+    static REQUESTS: AtomicU64 = AtomicU64::new(0);
+    let id = format!("sim-req-{:06}", REQUESTS.fetch_add(1, Ordering::Relaxed) + 1);
+    let mut details = vec![serde_json::json!({"@type": "type.googleapis.com/google.rpc.RequestInfo", "request_id": id, "serving_data": ""})];
+    details.extend(extra);
+    json(status, serde_json::json!({"error_code": code, "message": message, "details": details}).to_string())
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
@@ -328,6 +338,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         _ => None,
     };
     let params = parse_query(&query);
+    let accept = req.headers().get(hyper::header::ACCEPT).and_then(|v| v.to_str().ok()).map(str::to_string);
     let method = req.method().clone();
     let body = if method == Method::GET { bytes::Bytes::new() } else { read_request_body(req).await };
 
@@ -346,6 +357,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         auth,
         room,
         status: resp.status().as_u16(),
+        accept,
     });
     resp
 }
@@ -550,6 +562,7 @@ async fn token_request(state: &State, req: Request<Incoming>, deployment: String
         auth: if known { "valid" } else { "invalid" },
         room: None,
         status: resp.status().as_u16(),
+        accept: None,
     });
     resp
 }
@@ -693,10 +706,13 @@ async fn faulty_response(
 ) -> Response<SimBody> {
     let normal = || api_response(state, "valid", call, segments, params);
     match kind {
-        FaultKind::Status { status, error_code, message, retry_after } => {
-            let code = error_code.unwrap_or_else(|| default_error_code(status).to_string());
+        FaultKind::Status { status, error_code, message, retry_after, numeric_code, details } => {
+            let code = match numeric_code {
+                Some(n) => serde_json::Value::from(n),
+                None => serde_json::Value::from(error_code.unwrap_or_else(|| default_error_code(status).to_string())),
+            };
             let message = message.unwrap_or_else(|| format!("Simulated {status}."));
-            let mut resp = api_error(status, &code, &message);
+            let mut resp = api_error_with(status, code, &message, details);
             if let Some(ra) = retry_after.and_then(|ra| HeaderValue::from_str(&ra).ok()) {
                 resp.headers_mut().insert(RETRY_AFTER, ra);
             }
