@@ -62,7 +62,7 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
         let mut cost = std::mem::take(&mut reader.cost);
         cost.pages += 1;
         let event = match cursor.advance(next, items, &reader.path) {
-            Ok(()) => Event::Page { open: id, page: batch, last: cursor.next_request().is_none(), cost },
+            Ok(()) => Event::Page { open: id, page: batch, ends_page: true, last: cursor.next_request().is_none(), cost },
             Err(error) => Event::Failed { error, cost },
         };
         let stop = !matches!(event, Event::Page { last: false, .. });
@@ -214,7 +214,7 @@ impl PageReader<'_> {
         self.sent += batch.hashes.len();
         let page = batch.decode(self.config).map_err(|p| Broken::Fatal(self.bad(p)))?;
         let cost = std::mem::take(&mut self.cost);
-        self.sender.send(Event::Page { open: self.id, page, last: false, cost }).await.map_err(|_| Broken::Closed)
+        self.sender.send(Event::Page { open: self.id, page, ends_page: false, last: false, cost }).await.map_err(|_| Broken::Closed)
     }
 
     fn bad(&self, problem: String) -> ApiError {

@@ -7,7 +7,7 @@
 //! one network chunk and the start of the next page: memory is bounded, however many listings
 //! the scan has and however large their pages. (A deeper channel was measured: it bought no
 //! speed and cost a page of memory per place.) When a task fetches its next page depends on
-//! the query: under a LIMIT it waits to be asked (once half of the current batch has been
+//! the query: under a LIMIT it waits to be asked (once half of a page's last batch has been
 //! consumed), so only the pages needed are requested; otherwise it runs ahead, requesting the
 //! next page as soon as its token is known, so the network and the decoding overlap with
 //! Postgres working on rows.
@@ -51,10 +51,11 @@ pub const CACHE_LIMIT_BYTES: u64 = 8 * 1024 * 1024;
 /// What a cache entry costs besides its pages and URL.
 const ENTRY_OVERHEAD: u64 = 256;
 
-/// What a listing's task sends: each page in order (the last one says so), or the error that
-/// ends the listing. `open` is the listing's id.
+/// What a listing's task sends: each batch of a page's items in order (`ends_page` on a page's
+/// last batch, `last` on the listing's), or the error that ends the listing. `open` is the
+/// listing's id.
 pub(super) enum Event {
-    Page { open: usize, page: Page, last: bool, cost: Stats },
+    Page { open: usize, page: Page, ends_page: bool, last: bool, cost: Stats },
     Failed { error: ApiError, cost: Stats },
 }
 
@@ -206,9 +207,9 @@ impl Listing {
             }
             let event = wait(self.events.recv(), interrupts).expect("the listing keeps a sender");
             match event {
-                Event::Page { open, page, last, cost } => {
+                Event::Page { open, page, ends_page, last, cost } => {
                     self.stats += cost;
-                    self.arrived(open, page, last);
+                    self.arrived(open, page, ends_page, last);
                 }
                 Event::Failed { error, cost } => {
                     self.stats += cost;
@@ -241,8 +242,8 @@ impl Listing {
         Ok(())
     }
 
-    /// A page of listing `id` arrived.
-    fn arrived(&mut self, id: usize, page: Page, last: bool) {
+    /// A batch of listing `id` arrived.
+    fn arrived(&mut self, id: usize, page: Page, ends_page: bool, last: bool) {
         let page = Arc::new(page);
         self.record(id, &page);
         if last {
@@ -250,7 +251,9 @@ impl Listing {
             self.open[place].done = true;
             self.save(id);
         }
-        self.current = Some(Current { open: id, page, pos: 0, asked: false });
+        // Only a page's last batch may ask for the next page: the page's earlier batches are
+        // on their way anyway.
+        self.current = Some(Current { open: id, page, pos: 0, asked: !ends_page });
     }
 
     /// Lets listing `id`'s task fetch its next page (under a LIMIT; otherwise it runs ahead).
