@@ -46,7 +46,9 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
             _ => open(&config, &target, url.clone()).await,
         };
         let mut reader = PageReader { config: &config, target: &target, sender: &sender, id, path, cost: opened.1, sent: 0, handed: DefaultHasher::new() };
-        let read = reader.read(opened.0, url, cursor.pages() == 0, ask.is_none(), &mut ahead).await;
+        // Without a LIMIT, the next page is asked for as soon as its token is read.
+        let run_ahead = ask.is_none().then_some(&cursor);
+        let read = reader.read(opened.0, url, cursor.pages() == 0, run_ahead, &mut ahead).await;
         let (batch, next, items) = match read {
             Ok(Some(done)) => done,
             // The listing ended here (a vanished item of a parent listing, or the backend is gone).
@@ -120,7 +122,7 @@ impl PageReader<'_> {
         mut opened: Result<PageBody, ApiError>,
         url: url::Url,
         first_page: bool,
-        run_ahead: bool,
+        run_ahead: Option<&Cursor>,
         ahead: &mut Option<Ahead>,
     ) -> Result<Option<(Page, Option<String>, usize)>, ApiError> {
         let (mut retries, mut waited) = (0, Duration::ZERO);
@@ -166,7 +168,7 @@ impl PageReader<'_> {
     }
 
     /// A list page, split as it arrives; batches before the last are sent from here.
-    async fn read_list(&mut self, mut body: PageBody, run_ahead: bool, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+    async fn read_list(&mut self, mut body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
         let limit = self.config.client.max_value_bytes();
         let mut splitter = Splitter::new(self.config.list_key, limit);
         let mut batch = Batch::new(self.config.list_key);
@@ -187,8 +189,9 @@ impl PageReader<'_> {
                 seen += 1;
                 batch.push(&item);
             }
-            if run_ahead && ahead.is_none() {
-                if let Some(Some(token)) = splitter.token() {
+            if let (Some(cursor), None, Some(Some(token))) = (run_ahead, &ahead, splitter.token()) {
+                // A token followed before is the cursor's error to report: no request.
+                if cursor.is_new(token) {
                     *ahead = Some(request_ahead(self.config, self.target, token));
                 }
             }

@@ -255,6 +255,11 @@ impl Cursor {
         self.pages
     }
 
+    /// Whether `token` was never followed nor is being followed now.
+    pub fn is_new(&self, token: &str) -> bool {
+        self.next.as_deref() != Some(token) && !self.seen.contains(token)
+    }
+
     /// Records a page of `items` items and the token it named; fails on a token already
     /// followed, and on too many empty pages in a row.
     pub fn advance(&mut self, next: Option<String>, items: usize, path: &str) -> Result<(), ApiError> {
