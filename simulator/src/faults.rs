@@ -66,6 +66,13 @@ pub enum FaultKind {
     /// The OAuth token endpoint states this `expires_in` (it is not an API request: `room`,
     /// `after`, `times` and `every` do not apply; it holds until disarmed).
     TokenLifetime { expires_in: u64 },
+    /// The request is carried out (a write changes the dataset), then answered with this
+    /// error status: a gateway that gave up while the service went on.
+    AppliedThenStatus { status: u16 },
+    /// The request is carried out, then the connection drops before the answer's body.
+    AppliedThenReset,
+    /// The request is carried out, then answered 200 with this body (not JSON, say).
+    AppliedThenBody { body: String },
 }
 
 impl FaultKind {

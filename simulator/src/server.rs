@@ -81,6 +81,8 @@ pub struct State {
     token_serial: AtomicU64,
     /// Rendered pages of runs by (room, notebook filter, offset, size), when caching.
     pages: Mutex<HashMap<PageKey, bytes::Bytes>>,
+    /// New clean rooms on their way to ACTIVE.
+    pub provisioning: crate::writes::Provisioning,
 }
 
 impl State {
@@ -97,6 +99,7 @@ impl State {
             issued: Mutex::new(HashMap::new()),
             token_serial: AtomicU64::new(0),
             pages: Mutex::new(HashMap::new()),
+            provisioning: Default::default(),
         })
     }
 
@@ -360,6 +363,7 @@ async fn answer(
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    state.provisioning.settle(&state.data);
     let fault = if auth == "valid" { state.fault_for(room) } else { None };
     match fault {
         Some(kind) => faulty_response(state, kind, call, segments, params).await,
@@ -443,7 +447,7 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
     let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
     let data = &mut *data;
     let outcome = match (method.as_str(), route) {
-        ("POST", ["api", "2.0", "clean-rooms"]) => create_room(data, body),
+        ("POST", ["api", "2.0", "clean-rooms"]) => create_room(data, &state.provisioning, body),
         ("PATCH", ["api", "2.0", "clean-rooms", name]) => update_room(data, name, body),
         ("DELETE", ["api", "2.0", "clean-rooms", name]) => delete_room(data, name),
         ("POST", ["api", "2.0", "clean-rooms", room, "assets"]) => create_asset(data, room, body),
@@ -710,6 +714,18 @@ async fn faulty_response(
             json(200, page.to_string().replace(&format!("\"{MARK}\""), &raw))
         }
         FaultKind::TokenLifetime { .. } => normal(),
+        FaultKind::AppliedThenStatus { status } => {
+            let _ = normal();
+            api_error(status, default_error_code(status), &format!("Simulated {status} after the request was carried out."))
+        }
+        FaultKind::AppliedThenReset => {
+            let _ = normal();
+            Response::new(SimBody::broken_after(bytes::Bytes::new()))
+        }
+        FaultKind::AppliedThenBody { body } => {
+            let _ = normal();
+            json(200, body)
+        }
         FaultKind::Reset => {
             let body = body_text(normal());
             let mut resp = Response::new(SimBody::broken_after(body[..body.len() / 2].to_string()));

@@ -163,19 +163,26 @@ impl ApiClient {
     }
 
     /// Sends one write call (POST, PATCH or DELETE, with its JSON body) and returns the answer's
-    /// body. Sent again only when the failure proves the change was not made
-    /// ([`retry::write_is_retryable`]): never after a timeout. Any write empties the response
-    /// cache, so that no listing is answered as it was before the change.
-    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<Bytes, ApiError> {
-        let answer = self.call(workspace, call, retry::write_is_retryable, stats).await;
+    /// body, and whether an earlier attempt that failed may have been carried out all the same.
+    /// Sent again only as [`retry::write_is_retryable`] allows: a create only when the failure
+    /// proves it was not made. Any write empties the response cache, so that no listing is
+    /// answered as it was before the change.
+    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> (Result<Bytes, ApiError>, bool) {
+        let mut earlier_may_have_applied = false;
+        let retryable = |e: &ApiError| {
+            let again = retry::write_is_retryable(&call.method, e);
+            earlier_may_have_applied |= again && retry::may_have_been_applied(e);
+            again
+        };
+        let answer = self.call(workspace, call, retryable, stats).await;
         if self.settings.cache_ttl.is_some() {
             cache::clear();
         }
-        answer
+        (answer, earlier_may_have_applied)
     }
 
     /// Makes `call`, trying again after the failures `retryable` allows, as the policy says.
-    async fn call(&self, workspace: &Url, call: &HttpRequest, retryable: fn(&ApiError) -> bool, stats: &mut Stats) -> Result<Bytes, ApiError> {
+    async fn call(&self, workspace: &Url, call: &HttpRequest, mut retryable: impl FnMut(&ApiError) -> bool, stats: &mut Stats) -> Result<Bytes, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {

@@ -46,6 +46,8 @@ pub struct ScanState {
     echo: Option<EchoDatums>,
     /// Counts listings started, so cached echo Datums are never taken for a later listing's.
     generation: u64,
+    /// The statement changes Databricks: each listing is read whole first (fdw/snapshot.rs).
+    snapshot: Option<super::snapshot::Snapshot>,
 }
 
 struct EchoDatums {
@@ -163,6 +165,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         max_in_flight: server.max_concurrent_requests,
     };
     let cache = plan.cache_listings.then(ListingCache::default);
+    let fdw = (*pg_sys::GetForeignServer(table.server_id)).fdwid;
+    let snapshot = super::snapshot::needed(estate, fdw).then(|| super::snapshot::Snapshot::new((*(*node).ss.ss_ScanTupleSlot).tts_tupleDescriptor));
     let state = ScanState {
         plan,
         resource,
@@ -177,6 +181,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         echo_cxt: super::small_memory_context(c"databricks_fdw echoed values"),
         echo: None,
         generation: 0,
+        snapshot,
     };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
 }
@@ -228,10 +233,22 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let state = &mut *((*node).fdw_state as *mut ScanState);
+    match state.snapshot.take() {
+        None => next_row(node, state),
+        Some(mut snapshot) => {
+            let slot = snapshot.next((*node).ss.ss_ScanTupleSlot, || !super::snapshot::is_empty(next_row(node, state)));
+            state.snapshot = Some(snapshot);
+            slot
+        }
+    }
+}
+
+/// The next row of the listing into the scan's slot (emptied at the end).
+unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -> *mut pg_sys::TupleTableSlot {
     let slot = (*node).ss.ss_ScanTupleSlot;
     // An empty slot ends the scan; a row fills it.
     let (values, nulls) = super::slot::emptied(slot);
-    let state = &mut *((*node).fdw_state as *mut ScanState);
     if state.listing.is_none() {
         state.listing = Some(start_listing(node, state));
         state.generation += 1;
@@ -315,6 +332,9 @@ pub unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignSc
     if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
         // Parameter values may have changed: evaluate them again on the next row.
         state.close_listing();
+        if let Some(snapshot) = state.snapshot.as_mut() {
+            snapshot.rescan((*node).ss.ps.chgParam.is_null());
+        }
     }
 }
 
@@ -323,5 +343,8 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     // The state itself is freed with the query's memory context; release the page now.
     if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
         state.close_listing();
+        if let Some(mut snapshot) = state.snapshot.take() {
+            snapshot.end();
+        }
     }
 }
