@@ -19,7 +19,7 @@ VERSIONS=${DATABRICKS_FDW_PG_VERSIONS:-$SUPPORTED_PG_MAJORS}
 WORK=${TMPDIR:-/tmp}/databricks_fdw-test
 TIMES=$WORK/times.txt
 # Every end-to-end test file but the load test, which runs on the default version only.
-E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test memory --test tls --test bi --test writes)
+E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test memory --test tls --test bi --test writes --test writes_exact --test writes_rules)
 
 ensure_toolchain $VERSIONS
 mkdir -p "$WORK"
@@ -42,6 +42,9 @@ crashed() {
 e2e_cluster() {
     local major=$1 port=$((25400 + $1)) dir=$WORK/e2e-$1
     new_cluster "$dir" "$port" "$major"
+    # The writes tests PREPARE TRANSACTION, which needs prepared transactions on (a restart).
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "ALTER SYSTEM SET max_prepared_transactions = 4"
+    start_cluster "$dir" "$port" "$major"
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE e2e"
     psql -h 127.0.0.1 -p "$port" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
     echo "host=127.0.0.1 port=$port user=postgres dbname=e2e"

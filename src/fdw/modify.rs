@@ -221,8 +221,7 @@ pub unsafe extern "C-unwind" fn exec_foreign_update(
     exec_row(Operation::Update, rinfo, slot, plan_slot)
 }
 
-/// ExecForeignDelete (also the first half of an UPDATE that moves a row to another partition,
-/// on state begun for the UPDATE). `slot` is the place for RETURNING.
+/// ExecForeignDelete. `slot` is the place for RETURNING.
 #[pg_guard]
 pub unsafe extern "C-unwind" fn exec_foreign_delete(
     _estate: *mut pg_sys::EState,
