@@ -161,7 +161,7 @@ fn rows_are_not_routed_into_a_partition_the_same_update_changes() {
            PARTITION BY LIST (runner_collaborator_alias);
          CREATE TABLE p_local PARTITION OF rules_by_runner FOR VALUES IN ('local');
          CREATE FOREIGN TABLE p_retailer PARTITION OF rules_by_runner FOR VALUES IN ('retailer') SERVER {s} OPTIONS (resource 'auto_approval_rules');
-         INSERT INTO p_local VALUES ('{ACME}', 'local-1', 'someone', 'local');",
+         INSERT INTO p_local VALUES ('{ACME}', NULL, 'someone', 'local');",
         s = w.server
     ))
     .unwrap();
