@@ -47,11 +47,7 @@ pub fn write_is_retryable(method: &reqwest::Method, e: &ApiError) -> bool {
     if *method != reqwest::Method::POST {
         return is_retryable(e);
     }
-    match e {
-        ApiError::Status { status: 429, .. } => true,
-        ApiError::Transport { lasting: false, unsent: true, .. } => true,
-        _ => false,
-    }
+    matches!(e, ApiError::Status { status: 429, .. } | ApiError::Transport { lasting: false, unsent: true, .. })
 }
 
 /// Whether a write call that failed with `e` may have been carried out all the same: a server

@@ -80,7 +80,6 @@ impl ModifyState {
                     continue;
                 }
                 super::modify_plan::settable(&self.plan.table, self.resource, self.writes, &column.name, column.path.is_none())
-                    .map(|()| ())
                     .unwrap_or_else(|e| raise(e.detail("A BEFORE UPDATE trigger changed it.")));
             }
             match new {
