@@ -9,6 +9,7 @@
 //! large listing costs disk, not memory.
 
 use pgrx::prelude::*;
+use pgrx::PgMemoryContexts;
 
 /// Whether a scan of a table of foreign data wrapper `fdw` in this statement must read its
 /// listing whole first: the statement changes a foreign table of the same wrapper, or a
@@ -36,6 +37,9 @@ pub unsafe fn needed(estate: *mut pg_sys::EState, fdw: pg_sys::Oid) -> bool {
 /// The rows of one listing (one set of request values), read whole before the first is returned.
 pub struct Snapshot {
     store: *mut pg_sys::Tuplestorestate,
+    /// The query's memory, where rows read back from disk are made: IterateForeignScan runs
+    /// in per-tuple memory, which is emptied before the reader slot frees the row it holds.
+    cxt: pg_sys::MemoryContext,
     /// Reads rows back out of the store (which holds minimal tuples).
     reader: *mut pg_sys::TupleTableSlot,
     /// The store holds the whole listing.
@@ -48,6 +52,7 @@ impl Snapshot {
     pub unsafe fn new(desc: pg_sys::TupleDesc) -> Snapshot {
         Snapshot {
             store: pg_sys::tuplestore_begin_heap(false, false, pg_sys::work_mem),
+            cxt: pg_sys::CurrentMemoryContext,
             reader: pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple),
             filled: false,
         }
@@ -67,7 +72,8 @@ impl Snapshot {
         }
         let (values, nulls) = super::slot::emptied(slot);
         // The stored row stays valid until the next read, as long as the slot's row must.
-        if pg_sys::tuplestore_gettupleslot(self.store, true, false, self.reader) {
+        let (store, reader) = (self.store, self.reader);
+        if PgMemoryContexts::For(self.cxt).switch_to(|_| pg_sys::tuplestore_gettupleslot(store, true, false, reader)) {
             for (i, value) in super::slot::slot_values(self.reader).into_iter().enumerate() {
                 if let Some(datum) = value {
                     values[i] = datum;

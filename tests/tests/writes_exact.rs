@@ -169,3 +169,22 @@ fn every_failure_in_a_statement_says_what_it_had_already_changed() {
     let detail = e.detail.clone().unwrap_or_default();
     assert!(detail.starts_with("1 row was created by this statement") && detail.contains("waiting for its answer may have been applied"), "{e}");
 }
+
+#[test]
+fn a_listing_larger_than_work_mem_waits_on_disk_and_reads_back_intact() {
+    let mut w = writable("wx_spill");
+    let ids = seed_rules(&w, ACME, "many", 3000);
+    // 3000 rows of about 200 bytes are far more than 64 kB: the tuplestore goes to disk (rows
+    // read back from disk were once freed twice: a crash this test caught).
+    w.db.batch_execute("SET work_mem = '64kB'").unwrap();
+    w.clear_requests();
+    let target = &ids[2345];
+    let deleted = w.rows(&format!(
+        "DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias IN ('author2345', 'author17')
+         RETURNING rule_id, author_collaborator_alias, runner_collaborator_alias, extract(epoch FROM created_at)::bigint"
+    ));
+    assert_eq!(deleted.len(), 2, "{deleted:?}");
+    assert!(deleted.contains(&vec![Some(target.clone()), Some("author2345".into()), Some("many".into()), Some("1700000002345".chars().take(10).collect())]), "{deleted:?}");
+    assert_eq!(served(&w, "DELETE"), 2);
+    assert_eq!(sim_rules(&w, ACME).len(), 2 + 3000 - 2);
+}
