@@ -40,6 +40,9 @@ pub struct Snapshot {
     /// The query's memory, where rows read back from disk are made: IterateForeignScan runs
     /// in per-tuple memory, which is emptied before the reader slot frees the row it holds.
     cxt: pg_sys::MemoryContext,
+    /// One row's values while the listing is read, emptied before the next (the per-tuple
+    /// memory is not emptied until the whole listing has been read).
+    row_cxt: pg_sys::MemoryContext,
     /// Reads rows back out of the store (which holds minimal tuples).
     reader: *mut pg_sys::TupleTableSlot,
     /// The store holds the whole listing.
@@ -53,6 +56,13 @@ impl Snapshot {
         Snapshot {
             store: pg_sys::tuplestore_begin_heap(false, false, pg_sys::work_mem),
             cxt: pg_sys::CurrentMemoryContext,
+            row_cxt: pg_sys::AllocSetContextCreateExtended(
+                pg_sys::CurrentMemoryContext,
+                c"databricks_fdw snapshot row".as_ptr(),
+                pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+            ),
             reader: pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple),
             filled: false,
         }
@@ -65,7 +75,12 @@ impl Snapshot {
     /// `slot` must be the scan's slot, of the descriptor the snapshot was made with.
     pub unsafe fn next(&mut self, slot: *mut pg_sys::TupleTableSlot, mut fill: impl FnMut() -> bool) -> *mut pg_sys::TupleTableSlot {
         if !self.filled {
-            while fill() {
+            loop {
+                pg_sys::MemoryContextReset(self.row_cxt);
+                if !PgMemoryContexts::For(self.row_cxt).switch_to(|_| fill()) {
+                    break;
+                }
+                // Copied into the store's own memory (or file).
                 pg_sys::tuplestore_puttupleslot(self.store, slot);
             }
             self.filled = true;
