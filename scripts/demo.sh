@@ -1,23 +1,29 @@
 #!/usr/bin/env bash
 # The demo: on a fresh machine (as root), installs what is missing, builds and installs
 # databricks_fdw, starts a PostgreSQL cluster (as user postgres; version $PG_MAJOR, default 15,
-# e.g. `PG_MAJOR=17 scripts/demo.sh`) and the Databricks API simulator, creates the server,
-# user mapping and foreign table, and runs the seed's query.
+# e.g. `PG_MAJOR=17 scripts/demo.sh`) and the Databricks API simulator, creates the database
+# databricks_workspace with the server, user mapping and foreign tables in its schema
+# cleanrooms, and runs the seed's query as StackQL's page writes it.
 # Both keep running afterwards, so you can open psql (the command is printed at the end).
 # Idempotent: run it again at will. `scripts/demo.sh stop` stops both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-DEMO_PORT=${DEMO_PORT:-25432}
+# One cluster per PostgreSQL version, each with its own directory and port (15: 25432), so a
+# demo of one version never touches another's, whichever checkout started it.
+if [ "$PG_MAJOR" = 15 ]; then DEMO_PORT=${DEMO_PORT:-25432}; else DEMO_PORT=${DEMO_PORT:-$((25440 + PG_MAJOR))}; fi
 DEMO_DIR=$PWD/.demo
 # The cluster lives where the postgres user can reach it, whatever the checkout's permissions.
-DEMO_PGDATA=${TMPDIR:-/tmp}/databricks_fdw-demo/pgdata
-PSQL=(psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
+DEMO_PGDATA=${TMPDIR:-/tmp}/databricks_fdw-demo/pg$PG_MAJOR
+# The seed's query names databricks_workspace.cleanrooms.task_runs: PostgreSQL takes a
+# three-part name whose first part is the current database.
+DEMO_DB=databricks_workspace
+PSQL=(psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d "$DEMO_DB" -v ON_ERROR_STOP=1)
 
 if [ "${1:-}" = stop ]; then
     stop_cluster "$DEMO_PGDATA"
-    [ -s "$DEMO_DIR/sim.pid" ] && kill "$(cat "$DEMO_DIR/sim.pid")" 2>/dev/null || true
+    [ -s "$DEMO_DIR/sim-$PG_MAJOR.pid" ] && kill "$(cat "$DEMO_DIR/sim-$PG_MAJOR.pid")" 2>/dev/null || true
     log "demo stopped"
     exit 0
 fi
@@ -30,8 +36,10 @@ chmod 755 "$DEMO_DIR"
 mkdir -p "$(dirname "$DEMO_PGDATA")"
 chmod 755 "$(dirname "$DEMO_PGDATA")"
 start_cluster "$DEMO_PGDATA" "$DEMO_PORT" "$PG_MAJOR"
+psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$DEMO_DB'" | grep -q 1 ||
+    psql -h 127.0.0.1 -p "$DEMO_PORT" -U postgres -d postgres -qc "CREATE DATABASE $DEMO_DB"
 log "starting the Databricks API simulator"
-SIM_URL=$(start_simulator "$DEMO_DIR/sim.pid" "$DEMO_DIR/sim.port")
+SIM_URL=$(start_simulator "$DEMO_DIR/sim-$PG_MAJOR.pid" "$DEMO_DIR/sim-$PG_MAJOR.port")
 log "simulator at $SIM_URL"
 
 "${PSQL[@]}" -q <<SQL
@@ -49,13 +57,13 @@ CREATE FOREIGN TABLE cleanrooms.task_runs (
   notebook_updated_at bigint, notebook_job_run_state jsonb, output_schema_name text,
   output_schema_expiration_time bigint, shared_output_schema_name text,
   shared_output_schema_expiration_time bigint, run_duration bigint, start_time bigint,
-  collaborator_job_run_info jsonb
+  collaborator_job_run_info jsonb, page_size text, page_token text
 ) SERVER dbx OPTIONS (resource 'task_runs');
 -- The rest of the service, typed and commented, in one statement.
 IMPORT FOREIGN SCHEMA cleanrooms EXCEPT (task_runs) FROM SERVER dbx INTO cleanrooms;
 SQL
 
-log "the seed's query"
+log "the seed's query, as StackQL's page writes it (its template values filled in)"
 "${PSQL[@]}" <<'SQL'
 SELECT
 notebook_name,
@@ -67,10 +75,13 @@ notebook_updated_at,
 output_schema_expiration_time,
 run_duration,
 start_time
-FROM cleanrooms.task_runs
+FROM databricks_workspace.cleanrooms.task_runs
 WHERE clean_room_name = 'acme_x_retailer' -- required
-AND deployment_name = 'dbc-abcd0123-a1bc'
-LIMIT 10;
+AND deployment_name = 'dbc-abcd0123-a1bc' -- required
+AND notebook_name = 'attribution_model'
+AND page_size = '100'
+AND page_token = ''
+;
 
 SELECT notebook_name, notebook_job_run_state->>'result_state' AS result_state,
        to_timestamp(start_time / 1000.0) AS started
@@ -92,9 +103,9 @@ SQL
 cat <<EOF
 
 The cluster and the simulator are still running. Try it yourself:
-    psql -h 127.0.0.1 -p $DEMO_PORT -U postgres -d postgres
-    postgres=# SELECT count(*) FROM cleanrooms.task_runs WHERE clean_room_name = 'acme_x_retailer';
-    postgres=# \d+ cleanrooms.clean_room_task_runs
+    psql -h 127.0.0.1 -p $DEMO_PORT -U postgres -d $DEMO_DB
+    databricks_workspace=# SELECT count(*) FROM cleanrooms.task_runs WHERE clean_room_name = 'acme_x_retailer';
+    databricks_workspace=# \d+ cleanrooms.clean_room_task_runs
 Clean rooms in the simulator's fixture: acme_x_retailer, bank_x_insurer, empty_room, 'partners/2024 é'.
 Stop both with: scripts/demo.sh stop
 EOF

@@ -19,7 +19,7 @@ VERSIONS=${DATABRICKS_FDW_PG_VERSIONS:-$SUPPORTED_PG_MAJORS}
 WORK=${TMPDIR:-/tmp}/databricks_fdw-test
 TIMES=$WORK/times.txt
 # Every end-to-end test file but the load test, which runs on the default version only.
-E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test memory --test tls --test bi --test writes --test writes_exact --test writes_rules)
+E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test memory --test tls --test bi --test writes --test writes_exact --test writes_rules --test every_row --test oracle --test stackql)
 
 ensure_toolchain $VERSIONS
 mkdir -p "$WORK"

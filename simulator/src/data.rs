@@ -74,6 +74,18 @@ pub const SYNTHETIC_NOTEBOOKS: [&str; 4] = ["attribution", "overlap", "reach", "
 #[derive(Default)]
 pub struct Dataset {
     pub rooms: BTreeMap<String, Room>,
+    /// Items of the clean-room listing with no room behind them (after the rooms, in this
+    /// order): a room deleted between the two listings, or an item whose `name` is unusable.
+    pub listed_only: Vec<Value>,
+}
+
+/// The `status` of a clean room on which only deletion is allowed.
+pub const DELETED: &str = "DELETED";
+
+/// Names of room-listing items that no client can follow: JSON null, a number, and strings a
+/// URL path cannot carry as one segment.
+pub fn unusable_room_names() -> Vec<Value> {
+    vec![Value::Null, Value::from(7), Value::from(""), Value::from("."), Value::from("..")]
 }
 
 impl Dataset {
@@ -120,13 +132,38 @@ impl Dataset {
 
     /// Adds a room of `count` generated runs.
     pub fn add_synthetic(&mut self, name: &str, count: usize) {
+        self.add_synthetic_with_status(name, count, "ACTIVE");
+    }
+
+    /// Adds a room in status DELETED (as collaborators who have not deleted it yet see it): it
+    /// is listed, `GET` shows it, and listing its runs, task runs, assets, revisions or rules
+    /// answers 400 INVALID_STATE. It holds `count` runs that must never be served.
+    pub fn add_deleted_room(&mut self, name: &str, count: usize) {
+        self.add_synthetic_with_status(name, count, DELETED);
+    }
+
+    /// Adds an item to the clean-room listing that no room stands behind: following it
+    /// answers 404 RESOURCE_DOES_NOT_EXIST, as for a room deleted after it was listed.
+    pub fn add_vanished_room(&mut self, name: &str) {
+        self.listed_only.push(serde_json::json!({"name": name, "owner": "gone@example.com", "status": "ACTIVE"}));
+    }
+
+    /// Adds one listing item per [`unusable_room_names`] (`{"name": null, ...}`, `{"name": 7, ...}`,
+    /// `""`, `"."`, `".."`), each otherwise a normal ACTIVE room object.
+    pub fn add_unusable_room_items(&mut self) {
+        for name in unusable_room_names() {
+            self.listed_only.push(serde_json::json!({"name": name, "owner": "odd@example.com", "status": "ACTIVE", "created_at": 1_780_000_000_000i64}));
+        }
+    }
+
+    fn add_synthetic_with_status(&mut self, name: &str, count: usize, status: &str) {
         let info = serde_json::json!({
             "name": name,
             "owner": "bench@example.com",
             "comment": format!("synthetic room with {count} runs"),
             "created_at": 1_780_000_000_000i64,
             "updated_at": 1_780_000_000_000i64,
-            "status": "ACTIVE",
+            "status": status,
             "local_collaborator_alias": "creator",
         });
         self.rooms.insert(
@@ -145,6 +182,11 @@ impl Dataset {
 }
 
 impl Room {
+    /// Whether only deletion is allowed on it (status DELETED).
+    pub fn is_deleted(&self) -> bool {
+        self.info.get("status").and_then(Value::as_str) == Some(DELETED)
+    }
+
     /// The runs visible under an optional `notebook_name` filter, as positions into the room.
     /// Returns the number of matching runs and a way to fetch the k-th of them.
     pub fn matching(&self, notebook: Option<&str>) -> Matching<'_> {
@@ -276,5 +318,20 @@ mod tests {
         assert!(acme.assets.iter().all(|a| !a.revisions.is_empty() && !a.item.json.contains("_revisions")));
         assert_eq!(acme.rules.len(), 2);
         assert!(!acme.info.to_string().contains("assets"));
+        assert!(d.listed_only.is_empty() && d.rooms.values().all(|r| !r.is_deleted()), "the default fixture has only usable rooms");
+    }
+
+    #[test]
+    fn deleted_vanished_and_unusable_rooms_are_added_on_request() {
+        let mut d = Dataset::default();
+        d.add_deleted_room("old", 3);
+        d.add_vanished_room("ghost");
+        d.add_unusable_room_items();
+        assert!(d.rooms["old"].is_deleted());
+        assert_eq!(d.rooms["old"].matching(None).len(), 3);
+        assert!(!d.rooms.contains_key("ghost"));
+        let names: Vec<&Value> = d.listed_only.iter().map(|i| &i["name"]).collect();
+        assert_eq!(names[0], "ghost");
+        assert_eq!(names[1..].iter().map(|v| (*v).clone()).collect::<Vec<_>>(), unusable_room_names());
     }
 }

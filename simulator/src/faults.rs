@@ -19,8 +19,42 @@ pub struct Fault {
     /// tests, deterministic where a probability would not be.
     #[serde(default)]
     pub every: Option<u32>,
+    /// The listing whose requests it hits, by the last segment of its path: `clean-rooms`,
+    /// `runs`, `task-runs`, `assets`, `revisions` or `auto-approval-rules` (`None`: any
+    /// request). A workspace without a feature answers every call of one endpoint alike.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Which pages of a listing it hits (`None`: every request).
+    #[serde(default)]
+    pub pages: Option<Pages>,
     #[serde(flatten)]
     pub kind: FaultKind,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Pages {
+    /// Requests without a `page_token`.
+    First,
+    /// Requests with one: page 2 and later.
+    Later,
+}
+
+/// What a fault may select a request by.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Aim<'a> {
+    /// The clean room its path names.
+    pub room: Option<&'a str>,
+    /// The listing it asks for (see [`Fault::endpoint`]).
+    pub endpoint: Option<&'a str>,
+    /// Whether it carries a page token.
+    pub later_page: bool,
+}
+
+impl<'a> Aim<'a> {
+    pub fn room(room: &'a str) -> Aim<'a> {
+        Aim { room: Some(room), ..Aim::default() }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -47,7 +81,7 @@ pub enum FaultKind {
     RepeatToken,
     /// A page with no runs that still names a next page.
     EmptyPageWithToken,
-    /// A 200 whose body is padded to at least `bytes` bytes.
+    /// A 200 whose one run is at least `bytes` bytes long.
     Oversize { bytes: usize },
     /// Answer normally, this long later (a write is carried out at once: only its answer is late).
     Delay { ms: u64 },
@@ -66,10 +100,13 @@ pub enum FaultKind {
     /// The OAuth token endpoint states this `expires_in` (it is not an API request: `room`,
     /// `after`, `times` and `every` do not apply; it holds until disarmed).
     TokenLifetime { expires_in: u64 },
+    /// A page with no items whose `next_page_token` is new every time (the next offset after
+    /// the one asked for): armed without `times`, a listing that never ends nor repeats.
+    EmptyPageWithNewToken,
     /// The request is carried out (a write changes the dataset), then answered with this
     /// error status: a gateway that gave up while the service went on.
     AppliedThenStatus { status: u16 },
-    /// The request is carried out, then the connection drops before the answer's body.
+    /// The request is carried out, then the connection drops before any answer.
     AppliedThenReset,
     /// The request is carried out, then answered 200 with this body (not JSON, say).
     AppliedThenBody { body: String },
@@ -93,15 +130,19 @@ impl ArmedFault {
         ArmedFault { fault, seen: 0 }
     }
 
-    /// Counts a request for `room` and says whether the fault applies to it.
-    pub fn hits(&mut self, room: Option<&str>) -> bool {
-        if self.fault.kind.is_token_fault() {
+    /// Whether the request is one the fault is aimed at (before counting).
+    fn aims_at(&self, aim: &Aim) -> bool {
+        let f = &self.fault;
+        !f.kind.is_token_fault()
+            && f.room.as_deref().is_none_or(|r| aim.room == Some(r))
+            && f.endpoint.as_deref().is_none_or(|e| aim.endpoint == Some(e))
+            && f.pages.is_none_or(|p| (p == Pages::Later) == aim.later_page)
+    }
+
+    /// Counts a request it is aimed at and says whether the fault applies to it.
+    pub fn hits(&mut self, aim: &Aim) -> bool {
+        if !self.aims_at(aim) {
             return false;
-        }
-        if let Some(target) = &self.fault.room {
-            if room != Some(target.as_str()) {
-                return false;
-            }
         }
         let n = self.seen;
         self.seen += 1;
@@ -124,16 +165,31 @@ mod tests {
     fn after_and_times_select_a_window_of_requests() {
         let f: Fault = serde_json::from_str(r#"{"room":"r","after":1,"times":2,"kind":"status","status":503}"#).unwrap();
         let mut a = ArmedFault::new(f);
-        let hits: Vec<bool> = (0..5).map(|_| a.hits(Some("r"))).collect();
+        let hits: Vec<bool> = (0..5).map(|_| a.hits(&Aim::room("r"))).collect();
         assert_eq!(hits, [false, true, true, false, false]);
-        assert!(!a.hits(Some("other")));
+        assert!(!a.hits(&Aim::room("other")));
     }
 
     #[test]
     fn every_hits_one_request_in_n() {
         let f: Fault = serde_json::from_str(r#"{"every":3,"kind":"status","status":429}"#).unwrap();
         let mut a = ArmedFault::new(f);
-        let hits: Vec<bool> = (0..7).map(|_| a.hits(Some("any"))).collect();
+        let hits: Vec<bool> = (0..7).map(|_| a.hits(&Aim::room("any"))).collect();
         assert_eq!(hits, [false, false, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn endpoint_and_pages_narrow_the_requests_and_only_those_are_counted() {
+        let f: Fault = serde_json::from_str(r#"{"endpoint":"runs","pages":"later","times":1,"kind":"status","status":404}"#).unwrap();
+        let mut a = ArmedFault::new(f);
+        let first = Aim { room: Some("r"), endpoint: Some("runs"), later_page: false };
+        let later = Aim { later_page: true, ..first };
+        let other = Aim { endpoint: Some("assets"), ..later };
+        assert!(!a.hits(&first) && !a.hits(&other));
+        assert!(a.hits(&later), "the first request it is aimed at");
+        assert!(!a.hits(&later), "times: 1");
+        let f: Fault = serde_json::from_str(r#"{"pages":"first","kind":"empty_page_with_new_token"}"#).unwrap();
+        let mut a = ArmedFault::new(f);
+        assert!(a.hits(&first) && !a.hits(&later));
     }
 }

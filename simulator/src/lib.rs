@@ -15,6 +15,9 @@
 //! Control endpoints for tests (never logged, no token needed):
 //! - `GET /_sim/requests`, `DELETE /_sim/requests`: the request log
 //! - `POST /_sim/faults` (a [`faults::Fault`] as JSON), `DELETE /_sim/faults`
+//!
+//! A workspace may serve reads from its own dataset ([`Config::deployments`]); a dataset may hold
+//! DELETED rooms and room-listing items that lead nowhere (see [`data::Dataset`]).
 //! - `GET /_sim/health`
 
 pub mod body;

@@ -4,7 +4,8 @@
 //! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (default 25),
 //! `--synthetic NAME=COUNT` (repeatable; a room of COUNT generated runs), `--latency-ms N`,
 //! `--port-file FILE` (write the port there once listening), `--cache-pages` (keep rendered pages
-//! in memory: for benchmarks).
+//! in memory: for benchmarks), `--deployment NAME=FILE` (repeatable; reads under `/ws/NAME` are
+//! served from that fixture instead).
 
 use databricks_sim::data::Dataset;
 use databricks_sim::{serve, Config, State};
@@ -39,10 +40,16 @@ fn run() -> Result<(), String> {
                 let (name, count) = spec.split_once('=').ok_or("--synthetic takes NAME=COUNT")?;
                 config.data.add_synthetic(name, count.parse().map_err(|_| "--synthetic COUNT must be a number")?);
             }
+            "--deployment" => {
+                let spec = value()?;
+                let (name, path) = spec.split_once('=').ok_or("--deployment takes NAME=FIXTURE_FILE")?;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+                config.deployments.insert(name.to_string(), Dataset::from_fixture_json(&text)?);
+            }
             "--port-file" => port_file = Some(value()?),
             "--cache-pages" => config.cache_pages = true,
             "--help" | "-h" => {
-                println!("usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... [--latency-ms N] [--port-file FILE] [--cache-pages]");
+                println!("usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... [--latency-ms N] [--deployment NAME=FILE]... [--port-file FILE] [--cache-pages]");
                 return Ok(());
             }
             other => return Err(format!("unknown option {other} (try --help)")),

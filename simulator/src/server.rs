@@ -2,8 +2,8 @@
 //! and the armed faults, and is recorded in the request log.
 
 use crate::body::SimBody;
-use crate::data::{Dataset, LastPage};
-use crate::faults::{ArmedFault, Fault, FaultKind};
+use crate::data::{Dataset, LastPage, Room};
+use crate::faults::{Aim, ArmedFault, Fault, FaultKind};
 use crate::log::{Entry, RequestLog};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
@@ -12,15 +12,19 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use percent_encoding::percent_decode_str;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
 pub struct Config {
+    /// What every workspace serves, and what write calls change.
     pub data: Dataset,
+    /// Workspaces (`/ws/{deployment}`) that serve reads from their own dataset instead;
+    /// write calls still change `data` only.
+    pub deployments: BTreeMap<String, Dataset>,
     /// Bearer tokens the simulator accepts.
     pub tokens: Vec<String>,
     /// Runs per page when the request names no `page_size`.
@@ -45,6 +49,7 @@ impl Config {
     pub fn with_fixture() -> Config {
         Config {
             data: Dataset::from_fixture_json(include_str!("../fixtures/cleanrooms.json")).expect("shipped fixture is valid"),
+            deployments: BTreeMap::new(),
             tokens: vec![DEFAULT_TOKEN.to_string(), READ_ONLY_TOKEN.to_string()],
             read_only_tokens: vec![READ_ONLY_TOKEN.to_string()],
             default_page_size: 25,
@@ -63,13 +68,15 @@ pub const READ_ONLY_TOKEN: &str = "dapi-simulator-reader";
 pub const DEFAULT_CLIENT_ID: &str = "sim-service-principal";
 pub const DEFAULT_CLIENT_SECRET: &str = "sim-oauth-secret";
 
-/// (room, notebook filter, offset, size) of a rendered page of runs.
-type PageKey = (String, Option<String>, usize, usize);
+/// (deployment, room, notebook filter, offset, size) of a rendered page of runs.
+type PageKey = (String, String, Option<String>, usize, usize);
 
 pub struct State {
     config: Config,
     /// The clean rooms and what they hold; write calls change it.
     pub data: RwLock<Dataset>,
+    /// The workspaces with their own dataset for reads (see [`Config::deployments`]).
+    pub deployments: HashMap<String, RwLock<Dataset>>,
     latency_ms: AtomicU64,
     /// API requests being answered right now, and the most there have been at once.
     in_flight: AtomicU64,
@@ -88,8 +95,10 @@ pub struct State {
 impl State {
     pub fn new(mut config: Config) -> Arc<State> {
         let data = RwLock::new(std::mem::take(&mut config.data));
+        let deployments = std::mem::take(&mut config.deployments).into_iter().map(|(name, d)| (name, RwLock::new(d))).collect();
         Arc::new(State {
             data,
+            deployments,
             latency_ms: AtomicU64::new(config.latency_ms),
             in_flight: AtomicU64::new(0),
             peak_in_flight: AtomicU64::new(0),
@@ -101,6 +110,11 @@ impl State {
             pages: Mutex::new(HashMap::new()),
             provisioning: Default::default(),
         })
+    }
+
+    /// The dataset reads of `deployment` are served from: its own, else the shared one.
+    pub fn read_data(&self, deployment: &str) -> RwLockReadGuard<'_, Dataset> {
+        self.deployments.get(deployment).unwrap_or(&self.data).read().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn arm(&self, fault: Fault) {
@@ -151,11 +165,11 @@ impl State {
     }
 
     /// The first armed fault that hits this request (every armed fault counts the request).
-    fn fault_for(&self, room: Option<&str>) -> Option<FaultKind> {
+    fn fault_for(&self, aim: &Aim) -> Option<FaultKind> {
         let mut faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
         let mut chosen = None;
         for f in faults.iter_mut() {
-            if f.hits(room) && chosen.is_none() {
+            if f.hits(aim) && chosen.is_none() {
                 chosen = Some(f.fault.kind.clone());
             }
         }
@@ -267,10 +281,21 @@ async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
         // Its own task: a client that stops waiting (a timeout) does not stop the request
         // from being carried out, as on a real server.
         let handled = tokio::spawn(async move { handle(&state, req).await });
-        async move { Ok::<_, std::convert::Infallible>(handled.await.unwrap_or_else(|_| api_error(500, "INTERNAL_ERROR", "The simulator failed."))) }
+        async move {
+            let resp = handled.await.unwrap_or_else(|_| api_error(500, "INTERNAL_ERROR", "The simulator failed."));
+            // A service error makes hyper close the connection without any answer.
+            match resp.extensions().get::<DropConnection>() {
+                Some(_) => Err::<Response<SimBody>, std::io::Error>(std::io::Error::other("simulated connection drop")),
+                None => Ok::<_, std::io::Error>(resp),
+            }
+        }
     });
     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
 }
+
+/// Marks a response that is not sent: the connection drops instead, before any status line.
+#[derive(Clone, Copy)]
+struct DropConnection;
 
 fn json(status: u16, body: String) -> Response<SimBody> {
     json_bytes(status, bytes::Bytes::from(body))
@@ -317,7 +342,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
 
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.peak_in_flight.fetch_max(now, Ordering::SeqCst);
-    let call = Call { method: &method, body: &body, read_only };
+    let call = Call { method: &method, body: &body, read_only, deployment: &deployment };
     let resp = answer(state, &call, auth, room.as_deref(), &segments, &params).await;
     state.in_flight.fetch_sub(1, Ordering::SeqCst);
     state.log.push(Entry {
@@ -349,6 +374,8 @@ struct Call<'a> {
     method: &'a Method,
     body: &'a [u8],
     read_only: bool,
+    /// The workspace it was sent to (its dataset answers reads).
+    deployment: &'a str,
 }
 
 async fn answer(
@@ -364,10 +391,19 @@ async fn answer(
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     state.provisioning.settle(&state.data);
-    let fault = if auth == "valid" { state.fault_for(room) } else { None };
+    let aim = Aim { room, endpoint: listing_endpoint(segments), later_page: params.get("page_token").is_some_and(|t| !t.is_empty()) };
+    let fault = if auth == "valid" { state.fault_for(&aim) } else { None };
     match fault {
         Some(kind) => faulty_response(state, kind, call, segments, params).await,
         None => api_response(state, auth, call, segments, params),
+    }
+}
+
+/// The listing a GET asks for, by the last segment of its path (`clean-rooms` for the rooms).
+fn listing_endpoint(segments: &[String]) -> Option<&str> {
+    match segments.len() {
+        3 | 5 | 8 => segments.last().map(String::as_str),
+        _ => None,
     }
 }
 
@@ -411,28 +447,34 @@ fn api_response(
     if *call.method != Method::GET {
         return write_response(state, call, &route);
     }
+    let data = state.read_data(call.deployment);
+    let with_room = |name: &str, f: &dyn Fn(&Room) -> Response<SimBody>| match data.rooms.get(name) {
+        Some(room) if room.is_deleted() => only_deletion_allowed(name),
+        Some(room) => f(room),
+        None => room_not_found(name),
+    };
     match route.as_slice() {
-        ["api", "2.0", "clean-rooms"] => list_rooms(state, params),
-        ["api", "2.0", "clean-rooms", name] => match state.data.read().unwrap_or_else(|p| p.into_inner()).rooms.get(*name) {
+        ["api", "2.0", "clean-rooms"] => list_rooms(state, &data, params),
+        ["api", "2.0", "clean-rooms", name] => match data.rooms.get(*name) {
             Some(room) => json(200, room.info.to_string()),
             None => room_not_found(name),
         },
-        ["api", "2.0", "clean-rooms", name, "runs"] => list_runs(state, name, params, false),
-        ["api", "2.0", "clean-rooms", name, "task-runs"] => with_room(state, name, |room| {
+        ["api", "2.0", "clean-rooms", name, "runs"] => with_room(name, &|room| list_runs(state, call.deployment, room, params, false)),
+        ["api", "2.0", "clean-rooms", name, "task-runs"] => with_room(name, &|room| {
             let (wanted_name, wanted_type) = (params.get("name"), params.get("task_type"));
             let matching = room.task_runs.iter().filter(|t| {
                 wanted_name.is_none_or(|n| t.name.as_ref() == Some(n)) && wanted_type.is_none_or(|k| t.kind.as_ref() == Some(k))
             });
             list_items(state, matching, "runs", params, 25, 100)
         }),
-        ["api", "2.0", "clean-rooms", name, "assets"] => with_room(state, name, |room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100)),
-        ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(state, name, |room| {
+        ["api", "2.0", "clean-rooms", name, "assets"] => with_room(name, &|room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100)),
+        ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(name, &|room| {
             match room.assets.iter().find(|a| a.item.kind.as_deref() == Some(*kind) && a.item.name.as_deref() == Some(*asset)) {
                 Some(a) => list_items(state, a.revisions.iter(), "revisions", params, 10, 100),
                 None => api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Asset {kind} '{asset}' does not exist in clean room '{name}'.")),
             }
         }),
-        ["api", "2.0", "clean-rooms", name, "auto-approval-rules"] => with_room(state, name, |room| list_items(state, room.rules.iter(), "rules", params, 100, 100)),
+        ["api", "2.0", "clean-rooms", name, "auto-approval-rules"] => with_room(name, &|room| list_items(state, room.rules.iter(), "rules", params, 100, 100)),
         _ => api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for 'GET /{}'", segments.join("/"))),
     }
 }
@@ -514,6 +556,11 @@ fn room_not_found(name: &str) -> Response<SimBody> {
     api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Clean room '{name}' does not exist."))
 }
 
+/// What a DELETED room answers to anything but its deletion.
+fn only_deletion_allowed(name: &str) -> Response<SimBody> {
+    api_error(400, "INVALID_STATE", &format!("Clean room '{name}' is in DELETED state: only deletion is allowed."))
+}
+
 /// Page tokens are opaque to clients; here they carry the offset of the page they start.
 fn page_token(offset: usize) -> String {
     format!("pt{:x}", (offset as u64).wrapping_mul(0x9E37_79B9).wrapping_add(0x5bd1))
@@ -566,15 +613,14 @@ fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage) -> Str
     out
 }
 
-fn list_runs(state: &State, name: &str, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
-    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
-    let Some(room) = data.rooms.get(name) else { return room_not_found(name) };
+fn list_runs(state: &State, deployment: &str, room: &Room, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
+    let name = &room.name;
     let (offset, size) = match page_window(state, params, state.config.default_page_size) {
         Ok(w) => w,
         Err(resp) => return resp,
     };
     let notebook = params.get("notebook_name").filter(|s| !s.is_empty());
-    let key = (name.to_string(), notebook.cloned(), offset, size);
+    let key = (deployment.to_string(), name.to_string(), notebook.cloned(), offset, size);
     if state.config.cache_pages && !repeat_token {
         if let Some(body) = state.pages.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return json_bytes(200, body.clone());
@@ -601,13 +647,6 @@ fn list_runs(state: &State, name: &str, params: &HashMap<String, String>, repeat
     json_bytes(200, body)
 }
 
-fn with_room(state: &State, name: &str, f: impl FnOnce(&crate::data::Room) -> Response<SimBody>) -> Response<SimBody> {
-    match state.data.read().unwrap_or_else(|p| p.into_inner()).rooms.get(name) {
-        Some(room) => f(room),
-        None => room_not_found(name),
-    }
-}
-
 /// One page of a fixture listing; `page_size` is capped at `max`.
 fn list_items<'a>(
     state: &State,
@@ -628,15 +667,15 @@ fn list_items<'a>(
     json(200, envelope(key, &page, next, LastPage::Absent))
 }
 
-fn list_rooms(state: &State, params: &HashMap<String, String>) -> Response<SimBody> {
+/// The rooms, then the items with no room behind them.
+fn list_rooms(state: &State, data: &Dataset, params: &HashMap<String, String>) -> Response<SimBody> {
     let (offset, size) = match page_window(state, params, 100) {
         Ok(w) => w,
         Err(resp) => return resp,
     };
-    let data = state.data.read().unwrap_or_else(|p| p.into_inner());
-    let rooms: Vec<_> = data.rooms.values().collect();
+    let rooms: Vec<&serde_json::Value> = data.rooms.values().map(|r| &r.info).chain(&data.listed_only).collect();
     let end = (offset + size).min(rooms.len());
-    let items: Vec<String> = rooms.get(offset..end).unwrap_or(&[]).iter().map(|r| r.info.to_string()).collect();
+    let items: Vec<String> = rooms.get(offset..end).unwrap_or(&[]).iter().map(|r| r.to_string()).collect();
     let next = (end < rooms.len()).then(|| page_token(end));
     json(200, envelope("clean_rooms", &items.join(","), next, LastPage::Absent))
 }
@@ -670,12 +709,16 @@ async fn faulty_response(
             let cut = body.len() / 2;
             json(200, body[..cut].to_string())
         }
-        FaultKind::RepeatToken => match segments {
-            [.., runs] if runs == "runs" && segments.len() == 5 => list_runs(state, &segments[3], params, true),
-            _ => normal(),
-        },
+        FaultKind::RepeatToken => {
+            let repeated = match segments {
+                [_, _, _, name, runs] if runs == "runs" => state.read_data(call.deployment).rooms.get(name).map(|room| list_runs(state, call.deployment, room, params, true)),
+                _ => None,
+            };
+            repeated.unwrap_or_else(normal)
+        }
         FaultKind::EmptyPageWithToken => json(200, format!("{{\"runs\":[],\"next_page_token\":\"{}\"}}", page_token(0))),
-        FaultKind::Oversize { bytes } => json(200, format!("{{\"runs\":[],\"padding\":\"{}\"}}", "x".repeat(bytes))),
+        // One run this large (a page of any size is fine; one item is bounded).
+        FaultKind::Oversize { bytes } => json(200, format!("{{\"runs\":[{{\"notebook_name\":\"{}\"}}]}}", "x".repeat(bytes))),
         FaultKind::Delay { ms } => {
             // The request is carried out at once; only its answer is late.
             let resp = normal();
@@ -714,13 +757,18 @@ async fn faulty_response(
             json(200, page.to_string().replace(&format!("\"{MARK}\""), &raw))
         }
         FaultKind::TokenLifetime { .. } => normal(),
+        FaultKind::EmptyPageWithNewToken => {
+            let asked = params.get("page_token").and_then(|t| parse_page_token(t)).unwrap_or(0);
+            json(200, format!("{{\"next_page_token\":\"{}\"}}", page_token(asked + 1)))
+        }
         FaultKind::AppliedThenStatus { status } => {
             let _ = normal();
             api_error(status, default_error_code(status), &format!("Simulated {status} after the request was carried out."))
         }
         FaultKind::AppliedThenReset => {
-            let _ = normal();
-            Response::new(SimBody::broken_after(bytes::Bytes::new()))
+            let mut resp = normal();
+            resp.extensions_mut().insert(DropConnection);
+            resp
         }
         FaultKind::AppliedThenBody { body } => {
             let _ = normal();
@@ -812,6 +860,92 @@ mod tests {
         }
         assert_eq!(parse_page_token("pt1"), None);
         assert_eq!(parse_page_token("garbage"), None);
+    }
+
+    /// Answers `GET path?query` sent to `deployment` with a valid token: (status, body).
+    fn get(state: &State, deployment: &str, path: &str, query: &str) -> (u16, serde_json::Value) {
+        let segments: Vec<String> = path.split('/').skip(1).map(str::to_string).collect();
+        let room = match segments.as_slice() {
+            [_, _, _, name, ..] => Some(name.as_str()),
+            _ => None,
+        };
+        let call = Call { method: &Method::GET, body: &[], read_only: false, deployment };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let resp = rt.block_on(answer(state, &call, "valid", room, &segments, &parse_query(query)));
+        let status = resp.status().as_u16();
+        (status, serde_json::from_str(&body_text(resp)).unwrap_or(serde_json::Value::Null))
+    }
+
+    fn room_names(page: &serde_json::Value) -> Vec<serde_json::Value> {
+        page["clean_rooms"].as_array().map(|a| a.iter().map(|r| r["name"].clone()).collect()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_deployment_with_its_own_dataset_serves_reads_from_it_and_others_the_shared_one() {
+        let mut config = Config::with_fixture();
+        let mut only_a = Dataset::default();
+        only_a.add_synthetic("room_of_a", 3);
+        config.deployments.insert("a".into(), only_a);
+        let state = State::new(config);
+        assert_eq!(room_names(&get(&state, "a", "/api/2.0/clean-rooms", "").1), ["room_of_a"]);
+        assert_eq!(get(&state, "a", "/api/2.0/clean-rooms/room_of_a/runs", "").1["runs"].as_array().unwrap().len(), 3);
+        assert_eq!(get(&state, "a", "/api/2.0/clean-rooms/acme_x_retailer/runs", "").0, 404);
+        assert_eq!(room_names(&get(&state, "b", "/api/2.0/clean-rooms", "").1).len(), 4, "an unknown deployment: the shared dataset");
+    }
+
+    #[test]
+    fn a_deleted_room_is_listed_and_shown_but_its_listings_answer_invalid_state() {
+        let mut config = Config::with_fixture();
+        config.data.add_deleted_room("old", 2);
+        let state = State::new(config);
+        assert!(room_names(&get(&state, "", "/api/2.0/clean-rooms", "").1).contains(&"old".into()));
+        let (status, room) = get(&state, "", "/api/2.0/clean-rooms/old", "");
+        assert_eq!((status, room["status"].as_str()), (200, Some("DELETED")));
+        for listing in ["runs", "task-runs", "assets", "auto-approval-rules"] {
+            let (status, body) = get(&state, "", &format!("/api/2.0/clean-rooms/old/{listing}"), "");
+            assert_eq!((status, body["error_code"].as_str()), (400, Some("INVALID_STATE")), "{listing}");
+            assert!(body["message"].as_str().unwrap().contains("only deletion is allowed"), "{body}");
+        }
+    }
+
+    #[test]
+    fn listing_items_without_a_room_come_after_the_rooms_and_lead_nowhere() {
+        let mut config = Config::with_fixture();
+        config.data.add_vanished_room("ghost");
+        config.data.add_unusable_room_items();
+        let state = State::new(config);
+        let names = room_names(&get(&state, "", "/api/2.0/clean-rooms", "").1);
+        let mut expected: Vec<serde_json::Value> = ["acme_x_retailer", "bank_x_insurer", "empty_room", "partners/2024 é", "ghost"].map(Into::into).to_vec();
+        expected.extend(crate::data::unusable_room_names());
+        assert_eq!(names, expected);
+        // Paged: the items without a room are on the later pages, not lost.
+        let (_, first) = get(&state, "", "/api/2.0/clean-rooms", "page_size=4");
+        let token = first["next_page_token"].as_str().unwrap().to_string();
+        assert_eq!(room_names(&get(&state, "", "/api/2.0/clean-rooms", &format!("page_size=10&page_token={token}")).1), expected[4..]);
+        let (status, body) = get(&state, "", "/api/2.0/clean-rooms/ghost/runs", "");
+        assert_eq!((status, body["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
+    }
+
+    #[test]
+    fn an_endpoint_fault_hits_one_listing_of_every_room_and_new_tokens_never_repeat() {
+        let state = State::new(Config::with_fixture());
+        state.arm(serde_json::from_value(serde_json::json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"})).unwrap());
+        assert_eq!(get(&state, "", "/api/2.0/clean-rooms/acme_x_retailer/runs", "").0, 200);
+        assert_eq!(get(&state, "", "/api/2.0/clean-rooms", "").0, 200);
+        let (status, body) = get(&state, "", "/api/2.0/clean-rooms/bank_x_insurer/task-runs", "");
+        assert_eq!((status, body["error_code"].as_str()), (404, Some("ENDPOINT_NOT_FOUND")));
+        state.disarm_all();
+        state.arm(serde_json::from_value(serde_json::json!({"room": "acme_x_retailer", "kind": "empty_page_with_new_token"})).unwrap());
+        let mut seen = std::collections::HashSet::new();
+        let mut query = String::new();
+        for _ in 0..5 {
+            let (status, page) = get(&state, "", "/api/2.0/clean-rooms/acme_x_retailer/runs", &query);
+            assert_eq!(status, 200);
+            assert!(page.get("runs").is_none(), "{page}");
+            let token = page["next_page_token"].as_str().unwrap().to_string();
+            assert!(seen.insert(token.clone()), "{token} repeated");
+            query = format!("page_token={token}");
+        }
     }
 
     #[test]

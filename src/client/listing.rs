@@ -1,23 +1,22 @@
 //! Streams the items of a scan's listings. Each open listing is followed by one task on the I/O
-//! thread, a loop that fetches and decodes its pages in order and sends them to the backend,
-//! which hands out their items as pages arrive.
+//! thread ([`super::follow`]), which reads its pages as they arrive and sends their items to the
+//! backend in batches; the backend hands them out as rows.
 //!
 //! At most `max_in_flight` listings are open at once, and the next listing starts only when one
-//! finishes; one page waits in the channel, and each task holds at most one decoded page and
-//! one request: memory is bounded, however many listings the scan has. (A deeper channel was
-//! measured: it bought no speed and cost a page of memory per place.) When a task fetches its next page depends on the
-//! query: under a LIMIT it waits to be asked (once half of the current page has been consumed),
-//! so only the pages needed are requested; otherwise it runs ahead, requesting the next page
-//! before decoding the current one, so the network and the decoding overlap with Postgres working
-//! on rows.
+//! finishes; one batch waits in the channel, and each task holds at most one batch being built,
+//! one network chunk and the start of the next page: memory is bounded, however many listings
+//! the scan has and however large their pages. (A deeper channel was measured: it bought no
+//! speed and cost a page of memory per place.) When a task fetches its next page depends on
+//! the query: under a LIMIT it waits to be asked (once half of the current batch has been
+//! consumed), so only the pages needed are requested; otherwise it runs ahead, requesting the
+//! next page as soon as its token is known, so the network and the decoding overlap with
+//! Postgres working on rows.
 
 use super::error::ApiError;
-use super::pages::{self, Cursor, Page};
-use bytes::Bytes;
-use super::request::{GivenValues, RequestError, Target, Targets};
-use super::workspace::Endpoint;
-use crate::resources::{Resource, Source as ColumnSource};
+use super::pages::Page;
+use super::request::Target;
 use super::runtime::{runtime, wait, Interrupts};
+use super::source::ListingSource;
 use super::{ApiClient, Stats};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -54,13 +53,13 @@ const ENTRY_OVERHEAD: u64 = 256;
 
 /// What a listing's task sends: each page in order (the last one says so), or the error that
 /// ends the listing. `open` is the listing's id.
-enum Event {
+pub(super) enum Event {
     Page { open: usize, page: Page, last: bool, cost: Stats },
     Failed { error: ApiError, cost: Stats },
 }
 
 /// A task on the I/O thread, stopped when this is dropped.
-struct AbortOnDrop<T>(JoinHandle<T>);
+pub(super) struct AbortOnDrop<T>(pub(super) JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -89,167 +88,6 @@ struct Current {
     pos: usize,
     /// Its listing's next page was asked for (under a LIMIT, once per page).
     asked: bool,
-}
-
-/// Where a scan's listings come from.
-pub enum ListingSource {
-    /// Every combination of the values the query gave (the next one to start, counted).
-    Given(Targets, usize),
-    /// Each item of a parent listing gives the values of the missing request columns.
-    PerParent(Box<PerParent>),
-}
-
-/// Listings of a resource made per item of its parent's listing (every clean room's runs).
-pub struct PerParent {
-    parent: Listing,
-    /// Per mapped column: where its value is in a parent item, and which column it gives.
-    values: Vec<(ParentValue, &'static str)>,
-    child: Child,
-    /// The listings of the current parent item, and the next of them to start.
-    current: Option<(Targets, usize)>,
-    /// Listings made so far (each gets its own index).
-    made: usize,
-}
-
-enum ParentValue {
-    /// Wanted field number n of the parent's items.
-    Field(usize),
-    /// A value the parent's listing was requested with.
-    Echo(&'static str),
-}
-
-/// What a child listing is made from, besides the parent item's values.
-struct Child {
-    resource: &'static Resource,
-    endpoint: Endpoint,
-    page_size: Option<u32>,
-    given: Vec<GivenValues>,
-    max_listings: usize,
-}
-
-/// What a scan lists: its resource and workspace, the values its query gave, and its limits.
-pub struct Request<'a> {
-    pub resource: &'static Resource,
-    pub endpoint: &'a Endpoint,
-    pub page_size: Option<u32>,
-    pub given: Vec<GivenValues>,
-    pub max_listings: usize,
-    /// Without values for its required columns, list the resource's parent (else an error).
-    pub list_parents: bool,
-}
-
-impl ListingSource {
-    /// The listings of `request`: those its values give, or one set per item of the parent's
-    /// listing when a required column has no value (and `list_parents` allows it). `config` is
-    /// how the scan fetches; a parent is listed the same way, for its own fields.
-    pub fn new(request: Request, config: &FetchConfig) -> Result<ListingSource, RequestError> {
-        let has = |column: &str| request.given.iter().any(|g| g.column == column);
-        let missing = request.resource.required_params().any(|p| !has(p.column));
-        let parent = match (&request.resource.parent, missing && request.list_parents) {
-            (Some(parent), true) => parent,
-            _ => {
-                let targets = Targets::new(request.resource, request.endpoint, request.page_size, &request.given, request.max_listings)?;
-                return Ok(ListingSource::Given(targets, 0));
-            }
-        };
-        // The query's values for the mapped columns narrow the parent's listing where the
-        // parent takes them (deployment_name, say); all of them filter the parent's items.
-        let parent_given = parent
-            .columns
-            .iter()
-            .filter(|(from, _)| parent.resource.param(from).is_some())
-            .flat_map(|(from, to)| request.given.iter().filter(move |g| g.column == *to).map(move |g| GivenValues { column: from.to_string(), values: g.values.clone() }))
-            .collect();
-        let mut fields: Vec<&'static str> = Vec::new();
-        let values = parent
-            .columns
-            .iter()
-            .map(|(from, to)| {
-                let def = parent.resource.column(from).expect("resource definitions name parent columns that exist");
-                let value = match def.source {
-                    ColumnSource::Field(f) => {
-                        fields.push(f);
-                        ParentValue::Field(fields.len() - 1)
-                    }
-                    ColumnSource::Request => ParentValue::Echo(def.name),
-                };
-                (value, *to)
-            })
-            .collect();
-        let parent_config = FetchConfig { list_key: parent.resource.list_key, fields: fields.into(), ..config.clone() };
-        let parent_request = Request { resource: parent.resource, endpoint: request.endpoint, page_size: None, given: parent_given, max_listings: request.max_listings, list_parents: true };
-        let parent_source = ListingSource::new(parent_request, &parent_config)?;
-        Ok(ListingSource::PerParent(Box::new(PerParent {
-            parent: Listing::new(parent_source, &parent_config, None),
-            values,
-            child: Child {
-                resource: request.resource,
-                endpoint: request.endpoint.clone(),
-                page_size: request.page_size,
-                given: request.given,
-                max_listings: request.max_listings,
-            },
-            current: None,
-            made: 0,
-        })))
-    }
-
-    /// The next listing to start; `None` when there is none left.
-    fn next(&mut self, interrupts: &dyn Interrupts) -> Result<Option<Target>, ApiError> {
-        // Every value was checked when the targets were made: `get` cannot fail.
-        let internal = |e: RequestError| ApiError::Internal { problem: e.to_string() };
-        match self {
-            ListingSource::Given(targets, next) => {
-                if *next >= targets.len() {
-                    return Ok(None);
-                }
-                *next += 1;
-                targets.get(*next - 1).map(Some).map_err(internal)
-            }
-            ListingSource::PerParent(p) => loop {
-                if let Some((targets, next)) = &mut p.current {
-                    if *next < targets.len() {
-                        *next += 1;
-                        let mut target = targets.get(*next - 1).map_err(internal)?;
-                        (target.index, target.gone_is_empty) = (p.made, true);
-                        p.made += 1;
-                        return Ok(Some(target));
-                    }
-                    p.current = None;
-                }
-                let Some((page, item, parent_target)) = p.parent.next_item(interrupts)? else { return Ok(None) };
-                let mut given = p.child.given.clone();
-                for (value, to) in &p.values {
-                    let v = match value {
-                        ParentValue::Field(i) => page.field(item, *i).map(|raw| serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_string())),
-                        ParentValue::Echo(column) => parent_target.echo_value(column).map(str::to_string),
-                    };
-                    // An item without the value gives no listing.
-                    given.push(GivenValues { column: to.to_string(), values: v.into_iter().collect() });
-                }
-                let c = &p.child;
-                let targets = Targets::new(c.resource, &c.endpoint, c.page_size, &given, c.max_listings).map_err(|e| ApiError::BadResponse {
-                    path: format!("GET {}", c.resource.path),
-                    problem: format!("a listed item cannot be followed: {e}"),
-                })?;
-                p.current = Some((targets, 0));
-            },
-        }
-    }
-
-    /// Requests, pages and bytes of the parent listings (their items are not rows).
-    fn parent_stats(&self) -> Stats {
-        match self {
-            ListingSource::Given(..) => Stats::default(),
-            ListingSource::PerParent(p) => Stats { items: 0, ..p.parent.stats() },
-        }
-    }
-
-    /// A listing per parent item opens one at a time under a LIMIT, so that `LIMIT 5` reads
-    /// the first listings only.
-    fn per_parent(&self) -> bool {
-        matches!(self, ListingSource::PerParent(_))
-    }
 }
 
 pub struct Listing {
@@ -298,6 +136,16 @@ impl Listing {
         let mut s = self.stats;
         s += self.source.parent_stats();
         s
+    }
+
+    /// The listings' source (what a fan-out did with its parent items).
+    pub fn source(&self) -> &ListingSource {
+        &self.source
+    }
+
+    /// What the backend should be told since the last call (items that could not be followed).
+    pub fn take_notices(&mut self) -> Vec<String> {
+        self.source.take_notices()
     }
 
     /// Stops every request in flight and hands back the listing cache.
@@ -395,7 +243,6 @@ impl Listing {
 
     /// A page of listing `id` arrived.
     fn arrived(&mut self, id: usize, page: Page, last: bool) {
-        self.stats.pages += 1;
         let page = Arc::new(page);
         self.record(id, &page);
         if last {
@@ -459,80 +306,11 @@ impl Listing {
 /// the scan then ends with an error instead of waiting for a page that never comes).
 fn spawn_follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) -> AbortOnDrop<()> {
     let report = sender.clone();
-    let follow = AbortOnDrop(runtime().spawn(follow(id, target, config, sender, ask)));
+    let follow = AbortOnDrop(runtime().spawn(super::follow::follow(id, target, config, sender, ask)));
     AbortOnDrop(runtime().spawn(async move {
         let mut follow = follow;
         if matches!((&mut follow.0).await, Err(e) if e.is_panic()) {
             let _ = report.send(Event::Failed { error: ApiError::Internal { problem: "a request task failed".into() }, cost: Stats::default() }).await;
         }
     }))
-}
-
-/// Follows one listing to its end, sending each page. With `ask`, waits to be asked before each
-/// next page; without, requests the next page before decoding the current one (its token found
-/// by `pages::quick_next_token`), so the next response travels while this page is decoded: on
-/// loopback that halves the time of a `count(*)` over many pages (measured by the benchmark).
-/// The full decode decides: a page asked for with a quick token that is not the page's is
-/// dropped, and the right one asked for.
-async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
-    let mut cursor = Cursor::new();
-    let mut ahead: Option<(String, AbortOnDrop<(Result<Bytes, ApiError>, Stats)>)> = None;
-    while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
-        if let (Some(ask), Some(_)) = (&ask, &token) {
-            ask.notified().await;
-        }
-        let url = target.page_url(token.as_deref());
-        let path = super::error::excerpt(&format!("GET {}", url.path()), super::error::PATH_SHOWN);
-        let (fetched, cost) = match ahead.take() {
-            Some((_, mut task)) => (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::Internal { problem: "a request task failed".into() }), Stats::default())),
-            None => fetch_body(config.client.clone(), target.clone(), url).await,
-        };
-        let body = match fetched {
-            Ok(body) => body,
-            // A single object that does not exist is no row, not an error; nor is an item of a
-            // parent listing that went away since.
-            Err(e) if (target.single || target.gone_is_empty) && e.status() == Some(404) => {
-                let _ = sender.send(Event::Page { open: id, page: Page::default(), last: true, cost }).await;
-                return;
-            }
-            Err(error) => {
-                let _ = sender.send(Event::Failed { error, cost }).await;
-                return;
-            }
-        };
-        if ask.is_none() && !target.single {
-            // A page naming itself as the next one is an error the cursor reports: no request.
-            if let Some(next) = pages::quick_next_token(&body).filter(|n| Some(n) != token.as_ref()) {
-                let url = target.page_url(Some(&next));
-                ahead = Some((next, AbortOnDrop(tokio::spawn(fetch_body(config.client.clone(), target.clone(), url)))));
-                // Let the request leave before this thread turns to decoding.
-                tokio::task::yield_now().await;
-            }
-        }
-        let event = match Page::decode(body, (!target.single).then_some(config.list_key), &config.fields) {
-            Ok(mut page) => {
-                let next = page.next_page_token.take();
-                // The full decode decides: a page asked for with another token is dropped.
-                if ahead.as_ref().is_some_and(|(t, _)| Some(t) != next.as_ref()) {
-                    ahead = None;
-                }
-                match cursor.advance(next, &path) {
-                    Ok(()) => Event::Page { open: id, page, last: cursor.next_request().is_none(), cost },
-                    Err(error) => Event::Failed { error, cost },
-                }
-            }
-            Err(problem) => Event::Failed { error: ApiError::BadResponse { path, problem }, cost },
-        };
-        let stop = !matches!(event, Event::Page { last: false, .. });
-        if sender.send(event).await.is_err() || stop {
-            return;
-        }
-    }
-}
-
-/// One page's body, and what getting it cost.
-async fn fetch_body(client: ApiClient, target: Arc<Target>, url: url::Url) -> (Result<Bytes, ApiError>, Stats) {
-    let mut cost = Stats::default();
-    let body = client.fetch_raw(&target.workspace, url, &mut cost).await;
-    (body, cost)
 }

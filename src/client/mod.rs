@@ -4,14 +4,19 @@
 //! simulator without a database.
 
 pub mod auth;
+pub mod body;
 pub mod cache;
+pub mod dns;
 pub mod error;
+mod follow;
 pub mod listing;
 pub mod pages;
 pub mod request;
 pub mod retry;
 pub mod runtime;
 pub mod secret;
+pub mod source;
+pub mod split;
 pub mod workspace;
 pub mod write;
 
@@ -55,6 +60,8 @@ fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
         .timeout(settings.request_timeout)
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
+        // Ours, so that an unknown host is told from a passing resolver failure by its code.
+        .dns_resolver(std::sync::Arc::new(dns::Resolver))
         .tcp_nodelay(true);
     if let Some(pem) = &settings.ca_certificate {
         for cert in reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| e.to_string())? {
@@ -102,6 +109,8 @@ pub struct Stats {
     pub listing_cache_hits: u64,
     /// Pages answered by the response cache (server option cache_ttl).
     pub response_cache_hits: u64,
+    /// Items of the closest parent listing (a fan-out's clean rooms), and those not followed.
+    pub parents: source::ParentCounts,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -113,6 +122,7 @@ impl std::ops::AddAssign for Stats {
         self.bytes += o.bytes;
         self.listing_cache_hits += o.listing_cache_hits;
         self.response_cache_hits += o.response_cache_hits;
+        self.parents += o.parents;
     }
 }
 
@@ -130,64 +140,86 @@ impl ApiClient {
         Ok(ApiClient { http: http(&settings.http)?, auth, settings: settings.clone() })
     }
 
-    /// GETs one page (from the response cache when the server allows it) and decodes it.
+    /// The body of one GET (from the response cache when the server allows it), whole: a
+    /// single object, or a page for a caller that needs it all at once. At most
+    /// `max_response_bytes`.
+    pub async fn fetch_raw(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<Bytes, ApiError> {
+        let limit = self.max_value_bytes();
+        self.open_page(workspace, url, stats).await?.collect(limit, stats).await
+    }
+
+    /// GETs one page whole and decodes it (for a check that reads one small page).
     pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut Stats) -> Result<Page, ApiError> {
         let path = format!("GET {}", url.path());
         let body = self.fetch_raw(workspace, url, stats).await?;
         Page::decode(body, list_key, fields).map_err(|problem| ApiError::BadResponse { path, problem })
     }
 
-    /// The body of one page, from the response cache when the server allows it. Only bodies
-    /// that are JSON objects are cached, so a cached body always decodes the same way.
-    pub async fn fetch_raw(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<Bytes, ApiError> {
-        let Some(ttl) = self.settings.cache_ttl else {
-            return self.fetch_body(workspace, url, stats).await;
-        };
+    /// Opens one page of a listing: its body is read as it arrives. Retried (as the policy
+    /// says) until its answer starts; a body that breaks off later is the caller's to resume.
+    pub async fn open_page(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<body::PageBody, ApiError> {
+        let path = format!("GET {}", url.path());
         let identity = self.auth.identity();
-        if let Some(body) = cache::get(identity, url.as_str(), ttl) {
-            stats.response_cache_hits += 1;
-            return Ok(body);
+        if let Some(ttl) = self.settings.cache_ttl {
+            if let Some(body) = cache::get(identity, url.as_str(), ttl) {
+                stats.response_cache_hits += 1;
+                return Ok(body::PageBody::cached(body, &path));
+            }
         }
-        let key = url.to_string();
-        let body = self.fetch_body(workspace, url, stats).await?;
-        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
-            cache::put(identity, &key, body.clone());
-        }
-        Ok(body)
+        let recording = self.settings.cache_ttl.map(|_| (identity, url.to_string()));
+        let call = HttpRequest { method: reqwest::Method::GET, url, body: None };
+        let response = self.call_response(workspace, &call, retry::is_retryable, stats).await?;
+        Ok(body::PageBody::live(response, &path, recording))
     }
 
-    /// GETs one page of a listing in `workspace`, retrying what the retry policy says to retry
-    /// (the same page: a scan never starts over).
-    async fn fetch_body(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<Bytes, ApiError> {
-        self.call(workspace, &HttpRequest { method: reqwest::Method::GET, url, body: None }, retry::is_retryable, stats).await
+    /// The most bytes one item (one run), one error body or one single object may have.
+    pub fn max_value_bytes(&self) -> usize {
+        self.settings.max_response_bytes.min(MAX_RESPONSE_BYTES_LIMIT)
     }
 
-    /// Sends one write call (POST, PATCH or DELETE, with its JSON body) and returns the answer's
-    /// body, and whether an earlier attempt that failed may have been carried out all the same.
+    /// How long to wait before asking again for a page whose body broke off after `retries`
+    /// tries and `waited` in all (`None`: give up), as for any GET.
+    pub fn retry_wait(&self, error: &ApiError, retries: u32, waited: Duration) -> Option<Duration> {
+        if !retry::is_retryable(error) {
+            return None;
+        }
+        match self.settings.retry.decide(error, None, retries, waited, fastrand::f64()) {
+            Decision::Wait(wait) => Some(wait),
+            Decision::GiveUp(_) => None,
+        }
+    }
+
+    /// Sends one write call (POST, PATCH or DELETE, with its JSON body) and reads its answer.
     /// Sent again only as [`retry::write_is_retryable`] allows: a create only when the failure
-    /// proves it was not made. Any write empties the response cache, so that no listing is
-    /// answered as it was before the change.
-    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> (Result<Bytes, ApiError>, bool) {
+    /// proves it was not made. A body that breaks off after a 2xx status is not sent again: the
+    /// change was made. Any write empties the response cache, so that no listing is answered as
+    /// it was before the change.
+    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Sent {
+        let path = format!("{} {}", call.method, call.url.path());
         let mut earlier_may_have_applied = false;
         let retryable = |e: &ApiError| {
             let again = retry::write_is_retryable(&call.method, e);
             earlier_may_have_applied |= again && retry::may_have_been_applied(e);
             again
         };
-        let answer = self.call(workspace, call, retryable, stats).await;
+        let (result, accepted) = match self.call_response(workspace, call, retryable, stats).await {
+            Ok(mut response) => (read_body(&mut response, &path, self.max_value_bytes(), stats).await.map(Bytes::from), true),
+            Err(e) => (Err(e), false),
+        };
         if self.settings.cache_ttl.is_some() {
             cache::clear();
         }
-        (answer, earlier_may_have_applied)
+        Sent { result, earlier_may_have_applied, accepted }
     }
 
-    /// Makes `call`, trying again after the failures `retryable` allows, as the policy says.
-    async fn call(&self, workspace: &Url, call: &HttpRequest, mut retryable: impl FnMut(&ApiError) -> bool, stats: &mut Stats) -> Result<Bytes, ApiError> {
+    /// Makes `call` until an answer with a 2xx status starts, trying again after the failures
+    /// `retryable` allows, as the policy says.
+    async fn call_response(&self, workspace: &Url, call: &HttpRequest, mut retryable: impl FnMut(&ApiError) -> bool, stats: &mut Stats) -> Result<reqwest::Response, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
             let (error, retry_after) = match self.attempt(workspace, call, stats).await {
-                Ok(page) => return Ok(page),
+                Ok(response) => return Ok(response),
                 Err(failure) => failure,
             };
             if !retryable(&error) {
@@ -206,42 +238,70 @@ impl ApiClient {
         }
     }
 
-    /// One try (two, when a cached OAuth token is refused): the body of a 2xx, or the error and
-    /// the `Retry-After` that came with it.
-    async fn attempt(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<Bytes, (ApiError, Option<Duration>)> {
+    /// One try (two, when a cached OAuth token is refused): a 2xx answer whose body is still to
+    /// be read, or the error and the `Retry-After` that came with it.
+    async fn attempt(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<reqwest::Response, (ApiError, Option<Duration>)> {
         let path = format!("{} {}", call.method, call.url.path());
         let mut renewed = false;
         loop {
             let header = self.auth.header(&self.http, workspace).await.map_err(|e| (e, None))?;
             let value = reqwest::header::HeaderValue::from_str(header.expose()).map_err(|_| (ApiError::BadCredential, None))?;
             stats.requests += 1;
-            let mut request = self.http.request(call.method.clone(), call.url.clone()).header(reqwest::header::AUTHORIZATION, value);
+            // Every request asks for JSON, as the SDKs' do (a gateway may answer HTML otherwise).
+            let mut request = self
+                .http
+                .request(call.method.clone(), call.url.clone())
+                .header(reqwest::header::AUTHORIZATION, value)
+                .header(reqwest::header::ACCEPT, "application/json");
             if let Some(body) = &call.body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .body(body.clone());
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
             let mut resp = request.send().await.map_err(|e| (ApiError::transport(&path, &e), None))?;
             let status = resp.status().as_u16();
+            if (200..300).contains(&status) {
+                return Ok(resp);
+            }
             let retry_after = resp
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
-            let body = read_body(&mut resp, &path, self.settings.max_response_bytes.min(MAX_RESPONSE_BYTES_LIMIT), stats).await.map_err(|e| (e, None))?;
+            let private_link = resp.status().is_redirection()
+                && resp.headers().get(reqwest::header::LOCATION).and_then(|l| l.to_str().ok()).is_some_and(error::is_private_link_redirect);
+            if private_link {
+                return Err((ApiError::private_link(&path), None));
+            }
+            let body = read_body(&mut resp, &path, self.max_value_bytes().min(ERROR_BODY_LIMIT), stats).await.map_err(|e| (e, None))?;
             // A refused token was refused before anything was done: trying once more with a
             // new one is safe for writes too.
             if status == 401 && !renewed && self.auth.rejected(workspace, &header).await {
                 renewed = true;
                 continue;
             }
-            if !(200..300).contains(&status) {
-                return Err((ApiError::from_status(&path, status, &body), retry_after));
-            }
-            return Ok(Bytes::from(body));
+            let error = ApiError::from_status(&path, status, &body);
+            // The body's RetryInfo counts like a Retry-After header (which wins).
+            let retry_after = match &error {
+                ApiError::Status { details, .. } => retry_after.or(details.retry_delay),
+                _ => retry_after,
+            };
+            return Err((error, retry_after));
         }
     }
+}
+
+/// The most of an error body read: its message and details, not a proxy's whole page.
+const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the attempts of one write call came to.
+#[derive(Debug)]
+pub struct Sent {
+    /// The last attempt's body, or why there is none.
+    pub result: Result<Bytes, ApiError>,
+    /// An attempt before the last failed in a way that may hide a change.
+    pub earlier_may_have_applied: bool,
+    /// The last attempt was answered with a 2xx status (the change was made), whatever became
+    /// of its body.
+    pub accepted: bool,
 }
 
 /// One HTTP request: the method, the URL, and the JSON body of a write.

@@ -24,6 +24,9 @@ pub enum RequestError {
     BadWorkspaceUrl { problem: String },
     /// More listings than the limit.
     TooManyListings { needed: usize, max: usize },
+    /// The query has a condition on deployment_name that cannot be sent, and the server does
+    /// not say which deployments there are (no allowed_deployments).
+    UnboundDeployment,
 }
 
 impl std::fmt::Display for RequestError {
@@ -37,6 +40,7 @@ impl std::fmt::Display for RequestError {
             RequestError::NoDeployment => write!(f, "no deployment_name to build the workspace URL with"),
             RequestError::BadWorkspaceUrl { problem } => write!(f, "invalid workspace_url: {problem}"),
             RequestError::TooManyListings { needed, max } => write!(f, "{needed} listings, more than max_listings ({max})"),
+            RequestError::UnboundDeployment => write!(f, "a condition on deployment_name cannot be sent, and the server has no allowed_deployments"),
         }
     }
 }
@@ -66,10 +70,11 @@ pub struct Target {
 impl Target {
     /// The URL of the page that `token` starts (`None`: the first page).
     pub fn page_url(&self, token: Option<&str>) -> Url {
+        let Some(t) = token else { return self.url.clone() };
+        // A listing the query started at a token of its own: the next page's token replaces it.
         let mut url = self.url.clone();
-        if let Some(t) = token {
-            url.query_pairs_mut().append_pair("page_token", t);
-        }
+        let kept: Vec<(String, String)> = self.url.query_pairs().filter(|(k, _)| k != "page_token").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        url.query_pairs_mut().clear().extend_pairs(kept).append_pair("page_token", t);
         url
     }
 
@@ -165,6 +170,10 @@ fn check_value(resource: &Resource, endpoint: &Endpoint, param: &'static Param, 
             check_allowed(endpoint, v)?;
             endpoint.workspace.resolve(Some(v)).map(|_| ())
         }
+        ParamPlace::Query("page_size") => match v.parse::<u32>() {
+            Ok(n) if n >= 1 && resource.max_page_size.is_some_and(|max| n <= max) => Ok(()),
+            _ => Err(RequestError::Unusable { column: param.column, value: v.to_string() }),
+        },
         ParamPlace::Path | ParamPlace::Query(_) => {
             let in_path = |template: &str| template.contains(&format!("{{{}}}", param.column));
             if in_path(resource.path) || resource.get.as_ref().is_some_and(|g| in_path(g.path)) {
@@ -192,11 +201,15 @@ fn check_segment(column: &'static str, v: &str) -> Result<(), RequestError> {
     Ok(())
 }
 
-/// The deployments to ask: with a `{deployment_name}` URL, the values given (else the server's
-/// default); with a fixed URL, its one deployment, and only if the query does not exclude it.
+/// The deployments to ask: with a `{deployment_name}` URL, the values given, else every allowed
+/// deployment (the table holds all of them), else the server's default; with a fixed URL, its
+/// one deployment, and only if the query does not exclude it.
 fn deployments(endpoint: &Endpoint, given: Option<Vec<String>>) -> Vec<Option<String>> {
     match given {
-        None => vec![endpoint.deployment_name.clone()],
+        None => match &endpoint.allowed_deployments {
+            Some(allowed) if endpoint.workspace.is_template() => allowed.iter().cloned().map(Some).collect(),
+            _ => vec![endpoint.deployment_name.clone()],
+        },
         Some(values) if endpoint.workspace.is_template() => values.into_iter().map(Some).collect(),
         Some(values) => match &endpoint.deployment_name {
             Some(fixed) if values.contains(fixed) => vec![Some(fixed.clone())],
@@ -215,11 +228,19 @@ fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, comb
     {
         let mut query = url.query_pairs_mut();
         for p in resource.params {
-            if let (ParamPlace::Query(name), Some(v)) = (p.place, value(p.column)) {
-                query.append_pair(name, v);
+            match (p.place, value(p.column)) {
+                // Paging belongs to listings, not to the single-object endpoint; an empty token
+                // is the first page.
+                (ParamPlace::Query("page_size" | "page_token"), _) if get.is_some() => {}
+                (ParamPlace::Query("page_token"), Some("")) => {}
+                (ParamPlace::Query(name), Some(v)) => {
+                    query.append_pair(name, v);
+                }
+                _ => {}
             }
         }
-        if let (Some(n), None) = (page_size, get) {
+        // The query's own page_size wins over the table's.
+        if let (Some(n), None, None) = (page_size, get, value("page_size")) {
             query.append_pair("page_size", &n.to_string());
         }
     }
@@ -324,6 +345,21 @@ mod tests {
     }
 
     #[test]
+    fn stackql_paging_columns_start_the_listing_and_set_the_page_size() {
+        let r = resources::find("task_runs").unwrap();
+        let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
+        let t = targets(r, &s, Some(50), &[given("clean_room_name", &["a"]), given("page_size", &["7"]), given("page_token", &["tok 1"])]).unwrap();
+        assert_eq!(t[0].url.query(), Some("page_size=7&page_token=tok+1"));
+        assert_eq!(t[0].page_url(Some("tok2")).query(), Some("page_size=7&page_token=tok2"));
+        assert_eq!((t[0].echo_value("page_size"), t[0].echo_value("page_token")), (Some("7"), Some("tok 1")));
+        let t = targets(r, &s, Some(50), &[given("clean_room_name", &["a"]), given("page_token", &[""])]).unwrap();
+        assert_eq!(t[0].url.query(), Some("page_size=50"));
+        for bad in ["0", "-1", "x", "10001", ""] {
+            assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("page_size", &[bad])]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn room_names_are_always_one_path_segment() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
@@ -379,7 +415,10 @@ mod tests {
     fn only_allowed_deployments_get_a_request() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("allowed_deployments", "dbc-a,dbc-b"), ("deployment_name", "dbc-a")]);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"])]).unwrap().len(), 1);
+        // Without a condition on deployment_name, the table holds every allowed deployment.
+        let all = targets(r, &s, None, &[given("clean_room_name", &["x"])]).unwrap();
+        assert_eq!(all.iter().map(|t| t.echo_value("deployment_name").unwrap()).collect::<Vec<_>>(), ["dbc-a", "dbc-b"]);
+        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])]).unwrap().len(), 1);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])]).unwrap().len(), 2);
         let e = targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a", "dbc-evil"])]).unwrap_err();
         assert_eq!(e, RequestError::NotAllowed { deployment: "dbc-evil".into(), allowed: vec!["dbc-a".into(), "dbc-b".into()] });

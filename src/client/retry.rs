@@ -58,7 +58,7 @@ pub fn may_have_been_applied(e: &ApiError) -> bool {
         ApiError::Status { status, .. } => *status >= 500,
         ApiError::Transport { unsent, .. } => !unsent,
         ApiError::Exhausted { last, .. } => may_have_been_applied(last),
-        ApiError::BadCredential | ApiError::RepeatedPageToken { .. } => false,
+        ApiError::BadCredential | ApiError::RepeatedPageToken { .. } | ApiError::TooManyListings { .. } => false,
         ApiError::Internal { .. } | ApiError::BadResponse { .. } | ApiError::TooLarge { .. } => true,
     }
 }
@@ -112,7 +112,7 @@ mod tests {
     use super::*;
 
     fn status(status: u16, code: Option<&str>) -> ApiError {
-        ApiError::Status { path: "GET /p".into(), status, error_code: code.map(str::to_string), message: None }
+        ApiError::Status { path: "GET /p".into(), status, error_code: code.map(str::to_string), message: None, details: Default::default() }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::error::ApiError;
 use super::request::{fill_path, workspace_for, RequestError};
 use super::workspace::Endpoint;
-use super::{ApiClient, HttpRequest, Stats};
+use super::{ApiClient, HttpRequest, Sent, Stats};
 use crate::resources::{Operation, Resource};
 use serde_json::{Map, Value};
 use url::Url;
@@ -87,15 +87,19 @@ pub enum Outcome {
 
 /// Sends `change` and says what came of it.
 pub async fn send(client: &ApiClient, change: &Change, op: Operation, stats: &mut Stats) -> Outcome {
-    let (result, earlier_may_have_applied) = client.send(&change.workspace, &change.request, stats).await;
-    outcome(op, &change.request, result, earlier_may_have_applied)
+    let sent = client.send(&change.workspace, &change.request, stats).await;
+    outcome(op, &change.request, sent)
 }
 
 /// The meaning of a call's last answer, given whether an earlier attempt may have been carried
 /// out. A create or update is answered with the object: a 2xx whose body is not a JSON object
-/// was carried out, but cannot fill RETURNING, so it is an error.
-fn outcome(op: Operation, request: &HttpRequest, result: Result<bytes::Bytes, ApiError>, earlier_may_have_applied: bool) -> Outcome {
+/// (or breaks off) was carried out, but cannot fill RETURNING, so it is an error; a DELETE's
+/// 2xx status is all its answer.
+fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
+    let Sent { result, earlier_may_have_applied, accepted } = sent;
     match result {
+        Err(_) if accepted && op == Operation::Delete => Outcome::Done { answer: Map::new(), retried_gone: false },
+        Err(error) if accepted => Outcome::Failed { error, effect: Effect::Made },
         Ok(_) if op == Operation::Delete => Outcome::Done { answer: Map::new(), retried_gone: false },
         Ok(body) => match serde_json::from_slice::<Value>(&body) {
             Ok(Value::Object(answer)) => Outcome::Done { answer, retried_gone: false },
@@ -175,6 +179,10 @@ mod tests {
         let post = change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "x")], json!({}))).unwrap().request;
         let status = |s: u16, code: &str| ApiError::Status { path: "p".into(), status: s, error_code: Some(code.into()), message: None };
         let ok = |b: &'static str| Ok(bytes::Bytes::from_static(b.as_bytes()));
+        let outcome = |op, p: &HttpRequest, result: Result<bytes::Bytes, ApiError>, earlier| {
+            let accepted = result.is_ok();
+            outcome(op, p, Sent { result, earlier_may_have_applied: earlier, accepted })
+        };
         assert!(matches!(outcome(Operation::Insert, &post, ok(r#"{"rule_id":"1"}"#), false), Outcome::Done { answer, .. } if answer["rule_id"] == "1"));
         for body in ["", "<html>ok</html>", "[1]"] {
             assert!(matches!(outcome(Operation::Insert, &post, ok(body), false), Outcome::Failed { effect: Effect::Made, .. }), "{body:?}");
@@ -187,6 +195,10 @@ mod tests {
         assert!(matches!(outcome(Operation::Delete, &post, gone(), true), Outcome::Done { retried_gone: true, .. }), "the first attempt deleted it");
         assert!(matches!(outcome(Operation::Insert, &post, gone(), false), Outcome::Failed { effect: Effect::None, .. }), "no such clean room");
         assert!(matches!(outcome(Operation::Update, &post, Err(status(400, "X")), true), Outcome::Failed { effect: Effect::Maybe, .. }));
+        let broken = || ApiError::Transport { path: "p".into(), problem: "reset".into(), timeout: false, lasting: false, unsent: false };
+        let after_2xx = |op| super::outcome(op, &post, Sent { result: Err(broken()), earlier_may_have_applied: false, accepted: true });
+        assert!(matches!(after_2xx(Operation::Insert), Outcome::Failed { effect: Effect::Made, .. }), "a 2xx status says the change was made");
+        assert!(matches!(after_2xx(Operation::Delete), Outcome::Done { .. }));
     }
 
     #[test]

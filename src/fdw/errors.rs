@@ -20,15 +20,6 @@ pub fn unknown_column(name: &str, table: &str, resource: &Resource) -> FdwError 
         .hint(format!("Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').", resource.name, resource.column_names().join(", ")))
 }
 
-/// A column whose `path` option does not start with a field of the resource.
-pub fn unknown_path(path: &str, name: &str, table: &str, resource: &Resource) -> FdwError {
-    FdwError::new(
-        ERRCODE_FDW_INVALID_COLUMN_NAME,
-        format!("the path \"{path}\" of column \"{name}\" of foreign table \"{table}\" does not start with a field of resource {}", resource.name),
-    )
-    .hint(format!("Fields of {} are: {}.", resource.name, resource.column_names().join(", ")))
-}
-
 pub fn missing_required(table: &str, column: &str) -> FdwError {
     FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" needs a value for column \"{column}\""))
         .detail(format!("The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."))
@@ -56,7 +47,16 @@ pub fn request_error(e: RequestError, table: &str, server: &str) -> FdwError {
         )
         .detail("One listing is made for each combination of the values given to its request columns (IN lists multiply).")
         .hint("Give fewer values, or raise the option max_listings of the foreign table or its server."),
+        RequestError::UnboundDeployment => unbound_deployment(table, server),
     }
+}
+
+/// A condition on deployment_name that cannot be sent, on a server that cannot say which
+/// deployments exist: answering from the default deployment alone would silently drop rows.
+pub fn unbound_deployment(table: &str, server: &str) -> FdwError {
+    FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" cannot tell which deployments a condition on deployment_name covers"))
+        .detail(format!("Server \"{server}\" has a workspace_url with {{deployment_name}} and no allowed_deployments, so the deployments to read are known only from deployment_name = ... or IN (...)."))
+        .hint(format!("Write deployment_name = '...' or deployment_name IN (...), or list the deployments: ALTER SERVER {server} OPTIONS (ADD allowed_deployments '...')."))
 }
 
 /// The Postgres error for an API failure in a scan of `table`.
@@ -76,10 +76,11 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
             });
             e
         }
-        ApiError::Status { path, status, error_code, message } => {
+        ApiError::Status { path, status, error_code, message, details } => {
             let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
             let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             let (sqlstate, hint) = match (status, error_code.as_deref()) {
+                (403, Some(crate::client::error::PRIVATE_LINK_CODE)) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("Reach the workspace through its Private Link endpoint (AWS PrivateLink, Azure Private Link, GCP Private Service Connect): set the server's workspace_url to the address this database server can reach.")),
                 (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, Some("Check the credentials in the user mapping for this server: ALTER USER MAPPING ... OPTIONS (SET token '...'), or client_id and client_secret.")),
                 (403, _) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("The token is valid but lacks access: ask a workspace admin for permission on the clean room.")),
                 (404, Some("RESOURCE_DOES_NOT_EXIST")) => (ERRCODE_UNDEFINED_OBJECT, Some("Check the name; the clean_rooms listing shows the clean rooms this token can see.")),
@@ -89,8 +90,15 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
                 (429, _) => (ERRCODE_INSUFFICIENT_RESOURCES, Some("The workspace is rate-limiting requests; try again later.")),
                 _ => (ERRCODE_FDW_ERROR, None),
             };
-            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}"))
-                .detail(path);
+            let mut detail = path;
+            for (field, description) in &details.field_violations {
+                detail.push_str(&format!("; field {field}: {description}"));
+            }
+            // What Databricks support asks for when a request went wrong.
+            if let Some(id) = &details.request_id {
+                detail.push_str(&format!(" (request id {id})"));
+            }
+            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}")).detail(detail);
             match hint {
                 Some(h) => e.hint(h),
                 None => e,
@@ -125,10 +133,16 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
         }
         ApiError::TooLarge { path, limit } => FdwError::new(
             ERRCODE_FDW_ERROR,
-            format!("a Databricks API response for {subject} is larger than max_response_bytes ({limit} bytes)"),
+            format!("a value in a Databricks API response for {subject} is larger than max_response_bytes ({limit} bytes)"),
         )
-        .detail(path)
-        .hint("Set a smaller page_size on the foreign table, or raise the server's max_response_bytes."),
+        .detail(format!("{path}: max_response_bytes bounds one item of a page (pages of any size are read as they arrive), one single object and one error body."))
+        .hint("Raise the server's max_response_bytes (at most 1073741824)."),
+        ApiError::TooManyListings { max } => FdwError::new(
+            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            format!("{subject} would need more than max_listings ({max}) listings"),
+        )
+        .detail("Without a value for a request column, one listing is made for each item of the parent listing (each clean room).")
+        .hint("Name the rooms (WHERE clean_room_name IN (...)), or raise the option max_listings of the foreign table or its server."),
         ApiError::RepeatedPageToken { path, page } => FdwError::new(
             ERRCODE_FDW_ERROR,
             format!("the Databricks API repeated a page token on page {page} for {subject}"),

@@ -61,6 +61,24 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             if state.plan.cache_listings {
                 integer(es, "Listings From Cache", s.listing_cache_hits as i64);
             }
+            if let (Some(parent), true) = (resources::find(&plan.resource).and_then(|r| r.parent.as_ref()), s.parents.listed > 0) {
+                let p = s.parents;
+                let mut why = Vec::new();
+                if let (Some(rule), true) = (&parent.skip, p.skipped > 0) {
+                    why.push(format!("{} {}: {}", rule.field, rule.values.join(" or "), p.skipped));
+                }
+                if p.unusable > 0 {
+                    why.push(format!("no usable value, warned: {}", p.unusable));
+                }
+                if p.filtered > 0 {
+                    why.push(format!("ruled out by the query's conditions: {}", p.filtered));
+                }
+                let line = match why.is_empty() {
+                    true => format!("0 of {} {}", p.listed, parent.resource.name),
+                    false => format!("{} of {} {} ({})", p.skipped + p.unusable + p.filtered, p.listed, parent.resource.name, why.join(", ")),
+                };
+                text(es, "Skipped", &line);
+            }
         }
     }
 }

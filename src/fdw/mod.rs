@@ -13,6 +13,7 @@ mod import;
 mod modify;
 mod modify_plan;
 mod modify_row;
+mod parent_filter;
 mod paths;
 mod plan_data;
 mod quals;

@@ -6,6 +6,7 @@ use super::plan_data::{PlanData, PlannedColumn, PlannedParam, ScanPlan};
 use super::quals::{self, PushedQual};
 use super::{raise, OrRaise};
 use super::errors::missing_required;
+use crate::client::source::remembered_size;
 use crate::options::TableOptions;
 use crate::resources::Resource;
 use pgrx::prelude::*;
@@ -15,15 +16,21 @@ use pgrx::{PgList, PgMemoryContexts};
 /// value wins.
 const ROWS_UNBOUNDED: f64 = 1_000_000.0;
 /// One HTTP round trip, in units of sequential page reads.
-const REQUEST_COST: f64 = 100.0;
+const REQUEST_COST: f64 = 25.0;
 const PER_ROW_COST: f64 = 0.05;
 /// The cost of a scan that would fail for lack of a required value: more than any path
 /// Postgres disables (`disable_cost`, 1e10, up to 17), so that a disabled nested loop that can
 /// give the value still wins over it.
 const IMPOSSIBLE_COST: f64 = 1.0e20;
-/// Items one parent listing is guessed to give (clean rooms of a workspace, assets of a room):
-/// high, so that a join supplying the values (one listing per outer value) stays cheaper.
-const PARENT_ITEMS: f64 = 1000.0;
+/// Items one parent listing is guessed to give before this backend has read it whole (then the
+/// count it gave is used): the documented limit of clean rooms per metastore (100 on AWS).
+const PARENT_ITEMS: f64 = 100.0;
+/// The cost of a listing of every parent item when a join could give the scan its values
+/// instead: above any nested loop a real query makes (ten million outer rows), so the
+/// parameterized scan wins whatever the statistics of the other side (a temporary table
+/// never analyzed, say); below `disable_cost` (1e10), so with `enable_nestloop = off` the
+/// listing and a hash join still run.
+const FAN_OUT_BESIDE_JOIN: f64 = 1.0e9;
 
 /// What planning learns about one foreign table in one query, kept on the RelOptInfo between
 /// the planning callbacks.
@@ -38,6 +45,13 @@ struct RelPlan {
     bound: Vec<*mut pg_sys::Node>,
     /// Required columns without a value are given values by listing the parents.
     list_parents: bool,
+    /// The server reads deployments only by name (a `{deployment_name}` URL without
+    /// allowed_deployments): a condition on deployment_name that is not sent cannot be met.
+    deployments_by_name_only: bool,
+    /// The query compares deployment_name with something (in its WHERE clause or a join).
+    deployment_mentioned: bool,
+    /// Items of the parent listing seen when this backend last read it whole.
+    parent_items: Option<f64>,
 }
 
 impl RelPlan {
@@ -50,9 +64,19 @@ impl RelPlan {
         self.options.resource.required_params().map(|p| p.column).find(|c| !pushed.iter().any(|q| q.column == *c))
     }
 
+    /// A condition on deployment_name is in the query but not among `pushed`: every deployment
+    /// must then be read.
+    fn deployment_unbound(&self, pushed: &[PushedQual]) -> bool {
+        let column = self.options.resource.workspace_column();
+        self.deployment_mentioned && column.is_some_and(|c| !pushed.iter().any(|q| q.column == c))
+    }
+
     /// How many parent listings come before the table's own (0: none), or `None` when the
     /// scan cannot be made.
     fn levels(&self, pushed: &[PushedQual]) -> Option<usize> {
+        if self.deployments_by_name_only && self.deployment_unbound(pushed) {
+            return None;
+        }
         let mut given: Vec<&'static str> = pushed.iter().map(|q| q.column).collect();
         given.dedup();
         self.options.resource.listings(&given, self.list_parents).map(|chain| chain.len() - 1)
@@ -72,11 +96,18 @@ impl RelPlan {
             .map(|p| pushed.iter().filter(|q| q.column == p.column).map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).fold(f64::INFINITY, f64::min))
             .filter(|n| n.is_finite())
             .product();
-        // Each parent listing is guessed to give PARENT_ITEMS items, each a listing of the next.
-        let fan_out = PARENT_ITEMS.powi(levels as i32);
-        let parent_requests: f64 = (0..levels).map(|k| PARENT_ITEMS.powi(k as i32)).sum();
+        // Each parent listing gives the items it gave last time (else a guess), each a listing
+        // of the next.
+        let items = self.parent_items.unwrap_or(PARENT_ITEMS).max(1.0);
+        let fan_out = items.powi(levels as i32);
+        let parent_requests: f64 = (0..levels).map(|k| items.powi(k as i32)).sum();
         let listings = listings * fan_out;
-        let rows = self.options.expected_rows * listings;
+        // Each further condition on a column that already has a value can only narrow it (the
+        // listing is made only for values all of them allow): count it as halving the rows. It
+        // keeps a parameterized path cheaper than the plain one of a partition whose bound
+        // already names its room, which a parameterized Append over partitions needs.
+        let extra_conditions = pushed.len() - self.options.resource.params.iter().filter(|p| pushed.iter().any(|q| q.column == p.column)).count();
+        let rows = self.options.expected_rows * listings * 0.5f64.powi(extra_conditions as i32);
         (rows, REQUEST_COST * (listings + parent_requests) + rows * PER_ROW_COST)
     }
 
@@ -97,8 +128,16 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     check_columns(options.resource, &table.name, &names, &paths);
     let bound = partition_bound(relid, (*baserel).relid);
     let columns = used_columns(baserel, &bound, &names, &paths);
-    let list_parents = crate::options::list_parents(&table.options, &catalog::server(table.server_id).options);
-    let plan = RelPlan { table: table.name, options, names, columns, bound, list_parents };
+    let server = catalog::server(table.server_id);
+    let list_parents = crate::options::list_parents(&table.options, &server.options);
+    let endpoint = crate::options::ServerOptions::from_options(&server.name, &server.options).or_raise().endpoint;
+    let deployments_by_name_only = endpoint.workspace.is_template() && endpoint.allowed_deployments.is_none();
+    let deployment_mentioned = match options.resource.workspace_column().and_then(|c| names.iter().position(|n| n.as_deref() == Some(c))) {
+        Some(i) => column_mentioned(root, baserel, i as i16 + 1),
+        None => false,
+    };
+    let parent_items = options.resource.parent.as_ref().and_then(|p| remembered_size(endpoint.workspace.as_str(), p.resource.name)).map(|n| n as f64);
+    let plan = RelPlan { table: table.name, options, names, columns, bound, list_parents, deployments_by_name_only, deployment_mentioned, parent_items };
     let pushed = plan.pushable(root, (*baserel).relid, (*baserel).baserestrictinfo);
     (*baserel).rows = plan.estimate(&pushed).0;
     (*(*baserel).reltarget).width = 64 * plan.columns.len().max(1) as i32;
@@ -114,8 +153,7 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
     let plan = &*((*baserel).fdw_private as *const RelPlan);
     let relid = (*baserel).relid;
     let base = plan.pushable(root, relid, (*baserel).baserestrictinfo);
-    let (rows, total) = plan.estimate(&base);
-    add_scan_path(root, baserel, rows, total, std::ptr::null_mut());
+    let (rows, mut total) = plan.estimate(&base);
 
     let mut outer_sets: Vec<*mut pg_sys::Bitmapset> = Vec::new();
     for clause in join_clauses(root, baserel, plan) {
@@ -131,15 +169,22 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
         let all = outer_sets.iter().fold(std::ptr::null_mut(), |acc, &s| pg_sys::bms_union(acc, s));
         outer_sets.push(all);
     }
+    let base_levels = plan.levels(&base);
     for required in outer_sets {
         let info = pg_sys::get_baserel_parampathinfo(root, baserel, required);
         let clauses = pg_sys::list_concat_copy((*baserel).baserestrictinfo, (*info).ppi_clauses);
         let pushed = plan.pushable(root, relid, clauses);
-        if pushed.len() > base.len() && plan.levels(&pushed).is_some() {
+        let Some(levels) = plan.levels(&pushed) else { continue };
+        if pushed.len() > base.len() {
             let (rows, total) = plan.estimate(&pushed);
             add_scan_path(root, baserel, rows, total, required);
         }
+        // A join gives the values a parent listing would: never list every parent instead.
+        if base_levels.is_some_and(|b| levels < b) {
+            total = total.max(FAN_OUT_BESIDE_JOIN);
+        }
     }
+    add_scan_path(root, baserel, rows, total, std::ptr::null_mut());
 }
 
 unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, rows: f64, total: f64, required_outer: *mut pg_sys::Bitmapset) {
@@ -150,27 +195,47 @@ unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::Re
 /// Join clauses that could give a request column its value: those in the relation's join info,
 /// and those implied by equivalence classes (`t.clean_room_name = r.name` is one of those).
 unsafe fn join_clauses(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, plan: &RelPlan) -> Vec<*mut pg_sys::RestrictInfo> {
-    let relid = (*baserel).relid;
     let mut found = Vec::new();
     for ri in PgList::<pg_sys::RestrictInfo>::from_pg((*baserel).joininfo).iter_ptr() {
         found.push(ri);
     }
     for param in plan.options.resource.params {
         let Some(attnum) = plan.names.iter().position(|n| n.as_deref() == Some(param.column)) else { continue };
-        let mut target = EcTarget { relid, attnum: attnum as i16 + 1 };
-        let list = pg_sys::generate_implied_equalities_for_column(
-            root,
-            baserel,
-            Some(ec_member_is_column),
-            &mut target as *mut EcTarget as *mut std::ffi::c_void,
-            (*baserel).lateral_referencers,
-        );
-        found.extend(PgList::<pg_sys::RestrictInfo>::from_pg(list).iter_ptr());
+        found.extend(implied_equalities(root, baserel, attnum as i16 + 1));
     }
     // Only a clause that may be evaluated at this scan can give it a value (an outer join's
     // clause, say, cannot).
     found.retain(|&ri| pg_sys::join_clause_is_movable_to(ri, baserel));
     found
+}
+
+/// Whether the query compares column `attnum` of `baserel` with anything: in a condition of
+/// its own, a join clause, or an equivalence class shared with another relation (`t.col =
+/// w.col` becomes one of those; for a partition, through its parent's).
+unsafe fn column_mentioned(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, attnum: i16) -> bool {
+    let relid = (*baserel).relid;
+    let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
+    let in_clauses = |list: *mut pg_sys::List| {
+        quals::clauses(list).into_iter().any(|clause| {
+            let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+            pg_sys::pull_varattnos(clause, relid, &mut attrs);
+            pg_sys::bms_is_member(attnum as i32 - offset, attrs)
+        })
+    };
+    in_clauses((*baserel).baserestrictinfo) || in_clauses((*baserel).joininfo) || !implied_equalities(root, baserel, attnum).is_empty()
+}
+
+/// The join clauses equivalence classes imply for column `attnum` of `baserel`.
+unsafe fn implied_equalities(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, attnum: i16) -> Vec<*mut pg_sys::RestrictInfo> {
+    let mut target = EcTarget { relid: (*baserel).relid, attnum };
+    let list = pg_sys::generate_implied_equalities_for_column(
+        root,
+        baserel,
+        Some(ec_member_is_column),
+        &mut target as *mut EcTarget as *mut std::ffi::c_void,
+        (*baserel).lateral_referencers,
+    );
+    PgList::<pg_sys::RestrictInfo>::from_pg(list).iter_ptr().collect()
 }
 
 struct EcTarget {
@@ -195,7 +260,7 @@ unsafe extern "C-unwind" fn ec_member_is_column(
 pub unsafe extern "C-unwind" fn get_foreign_plan(
     root: *mut pg_sys::PlannerInfo,
     baserel: *mut pg_sys::RelOptInfo,
-    _relid: pg_sys::Oid,
+    relid: pg_sys::Oid,
     best_path: *mut pg_sys::ForeignPath,
     tlist: *mut pg_sys::List,
     scan_clauses: *mut pg_sys::List,
@@ -205,6 +270,10 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     // For a parameterized path, scan_clauses holds the join clauses too: their outer columns
     // become executor parameters in fdw_exprs, evaluated again at each rescan.
     let pushed = plan.pushable(root, (*baserel).relid, scan_clauses);
+    let deployment_unbound = plan.deployment_unbound(&pushed);
+    if deployment_unbound && plan.deployments_by_name_only {
+        raise(super::errors::unbound_deployment(&plan.table, &catalog::server(catalog::table(relid).server_id).name));
+    }
     if let Some(column) = plan.missing(&pushed) {
         raise(missing_required(&plan.table, column));
     }
@@ -224,6 +293,7 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         // A bounded query level (LIMIT, also in a LATERAL subquery), or the inner side of a
         // nested loop, which may be stopped early for each outer row.
         limited: (*root).limit_tuples >= 0.0 || !(*best_path).path.param_info.is_null(),
+        deployment_unbound,
     };
     // Every condition stays for Postgres to check: pushing one down only narrows the request.
     let mut quals = pg_sys::extract_actual_clauses(scan_clauses, false);
@@ -233,20 +303,15 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.to_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
 }
 
-/// Every column of the table must be a column of its resource, or name one of its fields in a
-/// `path` option.
+/// Every column of the table must be a column of its resource, or name a field of its items in
+/// a `path` option: any field, not only those the resource definitions know, so that a field
+/// the service adds is one ALTER away.
 fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], paths: &[Option<String>]) {
     for (name, path) in names.iter().zip(paths) {
-        let Some(name) = name else { continue };
-        match path {
-            Some(path) => {
-                let top = path.split('.').next().unwrap_or_default();
-                if !resource.has_field(top) {
-                    raise(super::errors::unknown_path(path, name, table, resource));
-                }
+        if let (Some(name), None) = (name, path) {
+            if resource.column(name).is_none() {
+                raise(super::errors::unknown_column(name, table, resource));
             }
-            None if resource.column(name).is_none() => raise(super::errors::unknown_column(name, table, resource)),
-            None => {}
         }
     }
 }
@@ -276,9 +341,13 @@ unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, bound: &[*mut pg_sys::N
         .collect()
 }
 
-/// The number of elements of a constant array, else a guess.
+/// The number of elements of a constant array or an `ARRAY[...]` (an OR of equalities), else
+/// a guess.
 unsafe fn list_length_guess(expr: *mut pg_sys::Expr) -> f64 {
     let node = expr as *mut pg_sys::Node;
+    if (*node).type_ == pg_sys::NodeTag::T_ArrayExpr {
+        return PgList::<pg_sys::Node>::from_pg((*(node as *mut pg_sys::ArrayExpr)).elements).len() as f64;
+    }
     if (*node).type_ == pg_sys::NodeTag::T_Const {
         let c = node as *mut pg_sys::Const;
         if !(*c).constisnull {

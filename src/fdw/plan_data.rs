@@ -28,6 +28,10 @@ pub struct ScanPlan {
     pub cache_listings: bool,
     /// A LIMIT may stop the query early: fetch pages only as rows are consumed.
     pub limited: bool,
+    /// The query has a condition on deployment_name that is not among `params` (a LIKE, a
+    /// join the planner did not turn into a parameter): every deployment must be read.
+    #[serde(default)]
+    pub deployment_unbound: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! Which conditions become part of the request: `column = value` and `column IN (...)` /
-//! `= ANY(array)` on a resource's request columns, where the value side does not depend on this
+//! Which conditions become part of the request: `column = value`, `column IN (...)` /
+//! `= ANY(array)` and ORs of equalities on one column, on a resource's request columns, where the value side does not depend on this
 //! table's own columns and has no volatile functions. The value may be a constant, a parameter,
 //! a subquery's result, or (in a parameterized path) a column of another table in a join.
 //!
@@ -91,8 +91,43 @@ unsafe fn column_condition(root: *mut pg_sys::PlannerInfo, clause: *mut pg_sys::
                 _ => None,
             }
         }
+        // `col = 'a' OR col = 'b'` is `col = ANY(ARRAY['a', 'b'])`.
+        pg_sys::NodeTag::T_BoolExpr if (*(clause as *mut pg_sys::BoolExpr)).boolop == pg_sys::BoolExprType::OR_EXPR => {
+            let arms = PgList::<pg_sys::Node>::from_pg((*(clause as *mut pg_sys::BoolExpr)).args);
+            let mut column = None;
+            let mut elements = PgList::<pg_sys::Expr>::new();
+            for arm in arms.iter_ptr() {
+                let (attnum, false, value) = column_condition(root, arm, relid)? else { return None };
+                if column.replace(attnum).is_some_and(|c| c != attnum) {
+                    return None;
+                }
+                elements.push(as_text(value));
+            }
+            Some((column?, true, text_array(elements.into_pg())))
+        }
         _ => None,
     }
+}
+
+/// `value` as a `text` expression (a varchar one is binary-compatible: a relabel suffices).
+unsafe fn as_text(value: *mut pg_sys::Expr) -> *mut pg_sys::Expr {
+    if pg_sys::exprType(value as *mut pg_sys::Node) == pg_sys::TEXTOID {
+        return value;
+    }
+    let collation = pg_sys::exprCollation(value as *mut pg_sys::Node);
+    pg_sys::makeRelabelType(value, pg_sys::TEXTOID, -1, collation, pg_sys::CoercionForm::COERCE_IMPLICIT_CAST) as *mut pg_sys::Expr
+}
+
+/// `ARRAY[elements]` of text.
+unsafe fn text_array(elements: *mut pg_sys::List) -> *mut pg_sys::Expr {
+    let mut array = pgrx::PgBox::<pg_sys::ArrayExpr>::alloc_node(pg_sys::NodeTag::T_ArrayExpr);
+    array.array_typeid = pg_sys::TEXTARRAYOID;
+    array.array_collid = pg_sys::DEFAULT_COLLATION_OID;
+    array.element_typeid = pg_sys::TEXTOID;
+    array.elements = elements;
+    array.multidims = false;
+    array.location = -1;
+    array.into_pg() as *mut pg_sys::Expr
 }
 
 /// The built-in `text = text` (which varchar and domains over text use too) under a

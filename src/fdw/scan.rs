@@ -7,7 +7,8 @@ use super::catalog;
 use crate::convert::datum::{param_values, ColumnWriter};
 use super::plan_data::{PlanData, ScanPlan};
 use super::{raise, OrRaise};
-use crate::client::listing::{FetchConfig, Listing, ListingCache, ListingSource, Request};
+use crate::client::listing::{FetchConfig, Listing, ListingCache};
+use crate::client::source::{ListingSource, Request};
 use crate::client::Stats;
 use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
@@ -46,6 +47,8 @@ pub struct ScanState {
     echo: Option<EchoDatums>,
     /// Counts listings started, so cached echo Datums are never taken for a later listing's.
     generation: u64,
+    /// Conditions checked on each parent item before its listings are made.
+    parent_filter: Option<crate::client::source::ParentFilter>,
     /// The statement changes Databricks: each listing is read whole first (fdw/snapshot.rs).
     snapshot: Option<super::snapshot::Snapshot>,
 }
@@ -165,6 +168,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         max_in_flight: server.max_concurrent_requests,
     };
     let cache = plan.cache_listings.then(ListingCache::default);
+    let parent_filter = super::parent_filter::for_scan(node, &plan, resource);
     let fdw = (*pg_sys::GetForeignServer(table.server_id)).fdwid;
     let snapshot = super::snapshot::needed(estate, fdw).then(|| super::snapshot::Snapshot::new((*(*node).ss.ss_ScanTupleSlot).tts_tupleDescriptor));
     let state = ScanState {
@@ -181,6 +185,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         echo_cxt: super::small_memory_context(c"databricks_fdw echoed values"),
         echo: None,
         generation: 0,
+        parent_filter,
         snapshot,
     };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
@@ -225,9 +230,13 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
         given,
         max_listings: state.plan.max_listings.or(state.server.max_listings).unwrap_or(DEFAULT_MAX_LISTINGS),
         list_parents: state.plan.list_parents,
+        deployment_unbound: state.plan.deployment_unbound,
     };
-    let source = ListingSource::new(request, &state.fetch)
+    let mut source = ListingSource::new(request, &state.fetch)
         .unwrap_or_else(|e| raise(super::errors::request_error(e, &state.plan.table, &state.server.server_name)));
+    if let Some(filter) = &state.parent_filter {
+        source.set_parent_filter(filter.clone());
+    }
     Listing::new(source, &state.fetch, state.cache.take())
 }
 
@@ -255,9 +264,14 @@ unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -
     }
     let ScanState { listing, columns, plan, failed, echo, generation, echo_cxt, .. } = state;
     let listing = listing.as_mut().expect("started above");
+    // What the last call's listings skipped (told before the next row, or at the end).
+    warn_skipped(listing, &plan.table);
     let (page, item, target) = match listing.next_item(&PgInterrupts) {
         Ok(Some(found)) => found,
-        Ok(None) => return slot,
+        Ok(None) => {
+            warn_skipped(listing, &plan.table);
+            return slot;
+        }
         Err(e) => {
             *failed = true;
             raise(super::errors::api_error(e, &plan.table))
@@ -317,9 +331,17 @@ unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -
     slot
 }
 
+/// A WARNING for each parent item the listings could not follow: its rows are missing, and
+/// the user is told so rather than handed a shorter result in silence.
+fn warn_skipped(listing: &mut Listing, table: &str) {
+    for notice in listing.take_notices() {
+        pgrx::warning!("foreign table \"{table}\": {notice}");
+    }
+}
+
 /// The cell for a value a listing was requested with: the text itself for a text column; for
 /// any other declared type, the conversion a JSON string would get.
-fn echoed(value: Option<&str>, target: TargetType) -> Result<Cell<'static>, crate::convert::ConvertError> {
+pub(super) fn echoed(value: Option<&str>, target: TargetType) -> Result<Cell<'static>, crate::convert::ConvertError> {
     match (value, target) {
         (None, _) => Ok(Cell::Null),
         (Some(v), TargetType::Text) => Ok(Cell::Text(std::borrow::Cow::Owned(v.to_string()))),

@@ -195,9 +195,16 @@ impl TableOptions {
                 .hint(format!("Valid resources are: {}.", resources::names().join(", ")))
         })?;
         let page_size = option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
-        if let Some(n) = page_size.filter(|n| *n > resource.max_page_size) {
-            return Err(FdwError::bad_option_value("page_size", format!("{n} is more than {} takes ({})", resource.name, resource.max_page_size)));
+        match (page_size, resource.max_page_size) {
+            (Some(_), None) => {
+                return Err(FdwError::bad_option_value("page_size", format!("the {} endpoint takes no page_size", resource.name)).hint("Drop the option: ALTER FOREIGN TABLE ... OPTIONS (DROP page_size)."));
+            }
+            (Some(n), Some(max)) if n > max => {
+                return Err(FdwError::bad_option_value("page_size", format!("{n} is more than {} takes ({max})", resource.name)));
+            }
+            _ => {}
         }
+        let page_size = page_size.or(resource.default_page_size);
         let expected_rows = option(options, "expected_rows")
             .map(parse_expected_rows)
             .transpose()

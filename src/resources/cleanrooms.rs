@@ -2,14 +2,25 @@
 //! and, for the write calls, the official Python SDK (`databricks/sdk/service/cleanrooms.py`);
 //! descriptions follow the SDKs' documentation.
 
-use super::{Call, ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Source::*, Writes};
+use super::{Call, ColumnDef as C, GetBy, Kind::*, Param as P, ParamPlace::*, Parent, Resource, Skip, Source::*, Writes};
 
 const DEPLOYMENT: P = P { column: "deployment_name", place: Workspace, required: false };
 const DEPLOYMENT_COLUMN: C = C { name: "deployment_name", source: Request, kind: Text, description: "The workspace deployment name the row was read from." };
+/// StackQL's optional parameters of the list methods, here as request columns: a query may say
+/// `AND page_size = '100' AND page_token = '...'` as StackQL users do; rows echo them.
+const PAGE_SIZE: P = P { column: "page_size", place: Query("page_size"), required: false };
+const PAGE_TOKEN: P = P { column: "page_token", place: Query("page_token"), required: false };
+const PAGE_SIZE_COLUMN: C = C { name: "page_size", source: Request, kind: Text, description: "The page_size the query asked for (WHERE page_size = '100'), as StackQL takes it; NULL when it gave none." };
+const PAGE_TOKEN_COLUMN: C = C { name: "page_token", source: Request, kind: Text, description: "The page_token the query started the listing at (WHERE page_token = '...'), as StackQL takes it; NULL when it gave none." };
 const ROOM_PARAM: P = P { column: "clean_room_name", place: Path, required: true };
 const ROOM_COLUMN: C = C { name: "clean_room_name", source: Request, kind: Text, description: "Name of the clean room (without a condition on it, every clean room is listed)." };
 /// Resources listed per clean room: without a room, every room's listing.
-const PER_ROOM: Option<Parent> = Some(Parent { resource: &CLEAN_ROOMS, columns: &[("name", "clean_room_name"), ("deployment_name", "deployment_name")] });
+/// A DELETED room allows nothing but its deletion: its runs, assets and rules cannot be listed.
+const PER_ROOM: Option<Parent> = Some(Parent {
+    resource: &CLEAN_ROOMS,
+    columns: &[("name", "clean_room_name"), ("deployment_name", "deployment_name")],
+    skip: Some(Skip { field: "status", values: &["DELETED"] }),
+});
 const COLLABORATOR_JOB: C = C {
     name: "collaborator_job_run_info",
     source: Field("collaborator_job_run_info"),
@@ -28,7 +39,7 @@ pub static TASK_RUNS: Resource = Resource {
     path: "/api/2.0/clean-rooms/{clean_room_name}/runs",
     list_key: "runs",
     get: None,
-    params: &[ROOM_PARAM, P { column: "notebook_name", place: Query("notebook_name"), required: false }, DEPLOYMENT],
+    params: &[ROOM_PARAM, P { column: "notebook_name", place: Query("notebook_name"), required: false }, DEPLOYMENT, PAGE_SIZE, PAGE_TOKEN],
     columns: &[
         ROOM_COLUMN,
         DEPLOYMENT_COLUMN,
@@ -45,8 +56,11 @@ pub static TASK_RUNS: Resource = Resource {
         RUN_DURATION,
         START_TIME,
         COLLABORATOR_JOB,
+        PAGE_SIZE_COLUMN,
+        PAGE_TOKEN_COLUMN,
     ],
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
+    default_page_size: None,
     parent: PER_ROOM,
     writes: None,
 };
@@ -62,6 +76,8 @@ pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
         P { column: "name", place: Query("name"), required: false },
         P { column: "task_type", place: Query("task_type"), required: false },
         DEPLOYMENT,
+        PAGE_SIZE,
+        PAGE_TOKEN,
     ],
     columns: &[
         ROOM_COLUMN,
@@ -77,8 +93,11 @@ pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
         RUN_DURATION,
         START_TIME,
         COLLABORATOR_JOB,
+        PAGE_SIZE_COLUMN,
+        PAGE_TOKEN_COLUMN,
     ],
-    max_page_size: 100,
+    max_page_size: Some(100),
+    default_page_size: Some(100),
     parent: PER_ROOM,
     writes: None,
 };
@@ -89,7 +108,7 @@ pub static CLEAN_ROOMS: Resource = Resource {
     path: "/api/2.0/clean-rooms",
     list_key: "clean_rooms",
     get: Some(GetBy { column: "name", path: "/api/2.0/clean-rooms/{name}" }),
-    params: &[P { column: "name", place: Path, required: false }, DEPLOYMENT],
+    params: &[P { column: "name", place: Path, required: false }, DEPLOYMENT, PAGE_SIZE, PAGE_TOKEN],
     columns: &[
         C { name: "name", source: Field("name"), kind: Text, description: "Name of the clean room." },
         DEPLOYMENT_COLUMN,
@@ -103,8 +122,11 @@ pub static CLEAN_ROOMS: Resource = Resource {
         C { name: "local_collaborator_alias", source: Field("local_collaborator_alias"), kind: Text, description: "The caller's own collaborator alias in the clean room." },
         C { name: "output_catalog", source: Field("output_catalog"), kind: Object, description: "Catalog of the clean room's output tables: {catalog_name, status}." },
         C { name: "remote_detailed_info", source: Field("remote_detailed_info"), kind: Object, description: "Central clean room details (collaborators, cloud, region); filled when reading one clean room by name." },
+        PAGE_SIZE_COLUMN,
+        PAGE_TOKEN_COLUMN,
     ],
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
+    default_page_size: None,
     parent: None,
     writes: Some(Writes {
         keys: &["name"],
@@ -119,7 +141,7 @@ pub static CLEAN_ROOMS: Resource = Resource {
 
 /// Columns of an asset, which asset revisions share.
 macro_rules! asset_columns {
-    ($($first:expr),*) => {
+    ([$($first:expr),*], [$($last:expr),*]) => {
         &[
             $($first,)*
             DEPLOYMENT_COLUMN,
@@ -135,6 +157,7 @@ macro_rules! asset_columns {
             C { name: "volume_local_details", source: Field("volume_local_details"), kind: Object, description: "For a VOLUME owned by the caller: {local_name}." },
             C { name: "foreign_table", source: Field("foreign_table"), kind: Object, description: "For a FOREIGN_TABLE." },
             C { name: "foreign_table_local_details", source: Field("foreign_table_local_details"), kind: Object, description: "For a FOREIGN_TABLE owned by the caller: {local_name}." },
+            $($last,)*
         ]
     };
 }
@@ -145,13 +168,17 @@ pub static ASSETS: Resource = Resource {
     path: "/api/2.0/clean-rooms/{clean_room_name}/assets",
     list_key: "assets",
     get: None,
-    params: &[ROOM_PARAM, DEPLOYMENT],
+    params: &[ROOM_PARAM, DEPLOYMENT, PAGE_TOKEN],
     columns: asset_columns!(
-        ROOM_COLUMN,
-        C { name: "name", source: Field("name"), kind: Text, description: "Name of the asset, unique per asset type." },
-        C { name: "asset_type", source: Field("asset_type"), kind: Text, description: "FOREIGN_TABLE, JAR_ANALYSIS, NOTEBOOK_FILE, TABLE, VIEW or VOLUME." }
+        [
+            ROOM_COLUMN,
+            C { name: "name", source: Field("name"), kind: Text, description: "Name of the asset, unique per asset type." },
+            C { name: "asset_type", source: Field("asset_type"), kind: Text, description: "FOREIGN_TABLE, JAR_ANALYSIS, NOTEBOOK_FILE, TABLE, VIEW or VOLUME." }
+        ],
+        [PAGE_TOKEN_COLUMN]
     ),
-    max_page_size: 10_000,
+    max_page_size: None,
+    default_page_size: None,
     parent: PER_ROOM,
     writes: Some(Writes {
         keys: &["clean_room_name", "asset_type", "name"],
@@ -175,16 +202,21 @@ pub static ASSET_REVISIONS: Resource = Resource {
     path: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}/revisions",
     list_key: "revisions",
     get: None,
-    params: &[ROOM_PARAM, P { column: "asset_type", place: Path, required: true }, P { column: "name", place: Path, required: true }, DEPLOYMENT],
+    params: &[ROOM_PARAM, P { column: "asset_type", place: Path, required: true }, P { column: "name", place: Path, required: true }, DEPLOYMENT, PAGE_SIZE, PAGE_TOKEN],
     columns: asset_columns!(
-        ROOM_COLUMN,
-        C { name: "name", source: Request, kind: Text, description: "Name of the asset (without a condition, every asset is listed)." },
-        C { name: "asset_type", source: Request, kind: Text, description: "Type of the asset: NOTEBOOK_FILE, TABLE, ... (without a condition, every asset is listed)." }
+        [
+            ROOM_COLUMN,
+            C { name: "name", source: Request, kind: Text, description: "Name of the asset (without a condition, every asset is listed)." },
+            C { name: "asset_type", source: Request, kind: Text, description: "Type of the asset: NOTEBOOK_FILE, TABLE, ... (without a condition, every asset is listed)." }
+        ],
+        [PAGE_SIZE_COLUMN, PAGE_TOKEN_COLUMN]
     ),
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
+    default_page_size: None,
     parent: Some(Parent {
         resource: &ASSETS,
         columns: &[("clean_room_name", "clean_room_name"), ("asset_type", "asset_type"), ("name", "name"), ("deployment_name", "deployment_name")],
+        skip: None,
     }),
     writes: None,
 };
@@ -198,7 +230,7 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
     path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules",
     list_key: "rules",
     get: None,
-    params: &[ROOM_PARAM, DEPLOYMENT],
+    params: &[ROOM_PARAM, DEPLOYMENT, PAGE_SIZE, PAGE_TOKEN],
     columns: &[
         ROOM_COLUMN,
         DEPLOYMENT_COLUMN,
@@ -208,8 +240,11 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
         C { name: "created_at", source: Field("created_at"), kind: EpochMillis, description: "When the rule was created." },
         C { name: "rule_owner_collaborator_alias", source: Field("rule_owner_collaborator_alias"), kind: Text, description: "Collaborator who owns the rule." },
         C { name: "runner_collaborator_alias", source: Field("runner_collaborator_alias"), kind: Text, description: "Runs by this collaborator are approved." },
+        PAGE_SIZE_COLUMN,
+        PAGE_TOKEN_COLUMN,
     ],
-    max_page_size: 10_000,
+    max_page_size: Some(10_000),
+    default_page_size: None,
     parent: PER_ROOM,
     writes: Some(Writes {
         keys: &["clean_room_name", "rule_id"],

@@ -22,8 +22,11 @@ pub struct Resource {
     /// Columns whose `=` (or `IN`) conditions become part of the request.
     pub params: &'static [Param],
     pub columns: &'static [ColumnDef],
-    /// The largest page_size the endpoint takes.
-    pub max_page_size: u32,
+    /// The largest page_size the endpoint takes (`None`: it takes no page_size at all).
+    pub max_page_size: Option<u32>,
+    /// The page_size sent when the table gives none: the documented maximum where there is one,
+    /// so that a query makes as few requests as the API allows (`None`: the API's default).
+    pub default_page_size: Option<u32>,
     /// Where values for the required request columns come from when a query gives none: each
     /// item of the parent's listing gives one listing of this resource.
     pub parent: Option<Parent>,
@@ -120,6 +123,16 @@ pub struct Parent {
     pub resource: &'static Resource,
     /// (parent column, this resource's request column)
     pub columns: &'static [(&'static str, &'static str)],
+    /// Parent items the API documents as having nothing to list (a deleted clean room): they
+    /// are not followed, and EXPLAIN ANALYZE counts them.
+    pub skip: Option<Skip>,
+}
+
+/// Which parent items are not followed: those whose `field` is one of `values`.
+#[derive(Debug)]
+pub struct Skip {
+    pub field: &'static str,
+    pub values: &'static [&'static str],
 }
 
 /// `GET {path}` for one object, when `column` has a value.
@@ -294,10 +307,6 @@ impl Resource {
         params.iter().find(|p| p.place == ParamPlace::Workspace).map(|p| p.column)
     }
 
-    /// Whether `field` is a top-level field of this resource's items (for checking `path`).
-    pub fn has_field(&self, field: &str) -> bool {
-        self.columns.iter().any(|c| matches!(c.source, Source::Field(f) if f.split('.').next() == Some(field)))
-    }
 }
 
 #[cfg(test)]

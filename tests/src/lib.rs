@@ -10,6 +10,9 @@ pub mod writes;
 use databricks_sim::{spawn, Config, SimHandle};
 use postgres::{Client, NoTls};
 use serde_json::Value;
+use std::sync::{Arc, Mutex};
+
+pub mod oracle;
 
 pub use databricks_sim::log::Entry;
 
@@ -52,6 +55,12 @@ impl World {
 
     /// A world around a simulator started by the caller (a TLS one, say).
     pub fn with_simulator(name: &str, sim: SimHandle) -> World {
+        let options = format!("workspace_url '{}', deployment_name 'dbc-abcd0123-a1bc'", sim.url());
+        World::with_server_options(name, sim, &options)
+    }
+
+    /// A world whose server has exactly these options (`workspace_url '...', ...`).
+    pub fn with_server_options(name: &str, sim: SimHandle, server_options: &str) -> World {
         let mut db = connect();
         let schema = format!("t_{name}");
         let server = format!("sim_{name}");
@@ -60,11 +69,9 @@ impl World {
              DROP SERVER IF EXISTS {server} CASCADE;
              CREATE SCHEMA {schema};
              SET search_path = {schema};
-             CREATE SERVER {server} FOREIGN DATA WRAPPER databricks_fdw
-               OPTIONS (workspace_url '{url}', deployment_name 'dbc-abcd0123-a1bc');
+             CREATE SERVER {server} FOREIGN DATA WRAPPER databricks_fdw OPTIONS ({server_options});
              CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (token '{TOKEN}');
-             CREATE FOREIGN TABLE task_runs ({TASK_RUNS_COLUMNS}) SERVER {server} OPTIONS (resource 'task_runs');",
-            url = sim.url()
+             CREATE FOREIGN TABLE task_runs ({TASK_RUNS_COLUMNS}) SERVER {server} OPTIONS (resource 'task_runs');"
         ))
         .expect("set up the test schema");
         World { sim, db, schema, server }
@@ -126,6 +133,18 @@ impl World {
         }
     }
 
+    /// From now on, the session's notices and warnings are collected (the connection is
+    /// replaced by one that keeps them, in the same schema).
+    pub fn collect_notices(&mut self) -> Notices {
+        let notices = Notices::default();
+        let kept = notices.clone();
+        let mut config: postgres::Config = connection_string().parse().expect("a valid connection string");
+        config.notice_callback(move |n| kept.0.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {}", n.severity(), n.message())));
+        self.db = config.connect(NoTls).expect("connect");
+        self.db.batch_execute(&format!("SET search_path = {}", self.schema)).expect("search_path");
+        notices
+    }
+
     pub fn count(&mut self, sql: &str) -> i64 {
         self.db.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {}", DbError::from(e))).get(0)
     }
@@ -134,6 +153,17 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         let _ = self.db.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE; DROP SERVER IF EXISTS {} CASCADE;", self.schema, self.server));
+    }
+}
+
+/// Notices and warnings a session received, as `SEVERITY: message`.
+#[derive(Clone, Default)]
+pub struct Notices(Arc<Mutex<Vec<String>>>);
+
+impl Notices {
+    /// Takes what arrived so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
 

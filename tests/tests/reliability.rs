@@ -136,7 +136,7 @@ fn bad_responses_are_clear_errors_and_the_backend_lives_on() {
     w.fault(json!({"room": BANK, "times": 1, "kind": "oversize", "bytes": 50000}));
     let e = w.error("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'");
     assert!(e.message.contains("larger than max_response_bytes (20000 bytes)"), "{e}");
-    assert!(e.hint.unwrap().contains("page_size"));
+    assert!(e.hint.unwrap().contains("max_response_bytes"));
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"), 12);
 }
 

@@ -178,9 +178,16 @@ fn an_absurd_token_lifetime_neither_panics_nor_hangs() {
 #[test]
 fn an_announced_length_is_never_trusted_with_an_allocation() {
     let mut w = World::new("announced_length");
-    w.fault(json!({"room": "bank_x_insurer", "kind": "announced_length", "bytes": 17_179_869_184u64}));
-    let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'");
+    // A single object is read whole: refused on the announcement alone.
+    w.db.batch_execute(&format!("CREATE FOREIGN TABLE rooms (name text, owner text) SERVER {} OPTIONS (resource 'clean_rooms')", w.server)).unwrap();
+    w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "announced_length", "bytes": 17_179_869_184u64}));
+    let e = w.error("SELECT * FROM rooms WHERE name = 'bank_x_insurer'");
     assert!(e.message.contains("max_response_bytes"), "{e}");
+    // A page streams, whatever its announced size: one that stops sending is a timeout.
+    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD request_timeout '0.3', ADD max_retries '0')", w.server)).unwrap();
+    w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "announced_length", "bytes": 17_179_869_184u64}));
+    let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'");
+    assert_eq!(e.code, "HV00N", "{e}");
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"), 57);
     let e = w.error(&format!("ALTER SERVER {} OPTIONS (ADD max_response_bytes '2147483648')", w.server));
     assert_eq!(e.code, "22023", "{e}");

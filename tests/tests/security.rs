@@ -147,8 +147,10 @@ fn one_query_spans_several_workspaces_and_only_allowed_ones() {
     assert_eq!(where_to, ["dbc-east", "dbc-west"]);
     assert_eq!(w.sim.state.peak_in_flight(), 2, "both workspaces at once");
     w.clear_requests();
-    // Without a condition, the server's deployment_name.
-    assert_eq!(w.rows("SELECT DISTINCT deployment_name FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"), [vec![Some("dbc-east".into())]]);
+    // Without a condition, every allowed deployment: the table holds all of them.
+    assert_eq!(w.rows("SELECT DISTINCT deployment_name FROM task_runs WHERE clean_room_name = 'bank_x_insurer' ORDER BY 1"), [vec![Some("dbc-east".into())], vec![Some("dbc-west".into())]]);
+    // A condition that cannot be sent reads them all too, and filters.
+    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name LIKE '%west'"), 12);
     w.clear_requests();
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name IN ('dbc-east', 'dbc-north')");
     assert_eq!(e.code, "42501", "{e}");

@@ -1,0 +1,302 @@
+//! The task that follows one listing to its end, on the I/O thread: each page is read as its
+//! bytes arrive, split into items ([`super::split`]), and handed to the backend in batches, so
+//! a page of any size (a room's whole history in one page) streams in bounded memory and its
+//! first rows arrive long before its end.
+//!
+//! A page whose body breaks off is asked for again (as the retry policy allows) and resumes
+//! after the items already handed on, once the service has sent those same items again (a
+//! hash of them is compared): a row is never handed on twice, nor skipped.
+
+use super::body::PageBody;
+use super::error::{excerpt, ApiError, PATH_SHOWN};
+use super::listing::{AbortOnDrop, Event, FetchConfig};
+use super::pages::{Cursor, Page};
+use super::request::Target;
+use super::split::{SplitError, Splitter};
+use super::Stats;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+/// Items are handed on in batches of about this many bytes; the first batch of a page as soon
+/// as it has an item, so the first row does not wait for the rest of the page.
+const BATCH_BYTES: usize = 256 * 1024;
+/// How much of the next page is read while the current one is still being handed on.
+const AHEAD_BYTES: usize = 1024 * 1024;
+
+/// The next page, requested before its turn: its token, and the task opening it.
+type Ahead = (String, AbortOnDrop<(Result<PageBody, ApiError>, Stats)>);
+
+/// Follows listing `id` to its end, sending each batch of items and the error that ends it, if
+/// any. With `ask`, waits to be asked before each next page (a LIMIT may need no more);
+/// without, requests the next page as soon as its token is known.
+pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
+    let mut cursor = Cursor::new();
+    let mut ahead: Option<Ahead> = None;
+    while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
+        if let (Some(ask), Some(_)) = (&ask, &token) {
+            ask.notified().await;
+        }
+        let url = target.page_url(token.as_deref());
+        let path = excerpt(&format!("GET {}", url.path()), PATH_SHOWN);
+        let opened = match ahead.take() {
+            Some((t, mut task)) if Some(&t) == token.as_ref() => (&mut task.0).await.unwrap_or_else(|_| (Err(internal()), Stats::default())),
+            _ => open(&config, &target, url.clone()).await,
+        };
+        let mut reader = PageReader { config: &config, target: &target, sender: &sender, id, path, cost: opened.1, sent: 0, handed: DefaultHasher::new() };
+        let read = reader.read(opened.0, url, cursor.pages() == 0, ask.is_none(), &mut ahead).await;
+        let (batch, next, items) = match read {
+            Ok(Some(done)) => done,
+            // The listing ended here (a vanished item of a parent listing, or the backend is gone).
+            Ok(None) => return,
+            Err(error) => {
+                let _ = sender.send(Event::Failed { error, cost: reader.cost }).await;
+                return;
+            }
+        };
+        if ahead.as_ref().is_some_and(|(t, _)| Some(t) != next.as_ref()) {
+            ahead = None;
+        }
+        let mut cost = std::mem::take(&mut reader.cost);
+        cost.pages += 1;
+        let event = match cursor.advance(next, items, &reader.path) {
+            Ok(()) => Event::Page { open: id, page: batch, last: cursor.next_request().is_none(), cost },
+            Err(error) => Event::Failed { error, cost },
+        };
+        let stop = !matches!(event, Event::Page { last: false, .. });
+        if sender.send(event).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
+fn internal() -> ApiError {
+    ApiError::Internal { problem: "a request task failed".into() }
+}
+
+/// Opens a page, and what that cost.
+async fn open(config: &FetchConfig, target: &Target, url: url::Url) -> (Result<PageBody, ApiError>, Stats) {
+    let mut cost = Stats::default();
+    let body = config.client.open_page(&target.workspace, url, &mut cost).await;
+    (body, cost)
+}
+
+/// Starts the request of the page `token` names, reading the start of its answer.
+fn request_ahead(config: &FetchConfig, target: &Arc<Target>, token: &str) -> Ahead {
+    let (config, target, url) = (config.clone(), target.clone(), target.page_url(Some(token)));
+    let task = tokio::spawn(async move {
+        let (body, mut cost) = open(&config, &target, url).await;
+        let body = match body {
+            Ok(mut body) => body.read_ahead(AHEAD_BYTES, &mut cost).await.map(|()| body),
+            Err(e) => Err(e),
+        };
+        (body, cost)
+    });
+    (token.to_string(), AbortOnDrop(task))
+}
+
+/// Reads one page of a listing, sending its items in batches.
+struct PageReader<'a> {
+    config: &'a FetchConfig,
+    target: &'a Arc<Target>,
+    sender: &'a mpsc::Sender<Event>,
+    id: usize,
+    path: String,
+    /// What the page cost so far and was not sent with a batch.
+    cost: Stats,
+    /// Items of this page handed on, and a hash of their texts (to resume after a break).
+    sent: usize,
+    handed: DefaultHasher,
+}
+
+impl PageReader<'_> {
+    /// Reads the page from `opened` (asked for again at `url` if its body breaks off): its last
+    /// batch, the next page's token and the page's number of items; `None` when the listing
+    /// ends without them.
+    async fn read(
+        &mut self,
+        mut opened: Result<PageBody, ApiError>,
+        url: url::Url,
+        first_page: bool,
+        run_ahead: bool,
+        ahead: &mut Option<Ahead>,
+    ) -> Result<Option<(Page, Option<String>, usize)>, ApiError> {
+        let (mut retries, mut waited) = (0, Duration::ZERO);
+        loop {
+            let body = match opened {
+                Ok(body) => body,
+                // A single object that does not exist is no row; an item of a parent listing
+                // that the service says went away since it was listed gives no rows. Only the
+                // service's own "does not exist" before anything was read means that: any other
+                // 404 is an error, never a shorter result.
+                Err(e) if first_page && self.sent == 0 && (self.target.single || self.target.gone_is_empty) && e.is_gone() => {
+                    return Ok(Some((Page::default(), None, 0)));
+                }
+                Err(e) => return Err(e),
+            };
+            let outcome = if self.target.single { self.read_single(body).await } else { self.read_list(body, run_ahead, ahead).await };
+            match outcome {
+                Err(Broken::Off(e)) => match self.config.client.retry_wait(&e, retries, waited) {
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        (retries, waited) = (retries + 1, waited + wait);
+                        self.cost.retries += 1;
+                        let (body, cost) = open(self.config, self.target, url.clone()).await;
+                        self.cost += cost;
+                        opened = body;
+                    }
+                    None => return Err(e),
+                },
+                Err(Broken::Fatal(e)) => return Err(e),
+                Err(Broken::Closed) => return Ok(None),
+                Ok(done) => return Ok(Some(done)),
+            }
+        }
+    }
+
+    /// A single object: the body is one item.
+    async fn read_single(&mut self, body: PageBody) -> Result<(Page, Option<String>, usize), Broken> {
+        let limit = self.config.client.max_value_bytes();
+        let bytes = body.collect(limit, &mut self.cost).await.map_err(Broken::from_read)?;
+        let page = Page::decode(bytes, None, &self.config.fields).map_err(|problem| Broken::Fatal(self.bad(problem)))?;
+        let items = page.len();
+        Ok((page, None, items))
+    }
+
+    /// A list page, split as it arrives; batches before the last are sent from here.
+    async fn read_list(&mut self, mut body: PageBody, run_ahead: bool, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+        let limit = self.config.client.max_value_bytes();
+        let mut splitter = Splitter::new(self.config.list_key, limit);
+        let mut batch = Batch::new(self.config.list_key);
+        // Items seen in this reading of the page, and the hash of those already handed on.
+        let (mut seen, mut replayed) = (0usize, DefaultHasher::new());
+        let mut flushed = self.sent > 0;
+        while let Some(chunk) = body.chunk(&mut self.cost).await.map_err(Broken::from_read)? {
+            splitter.feed(&chunk).map_err(|e| Broken::Fatal(self.split_error(e, limit)))?;
+            for item in splitter.take_items() {
+                if seen < self.sent {
+                    replayed.write_u64(item_hash(&item));
+                    seen += 1;
+                    if seen == self.sent && replayed.finish() != self.handed.finish() {
+                        return Err(Broken::Fatal(self.bad("the page was asked for again after its answer broke off, and its first items were not the same".into())));
+                    }
+                    continue;
+                }
+                seen += 1;
+                batch.push(&item);
+            }
+            if run_ahead && ahead.is_none() {
+                if let Some(Some(token)) = splitter.token() {
+                    *ahead = Some(request_ahead(self.config, self.target, token));
+                }
+            }
+            if !batch.is_empty() && (batch.bytes() >= BATCH_BYTES || !flushed) {
+                flushed = true;
+                self.hand_on(batch.take()).await?;
+            }
+        }
+        let next = splitter.finish().map_err(|e| Broken::Fatal(self.split_error(e, limit)))?;
+        if seen < self.sent {
+            return Err(Broken::Fatal(self.bad("the page was asked for again after its answer broke off, and had fewer items".into())));
+        }
+        body.completed();
+        let page = batch.decode(self.config).map_err(|p| Broken::Fatal(self.bad(p)))?;
+        Ok((page, next, seen))
+    }
+
+    /// Sends a batch before the page's end, and counts its items as handed on.
+    async fn hand_on(&mut self, batch: Batch) -> Result<(), Broken> {
+        for h in &batch.hashes {
+            self.handed.write_u64(*h);
+        }
+        self.sent += batch.hashes.len();
+        let page = batch.decode(self.config).map_err(|p| Broken::Fatal(self.bad(p)))?;
+        let cost = std::mem::take(&mut self.cost);
+        self.sender.send(Event::Page { open: self.id, page, last: false, cost }).await.map_err(|_| Broken::Closed)
+    }
+
+    fn bad(&self, problem: String) -> ApiError {
+        ApiError::BadResponse { path: self.path.clone(), problem }
+    }
+
+    fn split_error(&self, e: SplitError, limit: usize) -> ApiError {
+        match e {
+            SplitError::TooLarge => ApiError::TooLarge { path: self.path.clone(), limit },
+            SplitError::Bad(problem) => self.bad(problem),
+        }
+    }
+}
+
+/// A hash of one item's text, to recognise it when a page is read again.
+fn item_hash(item: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(item);
+    hasher.finish()
+}
+
+/// Why a page could not be read to its end.
+enum Broken {
+    /// The body broke off: the page may be asked for again.
+    Off(ApiError),
+    Fatal(ApiError),
+    /// The backend stopped listening (the scan ended).
+    Closed,
+}
+
+impl Broken {
+    fn from_read(e: ApiError) -> Broken {
+        match e {
+            e @ ApiError::Transport { .. } => Broken::Off(e),
+            e => Broken::Fatal(e),
+        }
+    }
+}
+
+/// Items collected into the text of a page of their own, `{"<list key>":[item,...]}`, which
+/// decodes as any page does.
+struct Batch {
+    text: Vec<u8>,
+    prefix: usize,
+    /// Each item's hash, in order.
+    hashes: Vec<u64>,
+}
+
+impl Batch {
+    fn new(list_key: &str) -> Batch {
+        let mut text = Vec::new();
+        text.extend_from_slice(b"{");
+        text.extend_from_slice(serde_json::Value::from(list_key).to_string().as_bytes());
+        text.extend_from_slice(b":[");
+        let prefix = text.len();
+        Batch { text, prefix, hashes: Vec::new() }
+    }
+
+    fn push(&mut self, item: &[u8]) {
+        if !self.hashes.is_empty() {
+            self.text.push(b',');
+        }
+        self.text.extend_from_slice(item);
+        self.hashes.push(item_hash(item));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    fn bytes(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The batch so far, leaving an empty one.
+    fn take(&mut self) -> Batch {
+        let fresh = Batch { text: self.text[..self.prefix].to_vec(), prefix: self.prefix, hashes: Vec::new() };
+        std::mem::replace(self, fresh)
+    }
+
+    fn decode(mut self, config: &FetchConfig) -> Result<Page, String> {
+        self.text.extend_from_slice(b"]}");
+        Page::decode(self.text, Some(config.list_key), &config.fields)
+    }
+}

@@ -1,0 +1,117 @@
+//! StackQL's interface: the seed's query, as StackQL's page for
+//! `databricks_workspace.cleanrooms.task_runs` writes it, runs as written in a database named
+//! `databricks_workspace`, paging parameters included.
+
+use databricks_fdw_e2e::{connection_string, fixture_runs, TOKEN};
+use databricks_sim::{spawn, Config};
+use postgres::{Client, NoTls};
+
+/// The seed's query, verbatim but for its template values.
+const SEED_QUERY: &str = "SELECT
+notebook_name,
+output_schema_name,
+collaborator_job_run_info,
+notebook_etag,
+notebook_job_run_state,
+notebook_updated_at,
+output_schema_expiration_time,
+run_duration,
+start_time
+FROM databricks_workspace.cleanrooms.task_runs
+WHERE clean_room_name = '{{ clean_room_name }}' -- required
+AND deployment_name = '{{ deployment_name }}' -- required
+AND notebook_name = '{{ notebook_name }}'
+AND page_size = '{{ page_size }}'
+AND page_token = '{{ page_token }}'
+;";
+
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(template.to_string(), |q, (k, v)| q.replace(&format!("{{{{ {k} }}}}"), v))
+}
+
+/// A connection to a new database named `databricks_workspace`.
+fn databricks_workspace() -> Client {
+    let base = connection_string();
+    let mut admin = Client::connect(&base, NoTls).expect("connect to the test cluster");
+    admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE)").unwrap();
+    admin.batch_execute("CREATE DATABASE databricks_workspace").unwrap();
+    let own: String = base.split_whitespace().filter(|p| !p.starts_with("dbname=")).chain(["dbname=databricks_workspace"]).collect::<Vec<_>>().join(" ");
+    Client::connect(&own, NoTls).expect("connect to databricks_workspace")
+}
+
+#[test]
+fn the_seed_query_runs_as_written() {
+    let sim = spawn(Config::with_fixture());
+    let mut db = databricks_workspace();
+    db.batch_execute(&format!(
+        "CREATE EXTENSION databricks_fdw;
+         CREATE SERVER dbx FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '{url}', deployment_name 'dbc-abcd0123-a1bc');
+         CREATE USER MAPPING FOR CURRENT_USER SERVER dbx OPTIONS (token '{TOKEN}');
+         CREATE SCHEMA cleanrooms;
+         IMPORT FOREIGN SCHEMA cleanrooms FROM SERVER dbx INTO cleanrooms OPTIONS (raw_types 'true');",
+        url = sim.url()
+    ))
+    .unwrap();
+    let expected: Vec<String> = fixture_runs("acme_x_retailer")
+        .iter()
+        .filter(|r| r["notebook_name"] == "attribution_model")
+        .map(|r| r["start_time"].as_i64().expect("every fixture run has a start_time").to_string())
+        .collect();
+    assert!(!expected.is_empty());
+
+    let query = fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "attribution_model"), ("page_size", "5"), ("page_token", "")]);
+    let rows = db.simple_query(&query).unwrap();
+    let start_times: Vec<String> = rows
+        .iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(8).map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(start_times, expected, "every run of the notebook, in the API's order");
+    // page_size went to the API (pages of 5), the empty page_token meant the first page.
+    let log = sim.state.log.snapshot();
+    assert_eq!(log.len(), expected.len().div_ceil(5), "{log:?}");
+    assert!(log.iter().all(|e| e.path == "/api/2.0/clean-rooms/acme_x_retailer/runs"));
+    assert_eq!(log[0].query, "notebook_name=attribution_model&page_size=5");
+    assert!(log[1].query.starts_with("notebook_name=attribution_model&page_size=5&page_token="), "{:?}", log[1]);
+
+    // A page_token starts the listing there: the rest of the runs, the token echoed in the rows.
+    let token = log[1].query.split("page_token=").nth(1).unwrap().to_string();
+    let token = percent_decode(&token);
+    sim.state.reset_log();
+    let rest = db
+        .query(
+            "SELECT start_time, page_token, page_size FROM databricks_workspace.cleanrooms.task_runs
+             WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'attribution_model' AND page_size = '5' AND page_token = $1",
+            &[&token],
+        )
+        .unwrap();
+    assert_eq!(rest.len(), expected.len() - 5);
+    assert!(rest.iter().all(|r| r.get::<_, String>(1) == token && r.get::<_, String>(2) == "5"));
+    assert_eq!(sim.state.log.snapshot()[0].query, format!("notebook_name=attribution_model&page_size=5&page_token={}", log[1].query.split("page_token=").nth(1).unwrap()));
+
+    // A page_size the API does not take is refused before any request.
+    sim.state.reset_log();
+    let e = db.simple_query(&fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "x"), ("page_size", "0"), ("page_token", "")])).unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e:?}");
+    assert!(sim.state.log.snapshot().is_empty());
+    drop(db);
+    let mut admin = Client::connect(&connection_string(), NoTls).unwrap();
+    admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE)").unwrap();
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.replace('+', " ");
+    let mut out = Vec::new();
+    let mut it = bytes.bytes();
+    while let Some(b) = it.next() {
+        if b == b'%' {
+            let hex: String = [it.next().unwrap() as char, it.next().unwrap() as char].iter().collect();
+            out.push(u8::from_str_radix(&hex, 16).unwrap());
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
