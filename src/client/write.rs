@@ -177,7 +177,7 @@ mod tests {
         let e = endpoint("https://dbc-1.cloud.databricks.com", Some("dbc-1"));
         let rules = find("auto_approval_rules").unwrap();
         let post = change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "x")], json!({}))).unwrap().request;
-        let status = |s: u16, code: &str| ApiError::Status { path: "p".into(), status: s, error_code: Some(code.into()), message: None };
+        let status = |s: u16, code: &str| ApiError::Status { path: "p".into(), status: s, error_code: Some(code.into()), message: None, details: Default::default() };
         let ok = |b: &'static str| Ok(bytes::Bytes::from_static(b.as_bytes()));
         let outcome = |op, p: &HttpRequest, result: Result<bytes::Bytes, ApiError>, earlier| {
             let accepted = result.is_ok();
