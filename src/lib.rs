@@ -67,6 +67,28 @@ fn databricks_fdw_check(
     TableIterator::new(fdw::check(server))
 }
 
+/// StackQL's `clean_rooms.create_output_catalog`: creates a clean room's output catalog, as the
+/// role's user mapping; returns the API's answer.
+#[pg_extern]
+fn databricks_fdw_create_output_catalog(server: Option<&str>, clean_room_name: Option<&str>, catalog_name: Option<&str>) -> pgrx::JsonB {
+    pgrx::JsonB(fdw::create_output_catalog(server, clean_room_name, catalog_name))
+}
+
+/// StackQL's `assets.review`: approves or rejects a notebook or JAR analysis at an etag, as the
+/// role's user mapping; returns the API's answer.
+#[pg_extern]
+fn databricks_fdw_review_asset(
+    server: Option<&str>,
+    clean_room_name: Option<&str>,
+    asset_type: Option<&str>,
+    name: Option<&str>,
+    etag: Option<&str>,
+    review_state: Option<&str>,
+    comment: default!(Option<&str>, "NULL"),
+) -> pgrx::JsonB {
+    pgrx::JsonB(fdw::review_asset(server, clean_room_name, asset_type, name, etag, review_state, comment))
+}
+
 extension_sql!(
     r#"
 CREATE FOREIGN DATA WRAPPER databricks_fdw

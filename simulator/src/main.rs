@@ -1,7 +1,7 @@
 //! `databricks-sim`: runs the simulator until killed. Prints `listening on http://ADDR` on stdout.
 //!
 //! Options: `--port N` (default 0: a free port below 32768), `--fixture FILE` (default: the shipped one),
-//! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (default 25),
+//! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (runs in pages of N; default: one page per room, as the service sends them),
 //! `--synthetic NAME=COUNT` (repeatable; a room of COUNT generated runs), `--latency-ms N`,
 //! `--port-file FILE` (write the port there once listening), `--cache-pages` (keep rendered pages
 //! in memory: for benchmarks), `--deployment NAME=FILE` (repeatable; reads under `/ws/NAME` are
@@ -33,7 +33,10 @@ fn run() -> Result<(), String> {
                 config.data = Dataset::from_fixture_json(&text)?;
             }
             "--token" => tokens.push(value()?),
-            "--page-size" => config.default_page_size = value()?.parse().map_err(|_| "--page-size takes a number")?,
+            "--page-size" => {
+                config.default_page_size = value()?.parse().map_err(|_| "--page-size takes a number")?;
+                config.paged_runs = true;
+            }
             "--latency-ms" => config.latency_ms = value()?.parse().map_err(|_| "--latency-ms takes a number")?,
             "--synthetic" => {
                 let spec = value()?;

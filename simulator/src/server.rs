@@ -27,7 +27,11 @@ pub struct Config {
     pub deployments: BTreeMap<String, Dataset>,
     /// Bearer tokens the simulator accepts.
     pub tokens: Vec<String>,
-    /// Runs per page when the request names no `page_size`.
+    /// Serve runs in pages (`default_page_size`, or the request's `page_size`). Off by
+    /// default, as on the service, whose runs endpoint ignores page_size and sends a room's
+    /// runs in one page: tests of paging ask for it.
+    pub paged_runs: bool,
+    /// Runs per page when paged and the request names no `page_size`.
     pub default_page_size: usize,
     /// The largest `page_size` honoured; larger ones are capped.
     pub max_page_size: usize,
@@ -52,6 +56,7 @@ impl Config {
             deployments: BTreeMap::new(),
             tokens: vec![DEFAULT_TOKEN.to_string(), READ_ONLY_TOKEN.to_string()],
             read_only_tokens: vec![READ_ONLY_TOKEN.to_string()],
+            paged_runs: false,
             default_page_size: 25,
             max_page_size: 1000,
             latency_ms: 0,
@@ -460,6 +465,10 @@ fn api_response(
             None => room_not_found(name),
         },
         ["api", "2.0", "clean-rooms", name, "runs"] => with_room(name, &|room| list_runs(state, call.deployment, room, params, false)),
+        // The generic task-runs endpoint accepts at most 100 a page.
+        ["api", "2.0", "clean-rooms", _, "task-runs"] if params.get("page_size").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 100) => {
+            api_error(400, "INVALID_PARAMETER_VALUE", "page_size must be at most 100.")
+        }
         ["api", "2.0", "clean-rooms", name, "task-runs"] => with_room(name, &|room| {
             let (wanted_name, wanted_type) = (params.get("name"), params.get("task_type"));
             let matching = room.task_runs.iter().filter(|t| {
@@ -467,7 +476,15 @@ fn api_response(
             });
             list_items(state, matching, "runs", params, 25, 100)
         }),
+        // The assets list takes only page_token.
+        ["api", "2.0", "clean-rooms", _, "assets"] if params.contains_key("page_size") => {
+            api_error(400, "INVALID_PARAMETER_VALUE", "Unknown parameter page_size: the assets list takes only page_token.")
+        }
         ["api", "2.0", "clean-rooms", name, "assets"] => with_room(name, &|room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100)),
+        // "Asset type. Only NOTEBOOK_FILE is supported." (the SDKs)
+        ["api", "2.0", "clean-rooms", _, "assets", kind, _, "revisions"] if *kind != "NOTEBOOK_FILE" => {
+            api_error(400, "INVALID_PARAMETER_VALUE", &format!("Asset type {kind} has no revisions: only NOTEBOOK_FILE is supported."))
+        }
         ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(name, &|room| {
             match room.assets.iter().find(|a| a.item.kind.as_deref() == Some(*kind) && a.item.name.as_deref() == Some(*asset)) {
                 Some(a) => list_items(state, a.revisions.iter(), "revisions", params, 10, 100),
@@ -616,7 +633,9 @@ fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage) -> Str
 fn list_runs(state: &State, deployment: &str, room: &Room, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
     let name = &room.name;
     let (offset, size) = match page_window(state, params, state.config.default_page_size) {
-        Ok(w) => w,
+        Ok(w) if state.config.paged_runs => w,
+        // "page_size: currently ignored - all runs will be returned."
+        Ok((offset, _)) => (offset, usize::MAX),
         Err(resp) => return resp,
     };
     let notebook = params.get("notebook_name").filter(|s| !s.is_empty());

@@ -114,9 +114,11 @@ impl Targets {
         let mut len: usize = 1;
         for param in resource.params {
             let values = values_of(given, param.column);
+            let listable = resource.listable.iter().find(|(c, _)| *c == param.column).map(|(_, v)| *v);
             let column_choices: Vec<Option<String>> = match (param.place, values) {
                 (ParamPlace::Workspace, given) => deployments(endpoint, given),
-                (_, Some(values)) => values.into_iter().map(Some).collect(),
+                // A value the API lists nothing for gives no listing.
+                (_, Some(values)) => values.into_iter().filter(|v| listable.is_none_or(|l| l.contains(&v.as_str()))).map(Some).collect(),
                 (_, None) if param.required => return Err(RequestError::MissingValue { column: param.column }),
                 (_, None) => vec![None],
             };
@@ -360,6 +362,15 @@ mod tests {
     }
 
     #[test]
+    fn only_notebooks_have_revisions() {
+        let r = resources::find("asset_revisions").unwrap();
+        let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE", "NOTEBOOK_FILE"]), given("name", &["n"])]).unwrap();
+        assert_eq!(t.iter().map(|t| t.url.path()).collect::<Vec<_>>(), ["/ws/dbc-a/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/n/revisions"]);
+        assert!(targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["n"])]).unwrap().is_empty());
+    }
+
+    #[test]
     fn room_names_are_always_one_path_segment() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
@@ -407,8 +418,8 @@ mod tests {
         let one = targets(r, &s, Some(50), &[given("name", &["a/b"])]).unwrap();
         assert_eq!((one[0].url.as_str(), one[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms/a%2Fb", true));
         let r = resources::find("asset_revisions").unwrap();
-        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["t 1"])]).unwrap();
-        assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/TABLE/t%201/revisions");
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["NOTEBOOK_FILE"]), given("name", &["t 1"])]).unwrap();
+        assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/t%201/revisions");
     }
 
     #[test]

@@ -234,6 +234,8 @@ impl ListingSource {
                 given.extend(mapped.into_iter().filter_map(|(column, v)| Some(GivenValues { column: column.to_string(), values: vec![v?] })));
                 let c = &p.child;
                 match Targets::new(c.resource, &c.endpoint, c.page_size, &given, usize::MAX) {
+                    // An item the API lists nothing for (a table's revisions).
+                    Ok(targets) if targets.is_empty() => p.counts.skipped += 1,
                     Ok(targets) => p.current = Some((targets, 0)),
                     Err(RequestError::Unusable { column, value }) => p.unusable(column, &format!("{:?}", super::error::excerpt(&value, 64))),
                     Err(e) => {

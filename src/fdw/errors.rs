@@ -151,6 +151,18 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
     }
 }
 
+/// The error of a function's call (`databricks_fdw_review_asset`, ...) that the API refused or
+/// did not answer.
+pub fn call_error(e: ApiError, function: &str) -> FdwError {
+    let in_doubt = matches!(&e, ApiError::Transport { unsent: false, .. });
+    let mut error = api_error_for(e, &format!("{function}()"));
+    if in_doubt {
+        let request = error.detail.take().unwrap_or_default();
+        error.detail = Some(format!("{request} The call may have been carried out: check before calling again."));
+    }
+    error
+}
+
 /// A statement on a resource the API cannot change.
 pub fn read_only(table: &str, resource: &Resource, op: Operation) -> FdwError {
     let writable: Vec<&str> = crate::resources::RESOURCES.iter().filter(|r| r.writes.is_some()).map(|r| r.name).collect();

@@ -64,8 +64,10 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             if let (Some(parent), true) = (resources::find(&plan.resource).and_then(|r| r.parent.as_ref()), s.parents.listed > 0) {
                 let p = s.parents;
                 let mut why = Vec::new();
-                if let (Some(rule), true) = (&parent.skip, p.skipped > 0) {
-                    why.push(format!("{} {}: {}", rule.field, rule.values.join(" or "), p.skipped));
+                match (&parent.skip, p.skipped) {
+                    (_, 0) => {}
+                    (Some(rule), n) => why.push(format!("{} {}: {n}", rule.field, rule.values.join(" or "))),
+                    (None, n) => why.push(format!("nothing to list: {n}")),
                 }
                 if p.unusable > 0 {
                     why.push(format!("no usable value, warned: {}", p.unusable));

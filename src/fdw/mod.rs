@@ -9,6 +9,7 @@ mod compat;
 mod connect;
 pub(crate) mod errors;
 mod explain;
+mod functions;
 mod import;
 mod modify;
 mod modify_plan;
@@ -23,6 +24,7 @@ mod snapshot;
 mod transaction;
 
 pub use check::check;
+pub use functions::{create_output_catalog, review_asset};
 use crate::error::FdwError;
 use crate::options::{self, OptionContext};
 use pgrx::pg_sys::panic::ErrorReport;

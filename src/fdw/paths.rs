@@ -22,8 +22,9 @@ const PER_ROW_COST: f64 = 0.05;
 /// Postgres disables (`disable_cost`, 1e10, up to 17), so that a disabled nested loop that can
 /// give the value still wins over it.
 const IMPOSSIBLE_COST: f64 = 1.0e20;
-/// Items one parent listing is guessed to give before this backend has read it whole (then the
-/// count it gave is used): the documented limit of clean rooms per metastore (100 on AWS).
+/// Listings a fan-out is guessed to make before this backend has read its parent listing whole
+/// (then the count it gave is used): the documented limit of clean rooms per metastore (100 on
+/// AWS).
 const PARENT_ITEMS: f64 = 100.0;
 /// The cost of a listing of every parent item when a join could give the scan its values
 /// instead: above any nested loop a real query makes (ten million outer rows), so the
@@ -96,11 +97,11 @@ impl RelPlan {
             .map(|p| pushed.iter().filter(|q| q.column == p.column).map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).fold(f64::INFINITY, f64::min))
             .filter(|n| n.is_finite())
             .product();
-        // Each parent listing gives the items it gave last time (else a guess), each a listing
-        // of the next.
-        let items = self.parent_items.unwrap_or(PARENT_ITEMS).max(1.0);
-        let fan_out = items.powi(levels as i32);
-        let parent_requests: f64 = (0..levels).map(|k| items.powi(k as i32)).sum();
+        // A fan-out makes one listing per item its closest parent gave the last time it was
+        // read whole (else a guess), after the parents' own listings (one for the rooms, one
+        // per room for their assets, guessed as a tenth of the items).
+        let fan_out = if levels == 0 { 1.0 } else { self.parent_items.unwrap_or(PARENT_ITEMS).max(1.0) };
+        let parent_requests = if levels == 0 { 0.0 } else { 1.0 + (levels - 1) as f64 * fan_out / 10.0 };
         let listings = listings * fan_out;
         // Each further condition on a column that already has a value can only narrow it (the
         // listing is made only for values all of them allow): count it as halving the rows. It

@@ -63,6 +63,7 @@ pub static TASK_RUNS: Resource = Resource {
     default_page_size: None,
     parent: PER_ROOM,
     writes: None,
+    listable: &[],
 };
 
 pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
@@ -100,6 +101,7 @@ pub static CLEAN_ROOM_TASK_RUNS: Resource = Resource {
     default_page_size: Some(100),
     parent: PER_ROOM,
     writes: None,
+    listable: &[],
 };
 
 pub static CLEAN_ROOMS: Resource = Resource {
@@ -137,6 +139,7 @@ pub static CLEAN_ROOMS: Resource = Resource {
         updatable: &["owner", "comment", "enable_shared_output", "remote_detailed_info"],
         delete: "/api/2.0/clean-rooms/{name}",
     }),
+    listable: &[],
 };
 
 /// Columns of an asset, which asset revisions share.
@@ -194,6 +197,7 @@ pub static ASSETS: Resource = Resource {
         updatable: &["notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details", "volume_local_details", "foreign_table", "foreign_table_local_details"],
         delete: "/api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}",
     }),
+    listable: &[],
 };
 
 pub static ASSET_REVISIONS: Resource = Resource {
@@ -219,6 +223,8 @@ pub static ASSET_REVISIONS: Resource = Resource {
         skip: None,
     }),
     writes: None,
+    // "Asset type. Only NOTEBOOK_FILE is supported." (the SDKs)
+    listable: &[("asset_type", &["NOTEBOOK_FILE"])],
 };
 
 /// What a rule says: whose notebooks (one author, or a scope), run by whom.
@@ -256,4 +262,5 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
         updatable: RULE_FIELDS,
         delete: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
     }),
+    listable: &[],
 };

@@ -32,6 +32,9 @@ pub struct Resource {
     pub parent: Option<Parent>,
     /// How INSERT, UPDATE and DELETE change the resource (`None`: read-only).
     pub writes: Option<Writes>,
+    /// Request columns whose values the API lists anything for: (column, values). Another value
+    /// has nothing to list (revisions exist for notebooks only): no request, no row.
+    pub listable: &'static [(&'static str, &'static [&'static str])],
 }
 
 /// The calls that create, update and delete items of a resource, and which columns each may

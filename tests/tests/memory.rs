@@ -105,3 +105,19 @@ fn a_rescan_per_outer_row_does_not_pile_up_echoed_values() {
     assert!(growth - baseline < 16.0, "rescans: +{growth:.1} MiB, +{baseline:.1} MiB for the local baseline");
     assert!(growth < LIMIT_MIB, "rescans: +{growth:.1} MiB");
 }
+
+#[test]
+fn a_room_sent_as_one_page_streams_in_bounded_memory() {
+    // The runs endpoint ignores page_size and may send a room's whole history as one body.
+    let runs = env_number("DATABRICKS_FDW_MEMORY_PAGE_RUNS", 300_000) as i64;
+    let mut config = Config::with_fixture();
+    config.data.add_synthetic("one_page", runs as usize);
+    (config.default_page_size, config.max_page_size) = (usize::MAX, usize::MAX);
+    let mut w = World::with_config("memory_one_page", config);
+    // Every field decoded and converted, jsonb included.
+    let sql = "SELECT count(notebook_job_run_state) + count(start_time) - count(*) FROM task_runs WHERE clean_room_name = 'one_page'";
+    let growth = peak_growth(&mut w, &format!("one page of {runs} runs"), "", sql, runs);
+    assert!(growth < 16.0, "one page: +{growth:.1} MiB");
+    let pages: Vec<_> = w.requests().into_iter().filter(|e| e.path.ends_with("/one_page/runs")).collect();
+    assert_eq!(pages.len(), 1, "one request, one page: {pages:?}");
+}

@@ -7,7 +7,7 @@
 //! `DATABRICKS_FDW_ORACLE_SEED` (a number, or `random`) and `DATABRICKS_FDW_ORACLE_QUERIES`
 //! (per configuration; default 200) make a longer or different run.
 
-use databricks_fdw_e2e::oracle::expect::{Fault, Rules};
+use databricks_fdw_e2e::oracle::expect::{DeploymentMode, Fault, Rules};
 use databricks_fdw_e2e::oracle::query::{generate, Context};
 use databricks_fdw_e2e::oracle::rng::{self, Rng};
 use databricks_fdw_e2e::oracle::run::{check, report, Outcome};
@@ -16,20 +16,33 @@ use databricks_fdw_e2e::oracle::setup::{Configuration, Realism, Setup, Url};
 const QUERIES: usize = 200;
 
 fn run_configuration(c: Configuration) {
-    let started = std::time::Instant::now();
-    let mut setup = Setup::new(&c);
-    let rules = Rules { deployments: c.deployment_mode(), list_parents: c.list_parents, fault: c.fault() };
-    let ctx = Context {
+    run_queries(c, QUERIES);
+}
+
+/// What the generator may use in configuration `c`.
+fn context<'a>(c: &Configuration, setup: &'a Setup, rules: &Rules) -> Context<'a> {
+    Context {
         truth: &setup.truth,
         want: &setup.want,
         deployment_values: c.deployment_values(),
+        // Upstream faults are judged on queries that always make their requests.
         deployment_percent: if c.fault() != Fault::None { 0 } else if c.url == Url::Template { 50 } else { 15 },
-        join_clean_rooms: !c.lists_unfollowable_rooms() && rules.deployments != databricks_fdw_e2e::oracle::expect::DeploymentMode::DefaultOnly,
-    };
+        join_clean_rooms: !c.lists_unfollowable_rooms() && rules.deployments != DeploymentMode::DefaultOnly,
+    }
+}
+
+/// `default` queries (unless DATABRICKS_FDW_ORACLE_QUERIES says otherwise) in configuration `c`.
+fn run_queries(c: Configuration, default: usize) {
+    let started = std::time::Instant::now();
+    let mut setup = Setup::new(&c);
+    let rules = Rules { deployments: c.deployment_mode(), list_parents: c.list_parents, fault: c.fault() };
     let seed = rng::seed() ^ c.name.bytes().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64));
     let mut rng = Rng::new(seed);
-    let count = rng::queries(QUERIES);
-    let queries: Vec<_> = (0..count).map(|_| generate(&ctx, &mut rng)).collect();
+    let count = rng::queries(default);
+    let queries: Vec<_> = {
+        let ctx = context(&c, &setup, &rules);
+        (0..count).map(|_| generate(&ctx, &mut rng)).collect()
+    };
     let (mut failures, mut outcomes) = (Vec::new(), Vec::new());
     for q in &queries {
         match check(&mut setup.world.db, &rules, q) {
@@ -88,7 +101,8 @@ fn response_cache_on() {
 
 #[test]
 fn one_item_per_page() {
-    run_configuration(Configuration { page_size: Some(1), ..Configuration::base("page_1") });
+    // Half as many: each query makes a request per row.
+    run_queries(Configuration { page_size: Some(1), ..Configuration::base("page_1") }, QUERIES / 2);
 }
 
 #[test]

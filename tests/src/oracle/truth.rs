@@ -98,7 +98,8 @@ fn items(table: &Table, room: &Room) -> Vec<Map<String, Value>> {
         }
         n if n == CLEAN_ROOM_TASK_RUNS.name => room.task_runs.iter().map(|i| object(&i.json)).collect(),
         n if n == RULES.name => room.rules.iter().map(|i| object(&i.json)).collect(),
-        n if n == ASSET_REVISIONS.name => room.assets.iter().flat_map(revisions).collect(),
+        // Revisions exist for notebooks only: the service refuses the others.
+        n if n == ASSET_REVISIONS.name => room.assets.iter().filter(|a| a.item.kind.as_deref() == Some("NOTEBOOK_FILE")).flat_map(revisions).collect(),
         n if n == CLEAN_ROOMS.name => Vec::new(),
         _ => room.assets.iter().map(|a| object(&a.item.json)).collect(),
     }
