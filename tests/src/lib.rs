@@ -25,6 +25,11 @@ pub const TASK_RUNS_COLUMNS: &str = "clean_room_name text, deployment_name text,
   shared_output_schema_expiration_time bigint, run_duration bigint, start_time bigint,
   collaborator_job_run_info jsonb";
 
+/// The fixture, with runs in pages of 25.
+pub fn paged_config() -> Config {
+    Config { paged_runs: true, ..Config::with_fixture() }
+}
+
 pub fn connection_string() -> String {
     std::env::var("DATABRICKS_FDW_TEST_PG").unwrap_or_else(|_| "host=127.0.0.1 port=55433 user=postgres dbname=e2e".into())
 }
@@ -47,6 +52,12 @@ pub struct World {
 impl World {
     pub fn new(name: &str) -> World {
         World::with_config(name, Config::with_fixture())
+    }
+
+    /// A world whose simulator sends runs in pages of 25 (the service sends a room's runs in one
+    /// page): for tests of paging, page faults and LIMIT.
+    pub fn paged(name: &str) -> World {
+        World::with_config(name, paged_config())
     }
 
     pub fn with_config(name: &str, config: Config) -> World {

@@ -8,7 +8,7 @@ const ACME: &str = "acme_x_retailer";
 
 #[test]
 fn the_seed_query_returns_every_run_of_the_room_across_pages() {
-    let mut w = World::new("seed");
+    let mut w = World::paged("seed");
     let rows = w
         .db
         .query(
@@ -151,7 +151,7 @@ fn notebook_name_is_sent_as_a_query_parameter() {
 
 #[test]
 fn the_page_size_option_is_passed_to_the_api() {
-    let mut w = World::new("pagesize");
+    let mut w = World::paged("pagesize");
     w.db.batch_execute("ALTER FOREIGN TABLE task_runs OPTIONS (ADD page_size '10')").unwrap();
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"), 57);
     let reqs = w.requests();
@@ -179,7 +179,7 @@ fn in_lists_make_one_listing_per_value_and_skip_nulls() {
 
 #[test]
 fn a_repeated_page_token_is_an_error_not_a_loop() {
-    let mut w = World::new("repeat");
+    let mut w = World::paged("repeat");
     w.fault(json!({"room": ACME, "after": 1, "kind": "repeat_token"}));
     let e = w.error("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "HV000", "{e}");
@@ -190,7 +190,7 @@ fn a_repeated_page_token_is_an_error_not_a_loop() {
 
 #[test]
 fn http_errors_carry_status_code_and_message() {
-    let mut w = World::new("httperr");
+    let mut w = World::paged("httperr");
     w.fault(json!({"room": ACME, "kind": "status", "status": 500, "error_code": "INTERNAL_ERROR", "message": "Something broke."}));
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.message, "Databricks API returned HTTP 500 INTERNAL_ERROR for foreign table \"task_runs\": Something broke.");
@@ -418,7 +418,7 @@ fn deployment_name_is_echoed_and_filters_by_workspace() {
 
 #[test]
 fn explain_shows_the_request_and_makes_no_request() {
-    let mut w = World::new("explain");
+    let mut w = World::paged("explain");
     let plan = w.explain("SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'nb'");
     assert!(plan.contains("Databricks: GET /api/2.0/clean-rooms/{clean_room_name}/runs"), "{plan}");
     assert!(plan.contains("Pushed: clean_room_name = 'acme_x_retailer', notebook_name = 'nb'"), "{plan}");

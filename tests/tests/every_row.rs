@@ -156,7 +156,7 @@ fn a_room_gone_since_it_was_listed_gives_no_rows_and_a_named_one_is_an_error() {
 
 #[test]
 fn a_404_on_a_later_page_is_an_error_not_a_shorter_room() {
-    let mut w = World::new("er_404_page2");
+    let mut w = World::paged("er_404_page2");
     w.fault(json!({"room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"}));
     for sql in ["SELECT count(*) FROM task_runs", "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"] {
         let e = w.error(sql);
@@ -335,7 +335,7 @@ fn parted_table(w: &mut World) {
 
 #[test]
 fn a_default_partition_does_not_request_the_rooms_its_siblings_own() {
-    let mut w = World::new("er_partitions");
+    let mut w = World::paged("er_partitions");
     parted_table(&mut w);
     assert_eq!(w.count("SELECT count(*) FROM parted"), 72);
     assert_eq!(requests_for(&w, ACME), 3, "acme's three pages, once: {:?}", w.requests());

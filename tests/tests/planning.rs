@@ -36,7 +36,7 @@ fn runs_path(room: &str) -> String {
 
 #[test]
 fn a_join_with_a_local_table_runs_one_listing_per_distinct_outer_value() {
-    let mut w = World::new("join_local");
+    let mut w = World::paged("join_local");
     my_rooms(&mut w);
     // Without Memoize, repeated outer values must still be fetched only once.
     w.db.batch_execute("SET enable_memoize = off").unwrap();
@@ -79,7 +79,7 @@ fn left_join_lateral_and_correlated_forms_work() {
 
 #[test]
 fn a_join_between_two_foreign_scans_passes_values_from_the_outer_one() {
-    let mut w = World::new("join_foreign");
+    let mut w = World::paged("join_foreign");
     w.db.batch_execute("SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_memoize = off").unwrap();
     let sql = "SELECT count(*) FROM task_runs a JOIN task_runs b
                ON b.clean_room_name = a.clean_room_name AND b.notebook_name = a.notebook_name
@@ -137,7 +137,7 @@ fn in_lists_and_any_arrays_make_the_cartesian_product_of_listings() {
 
 #[test]
 fn listings_of_a_list_run_concurrently_within_the_server_limit() {
-    let mut w = World::new("concurrency");
+    let mut w = World::paged("concurrency");
     w.fault(json!({"kind": "delay", "ms": 300}));
     let rooms = "('acme_x_retailer', 'bank_x_insurer', 'empty_room', 'partners/2024 é')";
     assert_eq!(w.count(&format!("SELECT count(*) FROM task_runs WHERE clean_room_name IN {rooms}")), 57 + 12 + 3);
@@ -152,7 +152,7 @@ fn listings_of_a_list_run_concurrently_within_the_server_limit() {
 
 #[test]
 fn limit_requests_only_the_pages_it_needs() {
-    let mut config = Config::with_fixture();
+    let mut config = paged_config();
     config.data.add_synthetic("big_room", 5000);
     let mut w = World::with_config("limit", config);
     assert_eq!(w.rows("SELECT notebook_name FROM task_runs WHERE clean_room_name = 'big_room' LIMIT 5").len(), 5);
@@ -173,7 +173,7 @@ fn limit_requests_only_the_pages_it_needs() {
 
 #[test]
 fn explain_shows_request_and_pushed_conditions_and_makes_no_request() {
-    let mut w = World::new("explain_plan");
+    let mut w = World::paged("explain_plan");
     w.db.batch_execute("PREPARE q(text) AS SELECT * FROM task_runs WHERE clean_room_name = $1 AND notebook_name = 'nb' AND run_duration > 5; SET plan_cache_mode = force_generic_plan").unwrap();
     let plan = w.explain("EXECUTE q('acme_x_retailer')");
     assert!(plan.contains("Databricks: GET /api/2.0/clean-rooms/{clean_room_name}/runs"), "{plan}");
@@ -238,7 +238,7 @@ fn a_join_through_a_prepared_statement_with_the_extended_protocol() {
 
 #[test]
 fn the_opt_in_response_cache_answers_identical_requests_from_memory() {
-    let mut w = World::new("response_cache");
+    let mut w = World::paged("response_cache");
     let q = "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'";
     assert_eq!(w.count(q), 57);
     assert_eq!(w.count(q), 57);

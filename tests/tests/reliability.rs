@@ -21,7 +21,7 @@ fn set_server(w: &mut World, options: &str) {
 
 #[test]
 fn rate_limits_are_retried_after_the_time_the_api_asks_for() {
-    let mut w = World::new("retry_429");
+    let mut w = World::paged("retry_429");
     // Page 2 is refused twice with Retry-After: 1 s.
     w.fault(json!({"room": ACME, "after": 1, "times": 2, "kind": "status", "status": 429, "error_code": "REQUEST_LIMIT_EXCEEDED", "retry_after": "1"}));
     assert_eq!(w.count(COUNT_ACME), 57);
@@ -69,7 +69,7 @@ fn errors_the_same_request_would_get_again_are_not_retried() {
 
 #[test]
 fn when_retries_run_out_the_error_has_the_last_status_and_never_a_short_result() {
-    let mut w = World::new("exhausted");
+    let mut w = World::paged("exhausted");
     set_server(&mut w, "ADD max_retries '2', ADD retry_max_wait '0.2'");
     w.fault(json!({"room": ACME, "after": 1, "kind": "status", "status": 503, "message": "Try again later."}));
     let e = w.error(COUNT_ACME);
@@ -111,7 +111,7 @@ fn cancel_and_statement_timeout_interrupt_a_retry_wait() {
 
 #[test]
 fn bad_responses_are_clear_errors_and_the_backend_lives_on() {
-    let mut w = World::new("bad_bodies");
+    let mut w = World::paged("bad_bodies");
     let cases = [
         (json!({"room": ACME, "after": 1, "times": 1, "kind": "truncated"}), "unreadable response"),
         (json!({"room": ACME, "times": 1, "kind": "malformed"}), "unreadable response"),

@@ -200,7 +200,7 @@ fn a_path_option_maps_a_column_to_a_nested_field() {
 
 #[test]
 fn stats_and_check_functions() {
-    let mut w = World::new("introspection");
+    let mut w = World::paged("introspection");
     w.db.batch_execute("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'").unwrap();
     w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "status", "status": 503}));
     w.db.batch_execute("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'").unwrap();

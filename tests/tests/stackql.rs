@@ -2,7 +2,7 @@
 //! `databricks_workspace.cleanrooms.task_runs` writes it, runs as written in a database named
 //! `databricks_workspace`, paging parameters included.
 
-use databricks_fdw_e2e::{connection_string, fixture_runs, TOKEN};
+use databricks_fdw_e2e::{connection_string, fixture_runs, paged_config, TOKEN};
 use databricks_sim::{spawn, Config};
 use postgres::{Client, NoTls};
 
@@ -41,37 +41,65 @@ fn databricks_workspace() -> Client {
 
 #[test]
 fn the_seed_query_runs_as_written() {
-    let sim = spawn(Config::with_fixture());
+    // The service ignores page_size on this endpoint: every run comes in one page.
+    let real = spawn(Config::with_fixture());
     let mut db = databricks_workspace();
+    import(&mut db, &real.url());
+    let query = fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "attribution_model"), ("page_size", "5"), ("page_token", "")]);
+    let expected = expected_start_times();
+    assert_eq!(start_times(&mut db, &query), expected, "every run of the notebook, in the API's order");
+    let log = real.state.log.snapshot();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].query, "notebook_name=attribution_model&page_size=5");
+    drop(db);
+
+    // A service that pages: page_size pages, page_token resumes (the simulator's paging option).
+    let sim = spawn(paged_config());
+    let mut db = databricks_workspace();
+    import(&mut db, &sim.url());
+    assert_eq!(start_times(&mut db, &query), expected);
+    seed_paging(&mut db, &sim, expected.len());
+    drop(db);
+    let mut admin = Client::connect(&connection_string(), NoTls).unwrap();
+    admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE)").unwrap();
+}
+
+fn import(db: &mut Client, url: &str) {
     db.batch_execute(&format!(
         "CREATE EXTENSION databricks_fdw;
          CREATE SERVER dbx FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '{url}', deployment_name 'dbc-abcd0123-a1bc');
          CREATE USER MAPPING FOR CURRENT_USER SERVER dbx OPTIONS (token '{TOKEN}');
          CREATE SCHEMA cleanrooms;
          IMPORT FOREIGN SCHEMA cleanrooms FROM SERVER dbx INTO cleanrooms OPTIONS (raw_types 'true');",
-        url = sim.url()
     ))
     .unwrap();
-    let expected: Vec<String> = fixture_runs("acme_x_retailer")
+}
+
+fn expected_start_times() -> Vec<String> {
+    fixture_runs("acme_x_retailer")
         .iter()
         .filter(|r| r["notebook_name"] == "attribution_model")
         .map(|r| r["start_time"].as_i64().expect("every fixture run has a start_time").to_string())
-        .collect();
-    assert!(!expected.is_empty());
+        .collect()
+}
 
-    let query = fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "attribution_model"), ("page_size", "5"), ("page_token", "")]);
-    let rows = db.simple_query(&query).unwrap();
-    let start_times: Vec<String> = rows
+/// The start_time of each row of the seed's query.
+fn start_times(db: &mut Client, query: &str) -> Vec<String> {
+    db.simple_query(query)
+        .unwrap()
         .iter()
         .filter_map(|m| match m {
             postgres::SimpleQueryMessage::Row(r) => r.get(8).map(str::to_string),
             _ => None,
         })
-        .collect();
-    assert_eq!(start_times, expected, "every run of the notebook, in the API's order");
+        .collect()
+}
+
+/// With a paging service: pages of page_size, a page_token resumes the listing there.
+fn seed_paging(db: &mut Client, sim: &databricks_sim::SimHandle, total: usize) {
     // page_size went to the API (pages of 5), the empty page_token meant the first page.
     let log = sim.state.log.snapshot();
-    assert_eq!(log.len(), expected.len().div_ceil(5), "{log:?}");
+    assert_eq!(log.len(), total.div_ceil(5), "{log:?}");
     assert!(log.iter().all(|e| e.path == "/api/2.0/clean-rooms/acme_x_retailer/runs"));
     assert_eq!(log[0].query, "notebook_name=attribution_model&page_size=5");
     assert!(log[1].query.starts_with("notebook_name=attribution_model&page_size=5&page_token="), "{:?}", log[1]);
@@ -87,7 +115,7 @@ fn the_seed_query_runs_as_written() {
             &[&token],
         )
         .unwrap();
-    assert_eq!(rest.len(), expected.len() - 5);
+    assert_eq!(rest.len(), total - 5);
     assert!(rest.iter().all(|r| r.get::<_, String>(1) == token && r.get::<_, String>(2) == "5"));
     assert_eq!(sim.state.log.snapshot()[0].query, format!("notebook_name=attribution_model&page_size=5&page_token={}", log[1].query.split("page_token=").nth(1).unwrap()));
 
@@ -96,9 +124,6 @@ fn the_seed_query_runs_as_written() {
     let e = db.simple_query(&fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "x"), ("page_size", "0"), ("page_token", "")])).unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e:?}");
     assert!(sim.state.log.snapshot().is_empty());
-    drop(db);
-    let mut admin = Client::connect(&connection_string(), NoTls).unwrap();
-    admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE)").unwrap();
 }
 
 fn percent_decode(s: &str) -> String {
