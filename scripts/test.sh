@@ -20,7 +20,7 @@ WORK=${TMPDIR:-/tmp}/databricks_fdw-test
 TIMES=$WORK/times.txt
 # Every end-to-end test file but the load and memory tests, which run on the default version
 # only (they measure the extension's own code, the same on every version, and take minutes).
-E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test tls --test bi --test writes --test every_row --test oracle --test stackql --test real_service)
+E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test tls --test bi --test writes --test writes_exact --test writes_rules --test every_row --test oracle --test stackql --test real_service)
 
 ensure_toolchain $VERSIONS
 mkdir -p "$WORK"
@@ -43,6 +43,9 @@ crashed() {
 e2e_cluster() {
     local major=$1 port=$((25400 + $1)) dir=$WORK/e2e-$1
     new_cluster "$dir" "$port" "$major"
+    # The writes tests PREPARE TRANSACTION, which needs prepared transactions on (a restart).
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "ALTER SYSTEM SET max_prepared_transactions = 4"
+    start_cluster "$dir" "$port" "$major"
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "CREATE DATABASE e2e"
     psql -h 127.0.0.1 -p "$port" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
     echo "host=127.0.0.1 port=$port user=postgres dbname=e2e"

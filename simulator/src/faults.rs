@@ -109,6 +109,13 @@ pub enum FaultKind {
     /// A page with no items whose `next_page_token` is new every time (the next offset after
     /// the one asked for): armed without `times`, a listing that never ends nor repeats.
     EmptyPageWithNewToken,
+    /// The request is carried out (a write changes the dataset), then answered with this
+    /// error status: a gateway that gave up while the service went on.
+    AppliedThenStatus { status: u16 },
+    /// The request is carried out, then the connection drops before any answer.
+    AppliedThenReset,
+    /// The request is carried out, then answered 200 with this body (not JSON, say).
+    AppliedThenBody { body: String },
 }
 
 impl FaultKind {

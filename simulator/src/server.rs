@@ -93,6 +93,8 @@ pub struct State {
     token_serial: AtomicU64,
     /// Rendered pages of runs by (room, notebook filter, offset, size), when caching.
     pages: Mutex<HashMap<PageKey, bytes::Bytes>>,
+    /// New clean rooms on their way to ACTIVE.
+    pub provisioning: crate::writes::Provisioning,
 }
 
 impl State {
@@ -111,6 +113,7 @@ impl State {
             issued: Mutex::new(HashMap::new()),
             token_serial: AtomicU64::new(0),
             pages: Mutex::new(HashMap::new()),
+            provisioning: Default::default(),
         })
     }
 
@@ -283,10 +286,21 @@ async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
         // Its own task: a client that stops waiting (a timeout) does not stop the request
         // from being carried out, as on a real server.
         let handled = tokio::spawn(async move { handle(&state, req).await });
-        async move { Ok::<_, std::convert::Infallible>(handled.await.unwrap_or_else(|_| api_error(500, "INTERNAL_ERROR", "The simulator failed."))) }
+        async move {
+            let resp = handled.await.unwrap_or_else(|_| api_error(500, "INTERNAL_ERROR", "The simulator failed."));
+            // A service error makes hyper close the connection without any answer.
+            match resp.extensions().get::<DropConnection>() {
+                Some(_) => Err::<Response<SimBody>, std::io::Error>(std::io::Error::other("simulated connection drop")),
+                None => Ok::<_, std::io::Error>(resp),
+            }
+        }
     });
     let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
 }
+
+/// Marks a response that is not sent: the connection drops instead, before any status line.
+#[derive(Clone, Copy)]
+struct DropConnection;
 
 fn json(status: u16, body: String) -> Response<SimBody> {
     json_bytes(status, bytes::Bytes::from(body))
@@ -393,6 +407,7 @@ async fn answer(
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    state.provisioning.settle(&state.data);
     let aim = Aim { room, endpoint: listing_endpoint(segments), later_page: params.get("page_token").is_some_and(|t| !t.is_empty()) };
     let fault = if auth == "valid" { state.fault_for(&aim) } else { None };
     match fault {
@@ -503,7 +518,7 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
     let mut data = state.data.write().unwrap_or_else(|p| p.into_inner());
     let data = &mut *data;
     let outcome = match (method.as_str(), route) {
-        ("POST", ["api", "2.0", "clean-rooms"]) => create_room(data, body),
+        ("POST", ["api", "2.0", "clean-rooms"]) => create_room(data, &state.provisioning, body),
         ("PATCH", ["api", "2.0", "clean-rooms", name]) => update_room(data, name, body),
         ("DELETE", ["api", "2.0", "clean-rooms", name]) => delete_room(data, name),
         ("POST", ["api", "2.0", "clean-rooms", room, "assets"]) => create_asset(data, room, body),
@@ -780,6 +795,19 @@ async fn faulty_response(
         FaultKind::EmptyPageWithNewToken => {
             let asked = params.get("page_token").and_then(|t| parse_page_token(t)).unwrap_or(0);
             json(200, format!("{{\"next_page_token\":\"{}\"}}", page_token(asked + 1)))
+        }
+        FaultKind::AppliedThenStatus { status } => {
+            let _ = normal();
+            api_error(status, default_error_code(status), &format!("Simulated {status} after the request was carried out."))
+        }
+        FaultKind::AppliedThenReset => {
+            let mut resp = normal();
+            resp.extensions_mut().insert(DropConnection);
+            resp
+        }
+        FaultKind::AppliedThenBody { body } => {
+            let _ = normal();
+            json(200, body)
         }
         FaultKind::Reset => {
             let body = body_text(normal());

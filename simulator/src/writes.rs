@@ -1,11 +1,15 @@
 //! The write calls of the Clean Rooms API (create, update and delete clean rooms, assets and
 //! auto-approval rules), as the official Python SDK sends them: bodies bare or wrapped per call,
 //! validated as the service does, kept in the dataset so that a following listing shows the
-//! change. Each call gives the object answered with 200, or the error answer.
+//! change. Each call gives the object answered with 200, or the error answer. As on the
+//! service, a PATCH has no field mask (a null field is left unchanged), and a new clean room
+//! is PROVISIONING for a while ([`Provisioning`]) before it becomes ACTIVE and takes assets.
 
 use crate::data::{Asset, Dataset, Item, LastPage, Room, Runs};
 use serde_json::{json, Map, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 pub type Answer = (u16, Value);
 
@@ -59,15 +63,11 @@ fn text<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     o.get(key).and_then(Value::as_str)
 }
 
-/// Sets the given fields of `target`; a null removes the field.
+/// Sets the given fields of `target`. A null is the same as a field left out (proto-JSON):
+/// without a field mask, no call can clear a field.
 fn merge(target: &mut Map<String, Value>, changes: Map<String, Value>, allowed: &[&str]) {
     for (k, v) in changes {
-        if !allowed.contains(&k.as_str()) {
-            continue;
-        }
-        if v.is_null() {
-            target.remove(&k);
-        } else {
+        if allowed.contains(&k.as_str()) && !v.is_null() {
             target.insert(k, v);
         }
     }
@@ -82,9 +82,82 @@ fn item_object(item: &Item) -> Map<String, Value> {
 const ROOM_SETTABLE: &[&str] = &["name", "owner", "comment", "enable_shared_output", "remote_detailed_info"];
 const ROOM_UPDATABLE: &[&str] = &["owner", "comment", "enable_shared_output", "remote_detailed_info"];
 
-pub fn create_room(data: &mut Dataset, body: &[u8]) -> Outcome {
+/// New clean rooms that are still provisioning, and when each becomes ACTIVE.
+pub struct Provisioning {
+    pending: Mutex<Vec<(String, Instant)>>,
+    /// How long a new room provisions, in milliseconds.
+    delay_ms: AtomicU64,
+}
+
+impl Default for Provisioning {
+    fn default() -> Self {
+        Provisioning { pending: Mutex::new(Vec::new()), delay_ms: AtomicU64::new(2000) }
+    }
+}
+
+impl Provisioning {
+    /// How long rooms created from now on provision.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn start(&self, name: &str) {
+        let ready = Instant::now() + Duration::from_millis(self.delay_ms.load(Ordering::Relaxed));
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((name.to_string(), ready));
+    }
+
+    /// Makes the rooms whose time has come ACTIVE; called before each API request is answered.
+    /// (The pending list is never held while waiting for the dataset: a create holds the
+    /// dataset, then this list.)
+    pub fn settle(&self, data: &RwLock<Dataset>) {
+        let due: Vec<String> = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let (due, waiting) = std::mem::take(&mut *pending).into_iter().partition(|(_, ready)| *ready <= now);
+            *pending = waiting;
+            due.into_iter().map(|(name, _)| name).collect()
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut data = data.write().unwrap_or_else(|p| p.into_inner());
+        for name in due {
+            if let Some(info) = data.rooms.get_mut(&name).and_then(|r| r.info.as_object_mut()) {
+                info.insert("status".into(), json!("ACTIVE"));
+            }
+        }
+    }
+}
+
+/// What a create must give about where the room lives and who is in it (the SDK's docstring:
+/// `cloud_vendor`, `region`, and every collaborator's `global_metastore_id`), as the service's
+/// "Missing required fields" list.
+fn missing_room_fields(given: &Map<String, Value>) -> Vec<String> {
+    let info = given.get("remote_detailed_info").and_then(Value::as_object);
+    let has = |o: Option<&Map<String, Value>>, k: &str| o.and_then(|o| o.get(k)).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
+    let mut missing: Vec<String> = ["cloud_vendor", "region"].iter().filter(|k| !has(info, k)).map(|k| format!("remote_detailed_info.{k}")).collect();
+    match info.and_then(|i| i.get("collaborators")).and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        None => missing.push("remote_detailed_info.collaborators".into()),
+        Some(collaborators) => {
+            for (i, c) in collaborators.iter().enumerate() {
+                for k in ["collaborator_alias", "global_metastore_id"] {
+                    if !has(c.as_object(), k) {
+                        missing.push(format!("remote_detailed_info.collaborators[{i}].{k}"));
+                    }
+                }
+            }
+        }
+    }
+    missing
+}
+
+pub fn create_room(data: &mut Dataset, provisioning: &Provisioning, body: &[u8]) -> Outcome {
     let given = object(body, None)?;
     let Some(name) = text(&given, "name").filter(|n| !n.is_empty()) else { return Err(invalid("Field 'name' is required.")) };
+    let missing = missing_room_fields(&given);
+    if !missing.is_empty() {
+        return Err(invalid(format!("Missing required fields: {}", missing.join(", "))));
+    }
     if data.rooms.contains_key(name) {
         return Err(error(409, "RESOURCE_ALREADY_EXISTS", format!("Clean room '{name}' already exists.")));
     }
@@ -94,17 +167,23 @@ pub fn create_room(data: &mut Dataset, body: &[u8]) -> Outcome {
     let now = now_ms();
     info.insert("created_at".into(), json!(now));
     info.insert("updated_at".into(), json!(now));
-    info.insert("local_collaborator_alias".into(), json!("creator"));
-    // The create answer shows the room still provisioning; the simulator provisions at once.
+    // The creator is the collaborator without an invitation.
+    let creator = given["remote_detailed_info"]["collaborators"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c.get("invite_recipient_email").is_none()))
+        .and_then(|c| c["collaborator_alias"].as_str())
+        .unwrap_or("creator");
+    info.insert("local_collaborator_alias".into(), json!(creator));
+    info.insert("status".into(), json!("PROVISIONING"));
+    // The create answer holds only these; the room becomes ACTIVE later.
     let mut answer = Map::new();
-    for key in ["name", "owner", "comment", "created_at"] {
+    for key in ["name", "owner", "comment", "created_at", "status"] {
         if let Some(v) = info.get(key) {
             answer.insert(key.into(), v.clone());
         }
     }
-    answer.insert("status".into(), json!("PROVISIONING"));
-    info.insert("status".into(), json!("ACTIVE"));
     let name = name.to_string();
+    provisioning.start(&name);
     data.rooms.insert(
         name.clone(),
         Room { name, info: Value::Object(info), runs: Runs::Listed(Vec::new()), last_page: LastPage::Absent, task_runs: Vec::new(), assets: Vec::new(), rules: Vec::new() },
@@ -164,6 +243,9 @@ fn check_details(asset: &Map<String, Value>, asset_type: &str) -> Result<(), Ans
 pub fn create_asset(data: &mut Dataset, room_name: &str, body: &[u8]) -> Outcome {
     let given = object(body, None)?;
     let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
+    if let Some(status) = room.info.get("status").and_then(Value::as_str).filter(|s| *s != "ACTIVE") {
+        return Err(error(400, "INVALID_STATE", format!("Clean room '{room_name}' is {status}: assets can be added once it is ACTIVE.")));
+    }
     let Some(name) = text(&given, "name").filter(|n| !n.is_empty()).map(str::to_string) else { return Err(invalid("Field 'name' is required.")) };
     let Some(kind) = text(&given, "asset_type").map(str::to_string) else { return Err(invalid("Field 'asset_type' is required.")) };
     if !ASSET_TYPES.contains(&kind.as_str()) {
@@ -278,6 +360,10 @@ fn rule_missing(room: &str, id: &str) -> Answer {
 pub fn update_rule(data: &mut Dataset, room_name: &str, id: &str, body: &[u8]) -> Outcome {
     let changes = object(body, None)?;
     let Some(room) = data.rooms.get_mut(room_name) else { return Err(room_missing(room_name)) };
+    // "The rule_id field is used to identify the rule to update" (the SDK).
+    if text(&changes, "rule_id") != Some(id) {
+        return Err(invalid("The rule's rule_id must be given and match the path."));
+    }
     let Some(item) = room.rules.iter_mut().find(|r| r.name.as_deref() == Some(id)) else { return Err(rule_missing(room_name, id)) };
     let mut rule = item_object(item);
     merge(&mut rule, changes, RULE_SETTABLE);
@@ -317,22 +403,40 @@ mod tests {
         let id = rule["rule_id"].as_str().unwrap().to_string();
         let (s, _) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#));
         assert_eq!(s, 409);
-        let (s, rule) = answer(update_rule(&mut d, "acme_x_retailer", &id, br#"{"author_scope":null,"author_collaborator_alias":"a"}"#));
-        assert_eq!((s, rule["author_collaborator_alias"].as_str()), (200, Some("a")));
+        let body = format!(r#"{{"rule_id":"{id}","runner_collaborator_alias":"r2","author_scope":null}}"#);
+        let (s, rule) = answer(update_rule(&mut d, "acme_x_retailer", &id, body.as_bytes()));
+        assert_eq!((s, rule["runner_collaborator_alias"].as_str(), rule["author_scope"].as_str()), (200, Some("r2"), Some("ANY_AUTHOR")), "null leaves a field as it is");
+        assert_eq!(answer(update_rule(&mut d, "acme_x_retailer", &id, br#"{"runner_collaborator_alias":"r3"}"#)).0, 400, "the body names its rule");
         assert_eq!(answer(delete_rule(&mut d, "acme_x_retailer", &id)).0, 200);
         assert_eq!(answer(delete_rule(&mut d, "acme_x_retailer", &id)).0, 404);
     }
 
+    const ROOM: &[u8] = br#"{"name":"new_room","comment":"c","remote_detailed_info":{"cloud_vendor":"aws","region":"us-west-2","collaborators":[{"collaborator_alias":"me","global_metastore_id":"aws:us-west-2:1"}]}}"#;
+
     #[test]
     fn rooms_and_assets() {
         let mut d = data();
-        assert_eq!(answer(create_room(&mut d, br#"{"comment":"x"}"#)).0, 400);
-        let (s, room) = answer(create_room(&mut d, br#"{"name":"new_room","comment":"c"}"#));
+        let p = Provisioning::default();
+        assert_eq!(answer(create_room(&mut d, &p, br#"{"comment":"x"}"#)).0, 400);
+        let (s, e) = answer(create_room(&mut d, &p, br#"{"name":"bare"}"#));
+        assert_eq!(s, 400, "a name alone is refused");
+        assert!(e["message"].as_str().unwrap().contains("remote_detailed_info.cloud_vendor, remote_detailed_info.region, remote_detailed_info.collaborators"), "{e}");
+        let (s, room) = answer(create_room(&mut d, &p, ROOM));
         assert_eq!((s, room["status"].as_str()), (200, Some("PROVISIONING")));
-        assert_eq!(answer(create_room(&mut d, br#"{"name":"new_room"}"#)).0, 409);
+        assert_eq!(answer(create_room(&mut d, &p, ROOM)).0, 409);
+        let asset = br#"{"name":"c.s.t","asset_type":"TABLE","clean_room_name":"new_room","table_local_details":{"local_name":"c.s.t"}}"#;
+        let (s, e) = answer(create_asset(&mut d, "new_room", asset));
+        assert_eq!((s, e["error_code"].as_str()), (400, Some("INVALID_STATE")), "no assets while provisioning");
+        p.set_delay(Duration::ZERO);
+        let lock = RwLock::new(std::mem::take(&mut d));
+        p.settle(&lock);
+        assert_eq!(lock.read().unwrap().rooms["new_room"].info["status"], "PROVISIONING", "the delay counts from the create");
+        p.start("new_room");
+        p.settle(&lock);
+        let mut d = lock.into_inner().unwrap();
+        assert_eq!(d.rooms["new_room"].info["local_collaborator_alias"], "me");
         let (s, room) = answer(update_room(&mut d, "new_room", br#"{"clean_room":{"comment":"Q4"}}"#));
         assert_eq!((s, room["comment"].as_str(), room["status"].as_str()), (200, Some("Q4"), Some("ACTIVE")));
-        let asset = br#"{"name":"c.s.t","asset_type":"TABLE","clean_room_name":"new_room","table_local_details":{"local_name":"c.s.t"}}"#;
         assert_eq!(answer(create_asset(&mut d, "new_room", asset)).0, 200);
         assert_eq!(answer(create_asset(&mut d, "new_room", asset)).0, 409);
         let no_details = br#"{"name":"n","asset_type":"NOTEBOOK_FILE","clean_room_name":"new_room"}"#;

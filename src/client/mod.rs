@@ -189,30 +189,32 @@ impl ApiClient {
         }
     }
 
-    /// Sends one write call (POST, PATCH or DELETE, with its JSON body) and returns the answer's
-    /// body. Sent again only when the failure proves the change was not made
-    /// ([`retry::write_is_retryable`]): never after a timeout. Any write empties the response
-    /// cache, so that no listing is answered as it was before the change.
-    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<Bytes, ApiError> {
-        let answer = self.call(workspace, call, retry::write_is_retryable, stats).await;
+    /// Sends one write call (POST, PATCH or DELETE, with its JSON body) and reads its answer.
+    /// Sent again only as [`retry::write_is_retryable`] allows: a create only when the failure
+    /// proves it was not made. A body that breaks off after a 2xx status is not sent again: the
+    /// change was made. Any write empties the response cache, so that no listing is answered as
+    /// it was before the change.
+    pub async fn send(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Sent {
+        let path = format!("{} {}", call.method, call.url.path());
+        let mut earlier_may_have_applied = false;
+        let retryable = |e: &ApiError| {
+            let again = retry::write_is_retryable(&call.method, e);
+            earlier_may_have_applied |= again && retry::may_have_been_applied(e);
+            again
+        };
+        let (result, accepted) = match self.call_response(workspace, call, retryable, stats).await {
+            Ok(mut response) => (read_body(&mut response, &path, self.max_value_bytes(), stats).await.map(Bytes::from), true),
+            Err(e) => (Err(e), false),
+        };
         if self.settings.cache_ttl.is_some() {
             cache::clear();
         }
-        answer
-    }
-
-    /// Makes `call` and reads its answer whole, trying again after the failures `retryable`
-    /// allows, as the policy says. The body is read once the answer has started: a body that
-    /// breaks off is not sent again (for a write, the change was made).
-    async fn call(&self, workspace: &Url, call: &HttpRequest, retryable: fn(&ApiError) -> bool, stats: &mut Stats) -> Result<Bytes, ApiError> {
-        let path = format!("{} {}", call.method, call.url.path());
-        let mut response = self.call_response(workspace, call, retryable, stats).await?;
-        read_body(&mut response, &path, self.max_value_bytes(), stats).await.map(Bytes::from)
+        Sent { result, earlier_may_have_applied, accepted }
     }
 
     /// Makes `call` until an answer with a 2xx status starts, trying again after the failures
     /// `retryable` allows, as the policy says.
-    async fn call_response(&self, workspace: &Url, call: &HttpRequest, retryable: fn(&ApiError) -> bool, stats: &mut Stats) -> Result<reqwest::Response, ApiError> {
+    async fn call_response(&self, workspace: &Url, call: &HttpRequest, mut retryable: impl FnMut(&ApiError) -> bool, stats: &mut Stats) -> Result<reqwest::Response, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
@@ -289,6 +291,18 @@ impl ApiClient {
 
 /// The most of an error body read: its message and details, not a proxy's whole page.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What the attempts of one write call came to.
+#[derive(Debug)]
+pub struct Sent {
+    /// The last attempt's body, or why there is none.
+    pub result: Result<Bytes, ApiError>,
+    /// An attempt before the last failed in a way that may hide a change.
+    pub earlier_may_have_applied: bool,
+    /// The last attempt was answered with a 2xx status (the change was made), whatever became
+    /// of its body.
+    pub accepted: bool,
+}
 
 /// One HTTP request: the method, the URL, and the JSON body of a write.
 #[derive(Debug, Clone)]

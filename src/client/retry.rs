@@ -1,5 +1,6 @@
 //! When to try a request again, and how long to wait first. Retried: 429 and 503, the error
-//! codes the SDKs treat as "slow down" or "try later", connection failures and timeouts. Never
+//! codes the SDKs treat as "slow down" or "try later", connection failures and timeouts (a
+//! create only after a 429 or a connection that never opened: see [`write_is_retryable`]). Never
 //! retried: anything the same request would get again (400, 401, 403, 404, ...). A `Retry-After`
 //! header is honoured (seconds or an HTTP date); otherwise waits grow exponentially with jitter.
 //! Each wait and the sum of waits are capped.
@@ -36,15 +37,29 @@ pub fn is_retryable(e: &ApiError) -> bool {
     }
 }
 
-/// Whether a write call (POST, PATCH, DELETE) may be sent again: only when the failure proves the
-/// change was not made. 429 and 503 are refusals before processing, and a connection that never
-/// opened carried nothing. A timeout or a dropped connection proves nothing (the change may have
-/// been made), and neither does a 5xx that is not a refusal.
-pub fn write_is_retryable(e: &ApiError) -> bool {
+/// Whether a write call may be sent again after `e`. A create (POST) makes a new object each
+/// time the service carries it out (the service assigns its id), so it is sent again only when
+/// the failure proves it was not carried out: a 429 (refused before processing) or a connection
+/// that never opened. A 503 proves nothing (a gateway may answer it after the service made the
+/// object), nor does a timeout or a dropped connection. An update sets the same fields twice and
+/// a delete finds the object gone, so those are retried as reads are.
+pub fn write_is_retryable(method: &reqwest::Method, e: &ApiError) -> bool {
+    if *method != reqwest::Method::POST {
+        return is_retryable(e);
+    }
+    matches!(e, ApiError::Status { status: 429, .. } | ApiError::Transport { lasting: false, unsent: true, .. })
+}
+
+/// Whether a write call that failed with `e` may have been carried out all the same: a server
+/// error (5xx), a connection lost after the request was sent, or an answer that could not be
+/// read. A 4xx is a refusal, and a connection that never opened carried nothing.
+pub fn may_have_been_applied(e: &ApiError) -> bool {
     match e {
-        ApiError::Status { status: 429 | 503, .. } => true,
-        ApiError::Transport { lasting: false, unsent: true, timeout: _, .. } => true,
-        _ => false,
+        ApiError::Status { status, .. } => *status >= 500,
+        ApiError::Transport { unsent, .. } => !unsent,
+        ApiError::Exhausted { last, .. } => may_have_been_applied(last),
+        ApiError::BadCredential | ApiError::RepeatedPageToken { .. } | ApiError::TooManyListings { .. } => false,
+        ApiError::Internal { .. } | ApiError::BadResponse { .. } | ApiError::TooLarge { .. } => true,
     }
 }
 
@@ -118,18 +133,37 @@ mod tests {
     }
 
     #[test]
-    fn writes_are_retried_only_when_the_change_surely_was_not_made() {
-        assert!(write_is_retryable(&status(429, None)));
-        assert!(write_is_retryable(&status(503, Some("TEMPORARILY_UNAVAILABLE"))));
-        assert!(write_is_retryable(&transport(false, false, true)), "connection refused");
-        assert!(write_is_retryable(&transport(true, false, true)), "connect timeout");
-        assert!(!write_is_retryable(&transport(true, false, false)), "a timeout after sending");
-        assert!(!write_is_retryable(&transport(false, false, false)), "a reset after sending");
-        assert!(!write_is_retryable(&transport(false, true, true)), "a certificate that does not verify");
+    fn creates_are_retried_only_when_they_surely_were_not_made() {
+        let post = reqwest::Method::POST;
+        assert!(write_is_retryable(&post, &status(429, None)));
+        assert!(!write_is_retryable(&post, &status(503, Some("TEMPORARILY_UNAVAILABLE"))), "a gateway may answer 503 after the create");
+        assert!(write_is_retryable(&post, &transport(false, false, true)), "connection refused");
+        assert!(write_is_retryable(&post, &transport(true, false, true)), "connect timeout");
+        assert!(!write_is_retryable(&post, &transport(true, false, false)), "a timeout after sending");
+        assert!(!write_is_retryable(&post, &transport(false, false, false)), "a reset after sending");
+        assert!(!write_is_retryable(&post, &transport(false, true, true)), "a certificate that does not verify");
         for s in [400, 404, 409, 500, 502, 504] {
-            assert!(!write_is_retryable(&status(s, None)), "{s}");
+            assert!(!write_is_retryable(&post, &status(s, None)), "{s}");
         }
-        assert!(!write_is_retryable(&status(500, Some("TEMPORARILY_UNAVAILABLE"))));
+        assert!(!write_is_retryable(&post, &status(500, Some("TEMPORARILY_UNAVAILABLE"))));
+        // Updates and deletes do the same thing twice: retried as reads are.
+        for m in [reqwest::Method::PATCH, reqwest::Method::DELETE] {
+            assert!(write_is_retryable(&m, &status(503, None)));
+            assert!(write_is_retryable(&m, &transport(false, false, false)), "a reset after sending");
+            assert!(!write_is_retryable(&m, &status(404, None)));
+        }
+    }
+
+    #[test]
+    fn failures_that_may_hide_a_change_are_told_apart_from_refusals() {
+        for e in [status(503, None), status(500, None), transport(true, false, false), transport(false, false, false)] {
+            assert!(may_have_been_applied(&e), "{e:?}");
+        }
+        for e in [status(429, None), status(400, None), status(404, None), status(409, None), transport(false, false, true)] {
+            assert!(!may_have_been_applied(&e), "{e:?}");
+        }
+        assert!(may_have_been_applied(&ApiError::Exhausted { last: Box::new(status(503, None)), why: "x".into() }));
+        assert!(!may_have_been_applied(&ApiError::Exhausted { last: Box::new(status(429, None)), why: "x".into() }));
     }
 
     #[test]

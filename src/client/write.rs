@@ -1,10 +1,12 @@
 //! From one row of an INSERT, UPDATE or DELETE to the call that makes the change: the write
 //! call of the resource's definition, its key values as path segments, the workspace its
-//! `deployment_name` names, and the JSON body (wrapped where the API wants it).
+//! `deployment_name` names, and the JSON body (wrapped where the API wants it); then what the
+//! answer means: made, gone, refused, or in doubt.
 
+use super::error::ApiError;
 use super::request::{fill_path, workspace_for, RequestError};
 use super::workspace::Endpoint;
-use super::HttpRequest;
+use super::{ApiClient, HttpRequest, Sent, Stats};
 use crate::resources::{Operation, Resource};
 use serde_json::{Map, Value};
 use url::Url;
@@ -61,6 +63,69 @@ pub fn change(resource: &Resource, endpoint: &Endpoint, op: Operation, row: &Row
     Ok(Change { workspace, request: HttpRequest { method, url, body } })
 }
 
+/// Whether a failed call changed the workspace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Refused: nothing changed.
+    None,
+    /// Unknown: the service may have carried it out (a 5xx, a lost answer).
+    Maybe,
+    /// Carried out, though the answer could not be used.
+    Made,
+}
+
+/// What came of one change.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Carried out: the object the API answered (empty for a DELETE). `retried_gone`: a DELETE
+    /// whose retry found the object gone after an attempt that may have deleted it.
+    Done { answer: Map<String, Value>, retried_gone: bool },
+    /// The object was not there (404 RESOURCE_DOES_NOT_EXIST): nothing changed.
+    Gone,
+    Failed { error: ApiError, effect: Effect },
+}
+
+/// Sends `change` and says what came of it.
+pub async fn send(client: &ApiClient, change: &Change, op: Operation, stats: &mut Stats) -> Outcome {
+    let sent = client.send(&change.workspace, &change.request, stats).await;
+    outcome(op, &change.request, sent)
+}
+
+/// The meaning of a call's last answer, given whether an earlier attempt may have been carried
+/// out. A create or update is answered with the object: a 2xx whose body is not a JSON object
+/// (or breaks off) was carried out, but cannot fill RETURNING, so it is an error; a DELETE's
+/// 2xx status is all its answer.
+fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
+    let Sent { result, earlier_may_have_applied, accepted } = sent;
+    match result {
+        Err(_) if accepted && op == Operation::Delete => Outcome::Done { answer: Map::new(), retried_gone: false },
+        Err(error) if accepted => Outcome::Failed { error, effect: Effect::Made },
+        Ok(_) if op == Operation::Delete => Outcome::Done { answer: Map::new(), retried_gone: false },
+        Ok(body) => match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(answer)) => Outcome::Done { answer, retried_gone: false },
+            _ => {
+                let text = String::from_utf8_lossy(&body);
+                let problem = format!("the answer to a successful call is not a JSON object: \"{}\"", super::error::excerpt(text.trim(), 100));
+                let path = format!("{} {}", request.method, request.url.path());
+                Outcome::Failed { error: ApiError::BadResponse { path, problem }, effect: Effect::Made }
+            }
+        },
+        Err(e) if op != Operation::Insert && is_gone(&e) => match op {
+            Operation::Delete if earlier_may_have_applied => Outcome::Done { answer: Map::new(), retried_gone: true },
+            _ => Outcome::Gone,
+        },
+        Err(error) => {
+            let effect = if earlier_may_have_applied || super::retry::may_have_been_applied(&error) { Effect::Maybe } else { Effect::None };
+            Outcome::Failed { error, effect }
+        }
+    }
+}
+
+/// The API's "no such object" (the row, or its clean room): not a 404 from a wrong URL.
+fn is_gone(e: &ApiError) -> bool {
+    matches!(e, ApiError::Status { status: 404, error_code: Some(code), .. } if code == "RESOURCE_DOES_NOT_EXIST")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +155,7 @@ mod tests {
         assert_eq!(body(&c), json!({"auto_approval_rule": {"runner_collaborator_alias": "r"}}));
         let c = change(rules, &e, Operation::Update, &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({"author_scope": "ANY_AUTHOR"}))).unwrap();
         assert_eq!(c.request.url.path(), "/api/2.0/clean-rooms/x/auto-approval-rules/r1");
-        assert_eq!(body(&c), json!({"author_scope": "ANY_AUTHOR"}), "the rule update is not wrapped");
+        assert_eq!(body(&c), json!({"rule_id": "r1", "author_scope": "ANY_AUTHOR"}), "the rule update is not wrapped, and names its rule");
         let c = change(rules, &e, Operation::Delete, &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({}))).unwrap();
         assert_eq!(c.request.method, reqwest::Method::DELETE);
         assert!(c.request.body.is_none());
@@ -105,6 +170,35 @@ mod tests {
         let c = change(assets, &e, Operation::Update, &row(&keys, json!({"table_local_details": {"local_name": "c.s.t"}}))).unwrap();
         assert_eq!(c.request.url.path(), "/api/2.0/clean-rooms/x/assets/TABLE/c.s.t");
         assert_eq!(body(&c), json!({"name": "c.s.t", "asset_type": "TABLE", "table_local_details": {"local_name": "c.s.t"}}));
+    }
+
+    #[test]
+    fn answers_mean_made_gone_refused_or_in_doubt() {
+        let e = endpoint("https://dbc-1.cloud.databricks.com", Some("dbc-1"));
+        let rules = find("auto_approval_rules").unwrap();
+        let post = change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "x")], json!({}))).unwrap().request;
+        let status = |s: u16, code: &str| ApiError::Status { path: "p".into(), status: s, error_code: Some(code.into()), message: None, details: Default::default() };
+        let ok = |b: &'static str| Ok(bytes::Bytes::from_static(b.as_bytes()));
+        let outcome = |op, p: &HttpRequest, result: Result<bytes::Bytes, ApiError>, earlier| {
+            let accepted = result.is_ok();
+            outcome(op, p, Sent { result, earlier_may_have_applied: earlier, accepted })
+        };
+        assert!(matches!(outcome(Operation::Insert, &post, ok(r#"{"rule_id":"1"}"#), false), Outcome::Done { answer, .. } if answer["rule_id"] == "1"));
+        for body in ["", "<html>ok</html>", "[1]"] {
+            assert!(matches!(outcome(Operation::Insert, &post, ok(body), false), Outcome::Failed { effect: Effect::Made, .. }), "{body:?}");
+        }
+        assert!(matches!(outcome(Operation::Delete, &post, ok(""), false), Outcome::Done { .. }), "a DELETE's answer is not read");
+        assert!(matches!(outcome(Operation::Insert, &post, Err(status(503, "TEMPORARILY_UNAVAILABLE")), false), Outcome::Failed { effect: Effect::Maybe, .. }));
+        assert!(matches!(outcome(Operation::Insert, &post, Err(status(400, "INVALID_PARAMETER_VALUE")), false), Outcome::Failed { effect: Effect::None, .. }));
+        let gone = || Err(status(404, "RESOURCE_DOES_NOT_EXIST"));
+        assert!(matches!(outcome(Operation::Delete, &post, gone(), false), Outcome::Gone));
+        assert!(matches!(outcome(Operation::Delete, &post, gone(), true), Outcome::Done { retried_gone: true, .. }), "the first attempt deleted it");
+        assert!(matches!(outcome(Operation::Insert, &post, gone(), false), Outcome::Failed { effect: Effect::None, .. }), "no such clean room");
+        assert!(matches!(outcome(Operation::Update, &post, Err(status(400, "X")), true), Outcome::Failed { effect: Effect::Maybe, .. }));
+        let broken = || ApiError::Transport { path: "p".into(), problem: "reset".into(), timeout: false, lasting: false, unsent: false };
+        let after_2xx = |op| super::outcome(op, &post, Sent { result: Err(broken()), earlier_may_have_applied: false, accepted: true });
+        assert!(matches!(after_2xx(Operation::Insert), Outcome::Failed { effect: Effect::Made, .. }), "a 2xx status says the change was made");
+        assert!(matches!(after_2xx(Operation::Delete), Outcome::Done { .. }));
     }
 
     #[test]

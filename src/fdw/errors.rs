@@ -4,6 +4,7 @@
 
 use crate::client::error::{excerpt, ApiError};
 use crate::client::request::RequestError;
+use crate::client::write::Effect;
 use crate::error::FdwError;
 use crate::resources::{Operation, Resource};
 use pgrx::PgSqlErrorCode::*;
@@ -242,7 +243,7 @@ impl Applied {
         }
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let verb = match self.op {
             Some(Operation::Insert) => "created",
             Some(Operation::Update) => "updated",
@@ -261,11 +262,15 @@ impl Applied {
 }
 
 /// The error of a change the API refused or did not answer, with what the statement had
-/// already changed. Duplicates, missing rows and refusals get the SQLSTATE Postgres uses.
-pub fn write_error(e: ApiError, table: &str, op: Operation, applied: &Applied) -> FdwError {
-    let in_doubt = matches!(&e, ApiError::Transport { unsent: false, .. });
+/// already changed and whether the failed call itself may have been carried out (`effect`).
+/// Duplicates, missing rows and refusals get the SQLSTATE Postgres uses.
+pub fn write_error(e: ApiError, table: &str, op: Operation, applied: &Applied, effect: Effect) -> FdwError {
     let (status, code) = match &e {
         ApiError::Status { status, error_code, .. } => (Some(*status), error_code.clone()),
+        ApiError::Exhausted { last, .. } => match last.as_ref() {
+            ApiError::Status { status, error_code, .. } => (Some(*status), error_code.clone()),
+            _ => (None, None),
+        },
         _ => (None, None),
     };
     let mut error = api_error_for(e, &format!("{} on foreign table \"{table}\"", op.sql()));
@@ -274,19 +279,29 @@ pub fn write_error(e: ApiError, table: &str, op: Operation, applied: &Applied) -
             error.code = ERRCODE_UNIQUE_VIOLATION;
             error.hint = None;
         }
+        (_, Some("INVALID_STATE")) => error.code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         (Some(400), _) => error.code = ERRCODE_INVALID_PARAMETER_VALUE,
         (Some(404), _) => error.hint = Some("The row is gone, or the clean room it belongs to is.".into()),
         _ => {}
     }
     let mut detail = applied.describe();
-    if in_doubt {
-        detail.push_str(" The failed request may have been applied: check with a SELECT before trying again.");
+    match effect {
+        Effect::None => {}
+        Effect::Maybe => detail.push_str(" The failed request may have been applied: check with a SELECT before trying again."),
+        Effect::Made => detail.push_str(" The failed request was carried out (the API answered 2xx), but its answer cannot be read."),
     }
     if let Some(d) = error.detail.take() {
         detail.push_str(&format!(" The request: {d}"));
     }
     error.detail = Some(detail);
     error
+}
+
+/// An UPDATE that sets a field to NULL: the API cannot clear a field that way.
+pub fn null_update(table: &str, column: &str) -> FdwError {
+    FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("cannot set column \"{column}\" of foreign table \"{table}\" to NULL"))
+        .detail("A Databricks update (PATCH) has no field mask, and the service reads a null field as \"leave unchanged\": the value would stay as it is.")
+        .hint("Set another value, or delete the row and insert it again without this value.")
 }
 
 #[cfg(test)]
@@ -318,7 +333,7 @@ mod tests {
         applied.push("r-1".into());
         applied.push("r-2".into());
         let body = br#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"Rule exists."}"#;
-        let e = write_error(ApiError::from_status("POST /api/2.0/clean-rooms/x/auto-approval-rules", 409, body), "rules", Operation::Insert, &applied);
+        let e = write_error(ApiError::from_status("POST /api/2.0/clean-rooms/x/auto-approval-rules", 409, body), "rules", Operation::Insert, &applied, Effect::None);
         assert_eq!(e.code, ERRCODE_UNIQUE_VIOLATION);
         assert_eq!(e.message, "Databricks API returned HTTP 409 RESOURCE_ALREADY_EXISTS for INSERT on foreign table \"rules\": Rule exists.");
         let detail = e.detail.unwrap();
@@ -326,7 +341,7 @@ mod tests {
         assert!(detail.contains("rule_id \"r-1\", \"r-2\"") && detail.ends_with("The request: POST /api/2.0/clean-rooms/x/auto-approval-rules"), "{detail}");
         let none = Applied { op: Some(Operation::Delete), column: "name", ..Applied::default() };
         let timeout = ApiError::Transport { path: "DELETE /p".into(), problem: "timed out".into(), timeout: true, lasting: false, unsent: false };
-        let detail = write_error(timeout, "t", Operation::Delete, &none).detail.unwrap();
+        let detail = write_error(timeout, "t", Operation::Delete, &none, Effect::Maybe).detail.unwrap();
         assert!(detail.starts_with("No row was deleted") && detail.contains("may have been applied"), "{detail}");
         let mut many = Applied { op: Some(Operation::Update), column: "name", ..Applied::default() };
         (0..25).for_each(|i| many.push(i.to_string()));

@@ -8,10 +8,10 @@ use super::catalog;
 use super::connect::Remote;
 use super::errors;
 use super::scan::PgInterrupts;
-use super::transaction;
+use super::transaction::{self, Answered};
 use super::raise;
 use crate::client::request::{fill_path, workspace_for};
-use crate::client::{runtime, HttpRequest, Stats};
+use crate::client::{retry, runtime, HttpRequest, Stats};
 use crate::error::FdwError;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode::*;
@@ -88,18 +88,23 @@ fn call(function: &str, server_name: &str, path: &'static str, keys: &[(&str, &s
         },
         &PgInterrupts,
     );
-    let answer = match outcome {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(e)) => {
-            transaction::answered(false);
+    let sent = outcome.unwrap_or_else(|_| {
+        // A cancel while waiting: the call may have been carried out.
+        transaction::answered(Answered::InDoubt);
+        raise(FdwError::new(ERRCODE_INTERNAL_ERROR, format!("{function}: the request stopped without an answer")))
+    });
+    let answer = match sent.result {
+        Ok(answer) => answer,
+        Err(e) => {
+            transaction::answered(match () {
+                _ if sent.accepted => Answered::Applied,
+                _ if sent.earlier_may_have_applied || retry::may_have_been_applied(&e) => Answered::InDoubt,
+                _ => Answered::NotApplied,
+            });
             raise(errors::call_error(e, function))
         }
-        Err(_) => {
-            transaction::answered(false);
-            raise(FdwError::new(ERRCODE_INTERNAL_ERROR, format!("{function}: the request stopped without an answer")))
-        }
     };
-    transaction::answered(true);
+    transaction::answered(Answered::Applied);
     if answer.iter().all(u8::is_ascii_whitespace) {
         return Value::Object(Map::new());
     }

@@ -12,12 +12,15 @@ mod explain;
 mod functions;
 mod import;
 mod modify;
+mod modify_plan;
+mod modify_row;
 mod parent_filter;
 mod paths;
 mod plan_data;
 mod quals;
 mod scan;
 mod slot;
+mod snapshot;
 mod transaction;
 
 pub use check::check;
@@ -40,16 +43,16 @@ pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
         routine.ReScanForeignScan = Some(scan::rescan_foreign_scan);
         routine.EndForeignScan = Some(scan::end_foreign_scan);
         routine.ImportForeignSchema = Some(import::import_foreign_schema);
-        routine.AddForeignUpdateTargets = Some(modify::add_foreign_update_targets);
-        routine.PlanForeignModify = Some(modify::plan_foreign_modify);
+        routine.AddForeignUpdateTargets = Some(modify_plan::add_foreign_update_targets);
+        routine.PlanForeignModify = Some(modify_plan::plan_foreign_modify);
         routine.BeginForeignModify = Some(modify::begin_foreign_modify);
-        routine.ExecForeignInsert = Some(modify::exec_foreign_row);
-        routine.ExecForeignUpdate = Some(modify::exec_foreign_row);
-        routine.ExecForeignDelete = Some(modify::exec_foreign_row);
+        routine.ExecForeignInsert = Some(modify::exec_foreign_insert);
+        routine.ExecForeignUpdate = Some(modify::exec_foreign_update);
+        routine.ExecForeignDelete = Some(modify::exec_foreign_delete);
         routine.EndForeignModify = Some(modify::end_foreign_modify);
         routine.BeginForeignInsert = Some(modify::begin_foreign_insert);
         routine.EndForeignInsert = Some(modify::end_foreign_modify);
-        routine.IsForeignRelUpdatable = Some(modify::is_foreign_rel_updatable);
+        routine.IsForeignRelUpdatable = Some(modify_plan::is_foreign_rel_updatable);
         routine.ExplainForeignModify = Some(modify::explain_foreign_modify);
         routine.into_pg_boxed()
     }

@@ -61,6 +61,10 @@ pub struct ModifyPlan {
     pub set_columns: Vec<String>,
     /// The statement has RETURNING: rows are made from what the API answered.
     pub returning: bool,
+    /// An UPDATE or DELETE whose join may reach one row several times (UPDATE ... FROM):
+    /// each row is changed once, as Postgres does.
+    #[serde(default)]
+    pub may_repeat: bool,
 }
 
 /// Plan data of either kind, in and out of the one String node planning stores.

@@ -49,6 +49,8 @@ pub struct ScanState {
     generation: u64,
     /// Conditions checked on each parent item before its listings are made.
     parent_filter: Option<crate::client::source::ParentFilter>,
+    /// The statement changes Databricks: each listing is read whole first (fdw/snapshot.rs).
+    snapshot: Option<super::snapshot::Snapshot>,
 }
 
 struct EchoDatums {
@@ -167,6 +169,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     };
     let cache = plan.cache_listings.then(ListingCache::default);
     let parent_filter = super::parent_filter::for_scan(node, &plan, resource);
+    let fdw = (*pg_sys::GetForeignServer(table.server_id)).fdwid;
+    let snapshot = super::snapshot::needed(estate, fdw).then(|| super::snapshot::Snapshot::new((*(*node).ss.ss_ScanTupleSlot).tts_tupleDescriptor));
     let state = ScanState {
         plan,
         resource,
@@ -182,6 +186,7 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         echo: None,
         generation: 0,
         parent_filter,
+        snapshot,
     };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
 }
@@ -237,10 +242,22 @@ unsafe fn start_listing(node: *mut pg_sys::ForeignScanState, state: &mut ScanSta
 
 #[pg_guard]
 pub unsafe extern "C-unwind" fn iterate_foreign_scan(node: *mut pg_sys::ForeignScanState) -> *mut pg_sys::TupleTableSlot {
+    let state = &mut *((*node).fdw_state as *mut ScanState);
+    match state.snapshot.take() {
+        None => next_row(node, state),
+        Some(mut snapshot) => {
+            let slot = snapshot.next((*node).ss.ss_ScanTupleSlot, || !super::snapshot::is_empty(next_row(node, state)));
+            state.snapshot = Some(snapshot);
+            slot
+        }
+    }
+}
+
+/// The next row of the listing into the scan's slot (emptied at the end).
+unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -> *mut pg_sys::TupleTableSlot {
     let slot = (*node).ss.ss_ScanTupleSlot;
     // An empty slot ends the scan; a row fills it.
     let (values, nulls) = super::slot::emptied(slot);
-    let state = &mut *((*node).fdw_state as *mut ScanState);
     if state.listing.is_none() {
         state.listing = Some(start_listing(node, state));
         state.generation += 1;
@@ -337,6 +354,9 @@ pub unsafe extern "C-unwind" fn rescan_foreign_scan(node: *mut pg_sys::ForeignSc
     if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
         // Parameter values may have changed: evaluate them again on the next row.
         state.close_listing();
+        if let Some(snapshot) = state.snapshot.as_mut() {
+            snapshot.rescan((*node).ss.ps.chgParam.is_null());
+        }
     }
 }
 
@@ -345,5 +365,8 @@ pub unsafe extern "C-unwind" fn end_foreign_scan(node: *mut pg_sys::ForeignScanS
     // The state itself is freed with the query's memory context; release the page now.
     if let Some(state) = ((*node).fdw_state as *mut ScanState).as_mut() {
         state.close_listing();
+        if let Some(mut snapshot) = state.snapshot.take() {
+            snapshot.end();
+        }
     }
 }

@@ -257,7 +257,8 @@ pub static AUTO_APPROVAL_RULES: Resource = Resource {
         create: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules", wrap: Some("auto_approval_rule"), body_keys: &[] },
         insertable: RULE_FIELDS,
         required: &["clean_room_name"],
-        update: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}", wrap: None, body_keys: &[] },
+        // "The rule_id field is used to identify the rule to update" (the SDK): the body names it.
+        update: Call { path: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}", wrap: None, body_keys: &["rule_id"] },
         updatable: RULE_FIELDS,
         delete: "/api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules/{rule_id}",
     }),

@@ -5,6 +5,8 @@
 //! Connection: `DATABRICKS_FDW_TEST_PG`, a libpq-style connection string
 //! (default `host=127.0.0.1 port=55433 user=postgres dbname=e2e`).
 
+pub mod writes;
+
 use databricks_sim::{spawn, Config, SimHandle};
 use postgres::{Client, NoTls};
 use serde_json::Value;

@@ -4,45 +4,9 @@
 //! the `updatable` option, privileges, columns the service sets, API errors in the middle of a
 //! multi-row statement, retries that would repeat a change, and aborts that cannot undo one.
 
+use databricks_fdw_e2e::writes::*;
 use databricks_fdw_e2e::*;
 use serde_json::{json, Value};
-
-const ACME: &str = "acme_x_retailer";
-
-/// A world with the three writable tables imported and the server's `updatable` on.
-fn writable(name: &str) -> World {
-    let mut w = World::new(name);
-    w.db.batch_execute(&format!(
-        "IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (clean_rooms, assets, auto_approval_rules) FROM SERVER {s} INTO {schema};
-         ALTER SERVER {s} OPTIONS (ADD updatable 'true');",
-        s = w.server,
-        schema = w.schema
-    ))
-    .unwrap();
-    w
-}
-
-/// (method, path, body) of the write calls served so far.
-fn writes(w: &World) -> Vec<(String, String, Option<Value>)> {
-    w.requests()
-        .into_iter()
-        .filter(|e| e.method != "GET")
-        .map(|e| (e.method, e.path, e.body.map(|b| serde_json::from_str(&b).expect("bodies are JSON"))))
-        .collect()
-}
-
-/// The rules of a room, as the simulator holds them.
-fn sim_rules(w: &World, room: &str) -> Vec<Value> {
-    let data = w.sim.state.data.read().unwrap();
-    data.rooms[room].rules.iter().map(|r| serde_json::from_str(&r.json).unwrap()).collect()
-}
-
-fn rule_ids(w: &mut World, room: &str) -> Vec<String> {
-    w.rows(&format!("SELECT rule_id FROM auto_approval_rules WHERE clean_room_name = '{room}' ORDER BY created_at, rule_id"))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect()
-}
 
 #[test]
 fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
@@ -61,14 +25,22 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
 
     w.clear_requests();
     let updated = w.rows(&format!(
-        "UPDATE auto_approval_rules SET author_collaborator_alias = NULL, author_scope = 'ANY_AUTHOR'
-         WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING author_scope, author_collaborator_alias, runner_collaborator_alias"
+        "UPDATE auto_approval_rules SET runner_collaborator_alias = 'retailer'
+         WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING author_collaborator_alias, runner_collaborator_alias, rule_id"
     ));
-    assert_eq!(updated, [vec![Some("ANY_AUTHOR".into()), None, Some("creator".into())]]);
+    assert_eq!(updated, [vec![Some("retailer".into()), Some("retailer".into()), Some(id.clone())]]);
     let sent = writes(&w);
     assert_eq!(sent.len(), 1);
     assert_eq!((sent[0].0.as_str(), sent[0].1.as_str()), ("PATCH", format!("/api/2.0/clean-rooms/{ACME}/auto-approval-rules/{id}").as_str()));
-    assert_eq!(sent[0].2, Some(json!({"author_collaborator_alias": null, "author_scope": "ANY_AUTHOR"})), "only the changed fields, not wrapped");
+    assert_eq!(sent[0].2, Some(json!({"rule_id": id, "runner_collaborator_alias": "retailer"})), "the changed fields and the rule's id (the SDK: it identifies the rule), not wrapped");
+
+    // A PATCH has no field mask and a null field means "unchanged": NULL would change nothing.
+    w.clear_requests();
+    let e = w.error(&format!("UPDATE auto_approval_rules SET author_collaborator_alias = NULL, author_scope = 'ANY_AUTHOR' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"));
+    assert_eq!(e.code, "22004", "{e}");
+    assert!(e.message.contains("\"author_collaborator_alias\"") && e.detail.as_deref().unwrap_or("").contains("field mask"), "{e}");
+    assert!(writes(&w).is_empty(), "refused before any request");
+    assert_eq!(sim_rules(&w, ACME).iter().find(|r| r["rule_id"] == id.as_str()).unwrap()["author_collaborator_alias"], "retailer");
 
     w.clear_requests();
     assert_eq!(w.rows(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING rule_id")), [vec![Some(id.clone())]]);
@@ -80,11 +52,12 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
 #[test]
 fn clean_rooms_are_created_updated_and_deleted() {
     let mut w = writable("w_rooms");
-    let created = w.rows("INSERT INTO clean_rooms (name, comment, remote_detailed_info) VALUES ('q4 room/1', 'new', '{\"cloud_vendor\": \"aws\", \"region\": \"us-west-2\"}') RETURNING name, status, owner");
+    let info = json!({"cloud_vendor": "aws", "region": "us-west-2", "collaborators": [{"collaborator_alias": "creator", "global_metastore_id": "aws:us-west-2:1"}]});
+    let created = w.rows(&format!("INSERT INTO clean_rooms (name, comment, remote_detailed_info) VALUES ('q4 room/1', 'new', '{info}') RETURNING name, status, owner"));
     assert_eq!(created, [vec![Some("q4 room/1".into()), Some("PROVISIONING".into()), Some("sim-user@example.com".into())]]);
     let sent = writes(&w);
     assert_eq!(sent[0].1, "/api/2.0/clean-rooms");
-    assert_eq!(sent[0].2, Some(json!({"name": "q4 room/1", "comment": "new", "remote_detailed_info": {"cloud_vendor": "aws", "region": "us-west-2"}})));
+    assert_eq!(sent[0].2, Some(json!({"name": "q4 room/1", "comment": "new", "remote_detailed_info": info})));
 
     w.clear_requests();
     let updated = w.rows(&format!("UPDATE clean_rooms SET comment = 'Q4 campaign' WHERE name = '{ACME}' RETURNING comment, status"));
@@ -286,20 +259,20 @@ fn prepared_statements_and_plpgsql_loops_write_one_request_per_row() {
 #[test]
 fn a_row_already_gone_is_not_counted() {
     let mut w = writable("w_gone");
-    // The join reaches the same rule twice; the second DELETE finds it gone (404), as a
-    // concurrent delete would.
-    let n = w.db.execute(&format!("DELETE FROM auto_approval_rules r USING (VALUES (1), (2)) v(x) WHERE r.clean_room_name = '{ACME}' AND r.rule_id = 'rule-acme-0'"), &[]).unwrap();
-    assert_eq!(n, 1);
-    assert_eq!(writes(&w).iter().map(|(m, _, _)| m.as_str()).collect::<Vec<_>>(), ["DELETE", "DELETE"]);
+    // The scan's GET passes; the DELETE finds the rule gone, as after a concurrent delete.
+    w.fault(json!({"kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST", "after": 1, "times": 1}));
+    let n = w.db.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = 'rule-acme-0'"), &[]).unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(writes(&w).iter().map(|(m, _, _)| m.as_str()).collect::<Vec<_>>(), ["DELETE"]);
 }
 
 #[test]
 fn a_refused_post_is_retried_and_a_timed_out_one_is_not() {
     let mut w = writable("w_retry");
     let before = sim_rules(&w, ACME).len();
-    w.fault(json!({"kind": "status", "status": 503, "times": 1, "retry_after": "0"}));
+    w.fault(json!({"kind": "status", "status": 429, "times": 1, "retry_after": "0"}));
     w.db.batch_execute(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')")).unwrap();
-    assert_eq!(writes(&w).len(), 2, "503 is a refusal: sent again");
+    assert_eq!(writes(&w).len(), 2, "429 is a refusal before processing: sent again");
     assert_eq!(sim_rules(&w, ACME).len(), before + 1, "created once");
 
     w.sim.state.disarm_all();
