@@ -22,6 +22,7 @@
 
 pub mod body;
 pub mod data;
+mod exec;
 pub mod faults;
 pub mod log;
 mod server;

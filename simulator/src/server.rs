@@ -527,6 +527,8 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
         ("POST", ["api", "2.0", "clean-rooms", room, "auto-approval-rules"]) => create_rule(data, room, body),
         ("PATCH", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => update_rule(data, room, id, body),
         ("DELETE", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => delete_rule(data, room, id),
+        ("POST", ["api", "2.0", "clean-rooms", room, "output-catalogs"]) => crate::exec::create_output_catalog(data, room, body),
+        ("POST", ["api", "2.0", "clean-rooms", room, "assets", kind, name, "reviews"]) => crate::exec::review_asset(data, room, kind, name, body),
         _ => return api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for '{method} /{}'", route.join("/"))),
     };
     let (status, body) = answer(outcome);

@@ -21,20 +21,20 @@ pub fn answer(outcome: Outcome) -> Answer {
     outcome.map(|v| (200, v)).unwrap_or_else(|e| e)
 }
 
-fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
+pub(crate) fn error(status: u16, code: &str, message: impl Into<String>) -> Answer {
     (status, json!({"error_code": code, "message": message.into(), "details": []}))
 }
 
-fn invalid(message: impl Into<String>) -> Answer {
+pub(crate) fn invalid(message: impl Into<String>) -> Answer {
     error(400, "INVALID_PARAMETER_VALUE", message)
 }
 
-fn room_missing(name: &str) -> Answer {
+pub(crate) fn room_missing(name: &str) -> Answer {
     error(404, "RESOURCE_DOES_NOT_EXIST", format!("Clean room '{name}' does not exist."))
 }
 
 /// Milliseconds since the epoch, for created_at and friends.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
@@ -47,7 +47,7 @@ fn new_rule_id() -> String {
 }
 
 /// The object a body holds, bare or under `wrap`.
-fn object(body: &[u8], wrap: Option<&str>) -> Result<Map<String, Value>, Answer> {
+pub(crate) fn object(body: &[u8], wrap: Option<&str>) -> Result<Map<String, Value>, Answer> {
     let value: Value = serde_json::from_slice(body).map_err(|e| error(400, "MALFORMED_REQUEST", format!("Invalid JSON given in the body of the request: {e}")))?;
     let value = match wrap {
         Some(key) => value.get(key).cloned().unwrap_or(Value::Object(Map::new())),
@@ -59,7 +59,7 @@ fn object(body: &[u8], wrap: Option<&str>) -> Result<Map<String, Value>, Answer>
     }
 }
 
-fn text<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     o.get(key).and_then(Value::as_str)
 }
 
@@ -73,7 +73,7 @@ fn merge(target: &mut Map<String, Value>, changes: Map<String, Value>, allowed: 
     }
 }
 
-fn item_object(item: &Item) -> Map<String, Value> {
+pub(crate) fn item_object(item: &Item) -> Map<String, Value> {
     serde_json::from_str::<Value>(&item.json).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default()
 }
 
@@ -278,11 +278,11 @@ fn local_alias(room: &Room) -> String {
     room.info.get("local_collaborator_alias").and_then(Value::as_str).unwrap_or("creator").to_string()
 }
 
-fn find_asset<'a>(room: &'a mut Room, kind: &str, name: &str) -> Option<&'a mut Asset> {
+pub(crate) fn find_asset<'a>(room: &'a mut Room, kind: &str, name: &str) -> Option<&'a mut Asset> {
     room.assets.iter_mut().find(|a| a.item.kind.as_deref() == Some(kind) && a.item.name.as_deref() == Some(name))
 }
 
-fn asset_missing(room: &str, kind: &str, name: &str) -> Answer {
+pub(crate) fn asset_missing(room: &str, kind: &str, name: &str) -> Answer {
     error(404, "RESOURCE_DOES_NOT_EXIST", format!("Asset {kind} '{name}' does not exist in clean room '{room}'."))
 }
 

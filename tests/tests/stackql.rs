@@ -140,3 +140,56 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+#[test]
+fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
+    let mut w = databricks_fdw_e2e::World::new("exec_methods");
+    let call_catalog = format!("SELECT databricks_fdw_create_output_catalog('{}', 'acme_x_retailer', 'acme_output')", w.server);
+    // Writes must be allowed on the server first, before anything is sent.
+    let e = w.error(&call_catalog);
+    assert_eq!(e.code, "55000", "{e}");
+    assert!(e.hint.as_deref().unwrap_or("").contains("updatable"), "{e}");
+    assert!(w.requests().is_empty());
+    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD updatable 'true')", w.server)).unwrap();
+
+    let answer = w.rows(&call_catalog);
+    let answer: serde_json::Value = serde_json::from_str(answer[0][0].as_deref().unwrap()).unwrap();
+    assert_eq!(answer, serde_json::json!({"output_catalog": {"catalog_name": "acme_output", "status": "CREATED"}}));
+    let log = w.requests();
+    assert_eq!((log[0].method.as_str(), log[0].path.as_str()), ("POST", "/api/2.0/clean-rooms/acme_x_retailer/output-catalogs"));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(log[0].body.as_deref().unwrap()).unwrap(), serde_json::json!({"catalog_name": "acme_output"}));
+    // The change shows in the clean room; a second one is the API's conflict.
+    let e = w.error(&call_catalog);
+    assert!(e.message.contains("409"), "{e}");
+
+    // A review of a notebook at its etag, with a comment; the state shows in the asset.
+    w.clear_requests();
+    let review = format!(
+        "SELECT databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v2', 'REJECTED', comment => 'needs a k-anonymity check')",
+        w.server
+    );
+    let answer: serde_json::Value = serde_json::from_str(w.rows(&review)[0][0].as_deref().unwrap()).unwrap();
+    assert_eq!(answer["notebook_review_state"], "REJECTED", "{answer}");
+    let log = w.requests();
+    assert_eq!(log[0].path, "/api/2.0/clean-rooms/acme_x_retailer/assets/NOTEBOOK_FILE/attribution_model/reviews");
+    let body: serde_json::Value = serde_json::from_str(log[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(body, serde_json::json!({"notebook_review": {"etag": "attribution_model-v2", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}}));
+    // Other asset types cannot be reviewed: refused before any request; NULLs likewise.
+    w.clear_requests();
+    let e = w.error(&format!("SELECT databricks_fdw_review_asset('{}', 'acme_x_retailer', 'TABLE', 'transactions', 'x', 'APPROVED')", w.server));
+    assert_eq!(e.code, "22023", "{e}");
+    let e = w.error(&format!("SELECT databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', NULL, 'APPROVED')", w.server));
+    assert_eq!(e.code, "23502", "{e}");
+    assert!(w.requests().is_empty());
+    // A stale etag is the API's refusal, with its status.
+    let e = w.error(&format!("SELECT databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v1', 'APPROVED')", w.server));
+    assert!(e.message.contains("409"), "{e}");
+
+    // A role without USAGE on the server is refused before anything is sent.
+    w.db.batch_execute("DROP ROLE IF EXISTS exec_nobody; CREATE ROLE exec_nobody").unwrap();
+    w.clear_requests();
+    let e = w.error(&format!("SET ROLE exec_nobody; {call_catalog}"));
+    assert_eq!(e.code, "42501", "{e}");
+    w.db.batch_execute("RESET ROLE; DROP ROLE exec_nobody").unwrap();
+    assert!(w.requests().is_empty());
+}
