@@ -143,8 +143,11 @@ fn percent_decode(s: &str) -> String {
 
 #[test]
 fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
-    let mut w = databricks_fdw_e2e::World::new("exec_methods");
-    let call_catalog = format!("SELECT public.databricks_fdw_create_output_catalog('{}', 'acme_x_retailer', 'acme_output')", w.server);
+    // A room without an output catalog yet (the fixture's rooms all have one).
+    let mut config = Config::with_fixture();
+    config.data.add_synthetic("fresh_room", 1);
+    let mut w = databricks_fdw_e2e::World::with_config("exec_methods", config);
+    let call_catalog = format!("SELECT public.databricks_fdw_create_output_catalog('{}', 'fresh_room', 'acme_output')", w.server);
     // Writes must be allowed on the server first, before anything is sent.
     let e = w.error(&call_catalog);
     assert_eq!(e.code, "55000", "{e}");
@@ -156,7 +159,7 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     let answer: serde_json::Value = serde_json::from_str(answer[0][0].as_deref().unwrap()).unwrap();
     assert_eq!(answer, serde_json::json!({"output_catalog": {"catalog_name": "acme_output", "status": "CREATED"}}));
     let log = w.requests();
-    assert_eq!((log[0].method.as_str(), log[0].path.as_str()), ("POST", "/api/2.0/clean-rooms/acme_x_retailer/output-catalogs"));
+    assert_eq!((log[0].method.as_str(), log[0].path.as_str()), ("POST", "/api/2.0/clean-rooms/fresh_room/output-catalogs"));
     assert_eq!(serde_json::from_str::<serde_json::Value>(log[0].body.as_deref().unwrap()).unwrap(), serde_json::json!({"catalog_name": "acme_output"}));
     // The change shows in the clean room; a second one is the API's conflict.
     let e = w.error(&call_catalog);
