@@ -168,7 +168,7 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     // A review of a notebook at its etag, with a comment; the state shows in the asset.
     w.clear_requests();
     let review = format!(
-        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v2', 'REJECTED', comment => 'needs a k-anonymity check')",
+        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v1', 'REJECTED', comment => 'needs a k-anonymity check')",
         w.server
     );
     let answer: serde_json::Value = serde_json::from_str(w.rows(&review)[0][0].as_deref().unwrap()).unwrap();
@@ -176,7 +176,7 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     let log = w.requests();
     assert_eq!(log[0].path, "/api/2.0/clean-rooms/acme_x_retailer/assets/NOTEBOOK_FILE/attribution_model/reviews");
     let body: serde_json::Value = serde_json::from_str(log[0].body.as_deref().unwrap()).unwrap();
-    assert_eq!(body, serde_json::json!({"notebook_review": {"etag": "attribution_model-v2", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}}));
+    assert_eq!(body, serde_json::json!({"notebook_review": {"etag": "attribution_model-v1", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}}));
     // Other asset types cannot be reviewed: refused before any request; NULLs likewise.
     w.clear_requests();
     let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'TABLE', 'transactions', 'x', 'APPROVED')", w.server));
@@ -185,7 +185,7 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     assert_eq!(e.code, "23502", "{e}");
     assert!(w.requests().is_empty());
     // A stale etag is the API's refusal, with its status.
-    let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v1', 'APPROVED')", w.server));
+    let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v0', 'APPROVED')", w.server));
     assert!(e.message.contains("409"), "{e}");
 
     // A role without USAGE on the server is refused before anything is sent.
