@@ -182,7 +182,7 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'TABLE', 'transactions', 'x', 'APPROVED')", w.server));
     assert_eq!(e.code, "22023", "{e}");
     let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', NULL, 'APPROVED')", w.server));
-    assert_eq!(e.code, "23502", "{e}");
+    assert_eq!(e.code, "22004", "{e}");
     assert!(w.requests().is_empty());
     // A stale etag is the API's refusal, with its status.
     let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v0', 'APPROVED')", w.server));
