@@ -115,3 +115,13 @@ pub unsafe fn string_node_text<'a>(node: *mut pg_sys::Node) -> &'a std::ffi::CSt
 pub unsafe fn bms_is_empty(set: *mut pg_sys::Bitmapset) -> bool {
     set.is_null() || pg_sys::bms_num_members(set) == 0
 }
+
+/// Throws `edata` again (14's bindings do not say that ReThrowError never returns).
+///
+/// # Safety
+/// `edata` must be an ErrorData copied with CopyErrorData, in a memory context that lives on.
+#[allow(unreachable_code)]
+pub unsafe fn rethrow(edata: *mut pg_sys::ErrorData) -> ! {
+    pg_sys::ReThrowError(edata);
+    unreachable!("ReThrowError returned")
+}

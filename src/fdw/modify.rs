@@ -349,7 +349,7 @@ impl ModifyState {
                 pg_sys::FlushErrorState();
                 let text = std::ffi::CString::new(detail(report.detail())).unwrap_or_default();
                 (*edata).detail = pg_sys::pstrdup(text.as_ptr());
-                pg_sys::ReThrowError(edata)
+                super::compat::rethrow(edata)
             }
             CaughtError::ErrorReport(report) | CaughtError::RustPanic { ereport: report, .. } => {
                 let mut e = FdwError::new(report.sql_error_code(), report.message()).detail(detail(report.detail()));
