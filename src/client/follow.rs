@@ -10,7 +10,7 @@
 use super::body::PageBody;
 use super::error::{excerpt, ApiError, PATH_SHOWN};
 use super::listing::{AbortOnDrop, Event, FetchConfig};
-use super::pages::{Cursor, Page};
+use super::pages::{quick_next_token, Cursor, Page};
 use super::request::Target;
 use super::split::{SplitError, Splitter};
 use super::Stats;
@@ -23,6 +23,9 @@ use tokio::sync::{mpsc, Notify};
 /// Items are handed on in batches of about this many bytes; the first batch of a page as soon
 /// as it has an item, so the first row does not wait for the rest of the page.
 const BATCH_BYTES: usize = 256 * 1024;
+/// A page up to this size is decoded whole, in one pass (the cheapest); a larger one is split
+/// into its items as it arrives, so that its size never matters.
+const WHOLE_BYTES: usize = 4 * 1024 * 1024;
 /// How much of the next page is read while the current one is still being handed on.
 const AHEAD_BYTES: usize = 1024 * 1024;
 
@@ -167,15 +170,33 @@ impl PageReader<'_> {
         Ok((page, None, items))
     }
 
-    /// A list page, split as it arrives; batches before the last are sent from here.
+    /// A list page. One of at most `WHOLE_BYTES` (a page of 100 runs) is decoded whole, in
+    /// one pass; a larger one (a room's history in one page) is split as it arrives, and its
+    /// batches before the last are sent from here.
     async fn read_list(&mut self, mut body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+        let mut start = Vec::new();
+        // A page read again after it broke off is split, to find where to resume.
+        while self.sent == 0 && start.len() <= WHOLE_BYTES {
+            match body.chunk(&mut self.cost).await.map_err(Broken::from_read)? {
+                Some(chunk) => start.extend_from_slice(&chunk),
+                None => return self.read_whole(start, body, run_ahead, ahead).await,
+            }
+        }
         let limit = self.config.client.max_value_bytes();
         let mut splitter = Splitter::new(self.config.list_key, limit);
         let mut batch = Batch::new(self.config.list_key);
         // Items seen in this reading of the page, and the hash of those already handed on.
         let (mut seen, mut replayed) = (0usize, DefaultHasher::new());
         let mut flushed = self.sent > 0;
-        while let Some(chunk) = body.chunk(&mut self.cost).await.map_err(Broken::from_read)? {
+        let mut start = (!start.is_empty()).then(|| bytes::Bytes::from(start));
+        loop {
+            let chunk = match start.take() {
+                Some(start) => start,
+                None => match body.chunk(&mut self.cost).await.map_err(Broken::from_read)? {
+                    Some(chunk) => chunk,
+                    None => break,
+                },
+            };
             splitter.feed(&chunk).map_err(|e| Broken::Fatal(self.split_error(e, limit)))?;
             for item in splitter.take_items() {
                 if seen < self.sent {
@@ -207,6 +228,24 @@ impl PageReader<'_> {
         body.completed();
         let page = batch.decode(self.config).map_err(|p| Broken::Fatal(self.bad(p)))?;
         Ok((page, next, seen))
+    }
+
+    /// A page read whole: its next page asked for (its token found by a quick scan) before it
+    /// is decoded, so that the next answer travels meanwhile.
+    async fn read_whole(&mut self, bytes: Vec<u8>, body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+        if let (Some(cursor), None) = (run_ahead, &ahead) {
+            // A token followed before is the cursor's error to report: no request.
+            if let Some(token) = quick_next_token(&bytes).filter(|t| cursor.is_new(t)) {
+                *ahead = Some(request_ahead(self.config, self.target, &token));
+                // Let the request leave before this thread turns to decoding.
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut page = Page::decode(bytes, Some(self.config.list_key), &self.config.fields).map_err(|p| Broken::Fatal(self.bad(p)))?;
+        body.completed();
+        let next = page.next_page_token.take();
+        let items = page.len();
+        Ok((page, next, items))
     }
 
     /// Sends a batch before the page's end, and counts its items as handed on.
