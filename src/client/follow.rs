@@ -25,7 +25,9 @@ use tokio::sync::{mpsc, Notify};
 const BATCH_BYTES: usize = 256 * 1024;
 /// A page up to this size is decoded whole, in one pass (the cheapest); a larger one is split
 /// into its items as it arrives, so that its size never matters.
-const WHOLE_BYTES: usize = 4 * 1024 * 1024;
+const WHOLE_BYTES: usize = 1024 * 1024;
+/// What one read from the network gives at most, as a rule (a larger chunk only grows a buffer).
+const CHUNK_BYTES: usize = 64 * 1024;
 /// How much of the next page is read while the current one is still being handed on.
 const AHEAD_BYTES: usize = 1024 * 1024;
 
@@ -174,15 +176,21 @@ impl PageReader<'_> {
     /// one pass; a larger one (a room's history in one page) is split as it arrives, and its
     /// batches before the last are sent from here.
     async fn read_list(&mut self, mut body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+        let limit = self.config.client.max_value_bytes();
+        // Whole only when no item of it can be over the limit; reserved at once, so that the
+        // buffer never doubles past what it may hold.
+        let whole = WHOLE_BYTES.min(limit);
         let mut start = Vec::new();
         // A page read again after it broke off is split, to find where to resume.
-        while self.sent == 0 && start.len() <= WHOLE_BYTES {
+        while self.sent == 0 && start.len() <= whole {
+            if start.is_empty() {
+                start.reserve_exact(whole + CHUNK_BYTES);
+            }
             match body.chunk(&mut self.cost).await.map_err(Broken::from_read)? {
                 Some(chunk) => start.extend_from_slice(&chunk),
                 None => return self.read_whole(start, body, run_ahead, ahead).await,
             }
         }
-        let limit = self.config.client.max_value_bytes();
         let mut splitter = Splitter::new(self.config.list_key, limit);
         let mut batch = Batch::new(self.config.list_key);
         // Items seen in this reading of the page, and the hash of those already handed on.
