@@ -74,7 +74,8 @@ fn lookup(host: &str) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Sen
                 }
                 libc::AF_INET6 => {
                     let a = &*(info.ai_addr as *const libc::sockaddr_in6);
-                    addrs.push(SocketAddr::from((std::net::Ipv6Addr::from(a.sin6_addr.s6_addr), 0)));
+                    let ip = std::net::Ipv6Addr::from(a.sin6_addr.s6_addr);
+                    addrs.push(SocketAddr::V6(std::net::SocketAddrV6::new(ip, 0, a.sin6_flowinfo, a.sin6_scope_id)));
                 }
                 _ => {}
             }

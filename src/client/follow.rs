@@ -38,7 +38,8 @@ type Ahead = (String, AbortOnDrop<(Result<PageBody, ApiError>, Stats)>);
 /// any. With `ask`, waits to be asked before each next page (a LIMIT may need no more);
 /// without, requests the next page as soon as its token is known.
 pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) {
-    let mut cursor = Cursor::new();
+    // A listing the query started at a page_token: that token counts as followed.
+    let mut cursor = Cursor::starting_at(target.echo_value("page_token").filter(|t| !t.is_empty()));
     let mut ahead: Option<Ahead> = None;
     while let Some(token) = cursor.next_request().map(|t| t.map(str::to_string)) {
         if let (Some(ask), Some(_)) = (&ask, &token) {
@@ -46,10 +47,17 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
         }
         let url = target.page_url(token.as_deref());
         let path = excerpt(&format!("GET {}", url.path()), PATH_SHOWN);
-        let opened = match ahead.take() {
+        let mut opened = match ahead.take() {
             Some((t, mut task)) if Some(&t) == token.as_ref() => (&mut task.0).await.unwrap_or_else(|_| (Err(internal()), Stats::default())),
             _ => open(&config, &target, url.clone()).await,
         };
+        // A page read ahead whose answer broke off is asked for again, as any page is.
+        if matches!(opened.0, Err(ApiError::Transport { .. })) {
+            let (body, cost) = open(&config, &target, url.clone()).await;
+            let mut total = opened.1;
+            total += cost;
+            opened = (body, total);
+        }
         let mut reader = PageReader { config: &config, target: &target, sender: &sender, id, path, cost: opened.1, sent: 0, handed: DefaultHasher::new() };
         // Without a LIMIT, the next page is asked for as soon as its token is read.
         let run_ahead = ask.is_none().then_some(&cursor);
@@ -143,19 +151,23 @@ impl PageReader<'_> {
                 }
                 Err(e) => return Err(e),
             };
+            let sent_before = self.sent;
             let outcome = if self.target.single { self.read_single(body).await } else { self.read_list(body, run_ahead, ahead).await };
             match outcome {
-                Err(Broken::Off(e)) => match self.config.client.retry_wait(&e, retries, waited) {
-                    Some(wait) => {
-                        tokio::time::sleep(wait).await;
-                        (retries, waited) = (retries + 1, waited + wait);
-                        self.cost.retries += 1;
-                        let (body, cost) = open(self.config, self.target, url.clone()).await;
-                        self.cost += cost;
-                        opened = body;
+                Err(Broken::Off(e)) => {
+                    // A reading that handed on new items made progress: its break starts the
+                    // count of tries again.
+                    if self.sent > sent_before {
+                        (retries, waited) = (0, Duration::ZERO);
                     }
-                    None => return Err(e),
-                },
+                    let wait = self.config.client.retry_wait(e, retries, waited)?;
+                    tokio::time::sleep(wait).await;
+                    (retries, waited) = (retries + 1, waited + wait);
+                    self.cost.retries += 1;
+                    let (body, cost) = open(self.config, self.target, url.clone()).await;
+                    self.cost += cost;
+                    opened = body;
+                }
                 Err(Broken::Fatal(e)) => return Err(e),
                 Err(Broken::Closed) => return Ok(None),
                 Ok(done) => return Ok(Some(done)),
@@ -240,7 +252,7 @@ impl PageReader<'_> {
 
     /// A page read whole: its next page asked for (its token found by a quick scan) before it
     /// is decoded, so that the next answer travels meanwhile.
-    async fn read_whole(&mut self, bytes: Vec<u8>, body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+    async fn read_whole(&mut self, mut bytes: Vec<u8>, body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
         if let (Some(cursor), None) = (run_ahead, &ahead) {
             // A token followed before is the cursor's error to report: no request.
             if let Some(token) = quick_next_token(&bytes).filter(|t| cursor.is_new(t)) {
@@ -249,6 +261,8 @@ impl PageReader<'_> {
                 tokio::task::yield_now().await;
             }
         }
+        // The buffer was reserved for the largest page read whole; the page keeps only its size.
+        bytes.shrink_to_fit();
         let mut page = Page::decode(bytes, Some(self.config.list_key), &self.config.fields).map_err(|p| Broken::Fatal(self.bad(p)))?;
         body.completed();
         let next = page.next_page_token.take();

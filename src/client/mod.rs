@@ -57,7 +57,10 @@ fn http(settings: &HttpSettings) -> Result<reqwest::Client, String> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("databricks_fdw/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(settings.connect_timeout)
-        .timeout(settings.request_timeout)
+        // Idle time: a page is read as the backend consumes it, which may take any time (a
+        // cursor fetching slowly), so a read bounds only the wait for the next bytes. A write
+        // is bounded in all (in attempt()).
+        .read_timeout(settings.request_timeout)
         // A redirect could carry the credentials to another host: never follow one.
         .redirect(reqwest::redirect::Policy::none())
         // Ours, so that an unknown host is told from a passing resolver failure by its code.
@@ -177,15 +180,16 @@ impl ApiClient {
         self.settings.max_response_bytes.min(MAX_RESPONSE_BYTES_LIMIT)
     }
 
-    /// How long to wait before asking again for a page whose body broke off after `retries`
-    /// tries and `waited` in all (`None`: give up), as for any GET.
-    pub fn retry_wait(&self, error: &ApiError, retries: u32, waited: Duration) -> Option<Duration> {
-        if !retry::is_retryable(error) {
-            return None;
+    /// How long to wait before asking again for a page whose body broke off with `error` after
+    /// `retries` tries and `waited` in all, as for any GET; the error to report when not.
+    pub fn retry_wait(&self, error: ApiError, retries: u32, waited: Duration) -> Result<Duration, ApiError> {
+        if !retry::is_retryable(&error) {
+            return Err(error);
         }
-        match self.settings.retry.decide(error, None, retries, waited, fastrand::f64()) {
-            Decision::Wait(wait) => Some(wait),
-            Decision::GiveUp(_) => None,
+        match self.settings.retry.decide(&error, None, retries, waited, fastrand::f64()) {
+            Decision::Wait(wait) => Ok(wait),
+            Decision::GiveUp(None) => Err(error),
+            Decision::GiveUp(Some(why)) => Err(ApiError::Exhausted { last: Box::new(error), why }),
         }
     }
 
@@ -256,6 +260,9 @@ impl ApiClient {
             if let Some(body) = &call.body {
                 request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
+            if call.method != reqwest::Method::GET {
+                request = request.timeout(self.settings.http.request_timeout);
+            }
             let mut resp = request.send().await.map_err(|e| (ApiError::transport(&path, &e), None))?;
             let status = resp.status().as_u16();
             if (200..300).contains(&status) {
@@ -271,7 +278,7 @@ impl ApiClient {
             if private_link {
                 return Err((ApiError::private_link(&path), None));
             }
-            let body = read_body(&mut resp, &path, self.max_value_bytes().min(ERROR_BODY_LIMIT), stats).await.map_err(|e| (e, None))?;
+            let body = read_prefix(&mut resp, self.max_value_bytes().min(ERROR_BODY_LIMIT), stats).await;
             // A refused token was refused before anything was done: trying once more with a
             // new one is safe for writes too.
             if status == 401 && !renewed && self.auth.rejected(workspace, &header).await {
@@ -291,6 +298,18 @@ impl ApiClient {
 
 /// The most of an error body read: its message and details, not a proxy's whole page.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The start of an error body, at most `limit` bytes: a longer one (a proxy's page) is cut, and
+/// one that breaks off is what arrived, so that the status is never lost.
+async fn read_prefix(resp: &mut reqwest::Response, limit: usize, stats: &mut Stats) -> Vec<u8> {
+    let mut body = Vec::new();
+    while body.len() < limit {
+        let Ok(Some(chunk)) = resp.chunk().await else { break };
+        stats.bytes += chunk.len() as u64;
+        body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]);
+    }
+    body
+}
 
 /// What the attempts of one write call came to.
 #[derive(Debug)]

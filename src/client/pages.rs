@@ -379,6 +379,16 @@ impl Cursor {
         Cursor::default()
     }
 
+    /// A cursor for a listing that starts at `token` (which then counts as followed).
+    pub fn starting_at(token: Option<&str>) -> Self {
+        let mut cursor = Cursor::default();
+        // Only seen: the first request is still the listing's own URL, which carries it.
+        if let Some(t) = token {
+            cursor.seen.insert(t.to_string());
+        }
+        cursor
+    }
+
     /// The token for the next request (`None` for the first page), or `None` when finished.
     pub fn next_request(&self) -> Option<Option<&str>> {
         (!self.finished).then_some(self.next.as_deref())

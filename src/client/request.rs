@@ -154,6 +154,18 @@ impl Targets {
     }
 }
 
+/// Checks every value a query gave for `resource`'s request columns, before any request.
+pub fn check_given(resource: &'static Resource, endpoint: &Endpoint, given: &[GivenValues]) -> Result<(), RequestError> {
+    for param in resource.params {
+        for g in given.iter().filter(|g| g.column == param.column) {
+            for v in &g.values {
+                check_value(resource, endpoint, param, v)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The values every condition on `column` allows, in the order the first one gave them, each
 /// once (`None`: no condition on the column).
 fn values_of(given: &[GivenValues], column: &str) -> Option<Vec<String>> {

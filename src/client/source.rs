@@ -121,6 +121,9 @@ impl ListingSource {
                 return Ok(ListingSource::Given(targets, 0));
             }
         };
+        // The query's own values (a page_size, a notebook_name) are checked once, before any
+        // request: a value that cannot be sent is the query's error, not each parent item's.
+        super::request::check_given(request.resource, request.endpoint, &request.given)?;
         // The query's values for the mapped columns narrow the parent's listing where the
         // parent takes them (deployment_name, say); all of them filter the parent's items.
         let parent_given = parent

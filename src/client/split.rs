@@ -98,7 +98,7 @@ impl Splitter {
                     memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len())
                 } else {
                     let depth = v.depth;
-                    rest.iter().position(|&b| STRUCTURE[b as usize] || (depth == 0 && b.is_ascii_whitespace())).unwrap_or(rest.len())
+                    rest.iter().position(|&b| STRUCTURE[b as usize] || (depth == 0 && is_json_whitespace(b))).unwrap_or(rest.len())
                 };
                 if run > 0 {
                     keep_run(v, &rest[..run], self.max_value)?;
@@ -146,7 +146,7 @@ impl Splitter {
         if self.value.is_some() {
             return self.value_byte(b);
         }
-        if b.is_ascii_whitespace() {
+        if is_json_whitespace(b) {
             return Ok(());
         }
         match (self.state, b) {
@@ -157,6 +157,7 @@ impl Splitter {
             (State::FirstKey | State::Key, _) => return self.unexpected(b, "a key"),
             (State::Colon, b':') => self.state = State::Value,
             (State::Colon, _) => return self.unexpected(b, "':'"),
+            (State::Value, b',' | b'}' | b']' | b':') => return self.unexpected(b, "a value"),
             (State::Value, _) => {
                 let key = self.key.take().unwrap_or_default();
                 match (key == self.list_key, key == "next_page_token", b) {
@@ -226,7 +227,7 @@ impl Splitter {
                 self.end_value()?;
                 self.byte(b)
             }
-            _ if b.is_ascii_whitespace() && v.depth == 0 => self.end_value(),
+            _ if is_json_whitespace(b) && v.depth == 0 => self.end_value(),
             _ => keep(v, b, max),
         }
     }
@@ -256,6 +257,11 @@ impl Splitter {
         }
         Ok(())
     }
+}
+
+/// JSON's white space: space, tab, line feed, carriage return (not form feed, as Rust's is).
+fn is_json_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// The bytes that shape a value outside its strings.
@@ -335,7 +341,7 @@ mod tests {
 
     #[test]
     fn what_is_not_a_page_is_refused() {
-        for body in ["", "[]", "null", r#"{"runs": 7}"#, r#"{"runs": [1,]}"#, r#"{"runs": [{"a":1}]"#, r#"{"runs": []} x"#, r#"{"next_page_token": 5}"#, r#"{"a" 1}"#, r#"{"runs": [{"a":1}}]}"#] {
+        for body in ["", "[]", "null", r#"{"x":}"#, r#"{"x":,"runs":[]}"#, "{\x0c}", r#"{"runs": 7}"#, r#"{"runs": [1,]}"#, r#"{"runs": [{"a":1}]"#, r#"{"runs": []} x"#, r#"{"next_page_token": 5}"#, r#"{"a" 1}"#, r#"{"runs": [{"a":1}}]}"#] {
             assert!(matches!(split(body, 2), Err(SplitError::Bad(_))), "{body}: {:?}", split(body, 2));
         }
     }

@@ -26,11 +26,13 @@ pub unsafe fn for_scan(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, res
     let relation = (*node).ss.ss_currentRelation;
     let relid = (*fsplan).scan.scanrelid;
     let attrs = super::compat::attributes((*relation).rd_att);
-    // The table's columns that the parent gives, by attnum.
+    // The table's columns that the parent gives, by attnum: those of type text only, whose
+    // values never fail to convert (a varchar(8) or a domain could, for a room with no rows).
     let given: Vec<(i16, &'static str)> = parent
         .columns
         .iter()
         .filter_map(|(_, to)| plan.columns.iter().find(|c| c.path.is_none() && c.name == *to).map(|c| (c.attnum, *to)))
+        .filter(|(attnum, _)| attrs[*attnum as usize - 1].atttypid == pg_sys::TEXTOID)
         .collect();
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
     let mut chosen = PgList::<pg_sys::Expr>::new();
@@ -49,7 +51,9 @@ pub unsafe fn for_scan(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, res
             uses_any = true;
             only_given &= given.iter().any(|(a, _)| *a == attnum);
         }
-        if uses_any && only_given && !pg_sys::contain_volatile_functions(qual as *mut pg_sys::Node) {
+        // A subquery would be evaluated a second time, and maybe differently (LIMIT, random()).
+        let node = qual as *mut pg_sys::Node;
+        if uses_any && only_given && !pg_sys::contain_volatile_functions(node) && !pg_sys::contain_subplans(node) {
             chosen.push(qual);
         }
     }
