@@ -61,6 +61,12 @@ impl ApiError {
         }
     }
 
+    /// The service's answer that the object's state allows no such request (a DELETED clean
+    /// room allows nothing but its deletion).
+    pub fn is_invalid_state(&self) -> bool {
+        matches!(self, ApiError::Status { error_code: Some(code), .. } if code == "INVALID_STATE")
+    }
+
     pub fn from_status(path: &str, status: u16, body: &[u8]) -> Self {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_string);

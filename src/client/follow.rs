@@ -66,6 +66,12 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
             Ok(Some(done)) => done,
             // The listing ended here (a vanished item of a parent listing, or the backend is gone).
             Ok(None) => return,
+            // A room whose state allows no listing (deleted): no rows, and the user is told.
+            Err(error) if cursor.pages() == 0 && reader.sent == 0 && !target.single && error.is_invalid_state() => {
+                let notice = unlistable_notice(&target, &error);
+                let _ = sender.send(Event::Unlistable { open: id, notice, cost: reader.cost }).await;
+                return;
+            }
             Err(error) => {
                 let _ = sender.send(Event::Failed { error, cost: reader.cost }).await;
                 return;
@@ -85,6 +91,16 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
             return;
         }
     }
+}
+
+/// What the user is told of a listing the room's state does not allow.
+fn unlistable_notice(target: &Target, error: &ApiError) -> String {
+    let room = target.echo_value("clean_room_name").map(|r| format!("clean room {:?}", excerpt(r, 64))).unwrap_or_else(|| "a clean room".into());
+    let said = match error {
+        ApiError::Status { message: Some(m), .. } => format!(" ({})", excerpt(m, 200)),
+        _ => String::new(),
+    };
+    format!("{room} cannot be listed in its state, so it gives no rows{said}")
 }
 
 fn internal() -> ApiError {

@@ -56,6 +56,8 @@ const ENTRY_OVERHEAD: u64 = 256;
 /// listing's id.
 pub(super) enum Event {
     Page { open: usize, page: Page, ends_page: bool, last: bool, cost: Stats },
+    /// The listing cannot be made and gives no rows (a deleted clean room): the backend is told.
+    Unlistable { open: usize, notice: String, cost: Stats },
     Failed { error: ApiError, cost: Stats },
 }
 
@@ -109,7 +111,12 @@ pub struct Listing {
     recording_bytes: u64,
     stats: Stats,
     config: FetchConfig,
+    /// What the backend should be told of listings that could not be made.
+    notices: Vec<String>,
 }
+
+/// The most notices one scan keeps of its own listings: past it they are not repeated.
+const MAX_LISTING_NOTICES: usize = 20;
 
 impl Listing {
     /// Prepares to follow `targets`; nothing is requested before the first item is asked for.
@@ -129,6 +136,7 @@ impl Listing {
             recording_bytes: 0,
             stats: Stats::default(),
             config: config.clone(),
+            notices: Vec::new(),
         }
     }
 
@@ -146,7 +154,9 @@ impl Listing {
 
     /// What the backend should be told since the last call (items that could not be followed).
     pub fn take_notices(&mut self) -> Vec<String> {
-        self.source.take_notices()
+        let mut notices = self.source.take_notices();
+        notices.append(&mut self.notices);
+        notices
     }
 
     /// Stops every request in flight and hands back the listing cache.
@@ -210,6 +220,13 @@ impl Listing {
                 Event::Page { open, page, ends_page, last, cost } => {
                     self.stats += cost;
                     self.arrived(open, page, ends_page, last);
+                }
+                Event::Unlistable { open, notice, cost } => {
+                    self.stats += cost;
+                    if self.notices.len() < MAX_LISTING_NOTICES {
+                        self.notices.push(notice);
+                    }
+                    self.arrived(open, Page::default(), true, true);
                 }
                 Event::Failed { error, cost } => {
                     self.stats += cost;
