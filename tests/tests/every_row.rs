@@ -201,7 +201,7 @@ fn the_fan_out_skips_deleted_rooms_and_says_so() {
     assert_eq!(requests_for(&w, "retired"), 0, "a DELETED room's listings are not asked for");
     let plan = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF", "SELECT * FROM task_runs");
     assert!(plan.iter().any(|l| l.trim_start().starts_with("Skipped:") && l.contains("DELETED")), "{plan:?}");
-    assert_eq!(w.count("SELECT count(*) FROM clean_rooms WHERE status = 'DELETED'"), 1, "clean_rooms still shows it");
+    assert_eq!(w.count("SELECT count(*) FROM clean_rooms WHERE status = 'DELETED' AND name = 'retired'"), 1, "clean_rooms still shows it");
 }
 
 // ---- 5. several deployments ----

@@ -53,6 +53,7 @@ fn notebook_revisions() -> i64 {
         .as_array()
         .unwrap()
         .iter()
+        .filter(|r| r["status"] != "DELETED")
         .flat_map(|r| r["assets"].as_array().cloned().unwrap_or_default())
         .filter(|a| a["asset_type"] == "NOTEBOOK_FILE")
         .map(|a| a["_revisions"].as_array().map_or(0, |x| x.len()) as i64)
