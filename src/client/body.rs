@@ -29,6 +29,11 @@ impl PageBody {
         PageBody { prefix: VecDeque::from([body]), response: None, path: path.to_string(), recording: None }
     }
 
+    /// The length the answer announced, if it did (a hint, never trusted with an allocation).
+    pub fn announced(&self) -> Option<u64> {
+        self.response.as_ref().and_then(|r| r.content_length())
+    }
+
     /// The next chunk; `None` at the end of the body.
     pub async fn chunk(&mut self, stats: &mut Stats) -> Result<Option<Bytes>, ApiError> {
         match self.prefix.pop_front() {

@@ -205,15 +205,12 @@ impl PageReader<'_> {
     /// batches before the last are sent from here.
     async fn read_list(&mut self, mut body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
         let limit = self.config.client.max_value_bytes();
-        // Whole only when no item of it can be over the limit; reserved at once, so that the
-        // buffer never doubles past what it may hold.
+        // Whole only when no item of it can be over the limit. The buffer is sized from the
+        // announced length when there is one (never trusted beyond what it may hold).
         let whole = WHOLE_BYTES.min(limit);
-        let mut start = Vec::new();
+        let mut start = Vec::with_capacity(body.announced().map_or(CHUNK_BYTES, |n| n.min(whole as u64 + 1) as usize));
         // A page read again after it broke off is split, to find where to resume.
         while self.sent == 0 && start.len() <= whole {
-            if start.is_empty() {
-                start.reserve_exact(whole + CHUNK_BYTES);
-            }
             match body.chunk(&mut self.cost).await.map_err(Broken::from_read)? {
                 Some(chunk) => start.extend_from_slice(&chunk),
                 None => return self.read_whole(start, body, run_ahead, ahead).await,
