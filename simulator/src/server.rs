@@ -927,7 +927,7 @@ mod tests {
         assert_eq!(room_names(&get(&state, "a", "/api/2.0/clean-rooms", "").1), ["room_of_a"]);
         assert_eq!(get(&state, "a", "/api/2.0/clean-rooms/room_of_a/runs", "").1["runs"].as_array().unwrap().len(), 3);
         assert_eq!(get(&state, "a", "/api/2.0/clean-rooms/acme_x_retailer/runs", "").0, 404);
-        assert_eq!(room_names(&get(&state, "b", "/api/2.0/clean-rooms", "").1).len(), 4, "an unknown deployment: the shared dataset");
+        assert_eq!(room_names(&get(&state, "b", "/api/2.0/clean-rooms", "").1).len(), 5, "an unknown deployment: the shared dataset");
     }
 
     #[test]
@@ -952,7 +952,7 @@ mod tests {
         config.data.add_unusable_room_items();
         let state = State::new(config);
         let names = room_names(&get(&state, "", "/api/2.0/clean-rooms", "").1);
-        let mut expected: Vec<serde_json::Value> = ["acme_x_retailer", "bank_x_insurer", "empty_room", "partners/2024 é", "ghost"].map(Into::into).to_vec();
+        let mut expected: Vec<serde_json::Value> = ["acme_x_retailer", "bank_x_insurer", "empty_room", "partners/2024 é", "retired_room", "ghost"].map(Into::into).to_vec();
         expected.extend(crate::data::unusable_room_names());
         assert_eq!(names, expected);
         // Paged: the items without a room are on the later pages, not lost.
