@@ -52,6 +52,12 @@ impl ApiError {
         }
     }
 
+    /// A request task that stopped without an answer (a bug): the scan ends with this instead
+    /// of waiting for a page that never comes.
+    pub fn task_failed() -> Self {
+        ApiError::Internal { problem: "a request task failed".into() }
+    }
+
     /// The service's answer that the object does not exist (404 RESOURCE_DOES_NOT_EXIST): not
     /// a wrong URL (ENDPOINT_NOT_FOUND), nor a proxy's 404 page.
     pub fn is_gone(&self) -> bool {

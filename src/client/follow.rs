@@ -48,7 +48,7 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
         let url = target.page_url(token.as_deref());
         let path = excerpt(&format!("GET {}", url.path()), PATH_SHOWN);
         let mut opened = match ahead.take() {
-            Some((t, mut task)) if Some(&t) == token.as_ref() => (&mut task.0).await.unwrap_or_else(|_| (Err(internal()), Stats::default())),
+            Some((t, mut task)) if Some(&t) == token.as_ref() => (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::task_failed()), Stats::default())),
             _ => open(&config, &target, url.clone()).await,
         };
         // A page read ahead whose answer broke off is asked for again, as any page is.
@@ -101,10 +101,6 @@ fn unlistable_notice(target: &Target, error: &ApiError) -> String {
         _ => String::new(),
     };
     format!("{room} cannot be listed in its state, so it gives no rows{said}")
-}
-
-fn internal() -> ApiError {
-    ApiError::Internal { problem: "a request task failed".into() }
 }
 
 /// Opens a page, and what that cost.

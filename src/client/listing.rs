@@ -115,8 +115,6 @@ pub struct Listing {
     notices: Vec<String>,
 }
 
-/// The most notices one scan keeps of its own listings: past it they are not repeated.
-const MAX_LISTING_NOTICES: usize = 20;
 
 impl Listing {
     /// Prepares to follow `targets`; nothing is requested before the first item is asked for.
@@ -223,7 +221,7 @@ impl Listing {
                 }
                 Event::Unlistable { open, notice, cost } => {
                     self.stats += cost;
-                    if self.notices.len() < MAX_LISTING_NOTICES {
+                    if self.notices.len() < super::source::MAX_NOTICES {
                         self.notices.push(notice);
                     }
                     self.arrived(open, Page::default(), true, true);
@@ -330,7 +328,7 @@ fn spawn_follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mps
     AbortOnDrop(runtime().spawn(async move {
         let mut follow = follow;
         if matches!((&mut follow.0).await, Err(e) if e.is_panic()) {
-            let _ = report.send(Event::Failed { error: ApiError::Internal { problem: "a request task failed".into() }, cost: Stats::default() }).await;
+            let _ = report.send(Event::Failed { error: ApiError::task_failed(), cost: Stats::default() }).await;
         }
     }))
 }

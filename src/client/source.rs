@@ -278,8 +278,9 @@ impl ListingSource {
     }
 }
 
-/// The most notices one fan-out keeps for the backend: past it they are counted, not kept.
-const MAX_NOTICES: usize = 20;
+/// The most notices one fan-out (or one scan's own listings) keeps for the backend: past it
+/// they are counted, not kept.
+pub(super) const MAX_NOTICES: usize = 20;
 
 impl PerParent {
     /// An item that cannot be followed: counted, and the backend is told (its rows are missing).

@@ -110,7 +110,7 @@ fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
                 Outcome::Failed { error: ApiError::BadResponse { path, problem }, effect: Effect::Made }
             }
         },
-        Err(e) if op != Operation::Insert && is_gone(&e) => match op {
+        Err(e) if op != Operation::Insert && e.is_gone() => match op {
             Operation::Delete if earlier_may_have_applied => Outcome::Done { answer: Map::new(), retried_gone: true },
             _ => Outcome::Gone,
         },
@@ -119,11 +119,6 @@ fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
             Outcome::Failed { error, effect }
         }
     }
-}
-
-/// The API's "no such object" (the row, or its clean room): not a 404 from a wrong URL.
-fn is_gone(e: &ApiError) -> bool {
-    matches!(e, ApiError::Status { status: 404, error_code: Some(code), .. } if code == "RESOURCE_DOES_NOT_EXIST")
 }
 
 #[cfg(test)]
