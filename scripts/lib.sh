@@ -73,6 +73,76 @@ ensure_postgres() {
     rm -rf "$tmp"
 }
 
+# The assert-enabled PostgreSQL 15 (--enable-cassert --enable-debug), for the test stage that
+# looks for what release builds hide: failed Assert()s (a "TRAP:" line in the server log) and,
+# with debug_discard_caches = 1, catalog data used after a cache invalidation. Built once per
+# machine from the upstream tarball of Debian's source package postgresql-15 (the newest release
+# apt can fetch; Debian's patches change the directory layout, so they are left out)
+# and installed under $PG_ROOT/15-cassert. A build that stopped half-way is started again from
+# scratch: only a finished installation gets the marker file .complete.
+PG_CASSERT_DIR=$PG_ROOT/15-cassert
+
+pg_cassert_installed() {
+    [ -x "$PG_CASSERT_DIR/bin/postgres" ] && [ -x "$PG_CASSERT_DIR/bin/initdb" ] &&
+        [ -x "$PG_CASSERT_DIR/bin/pg_config" ] && [ -e "$PG_CASSERT_DIR/include/server/postgres.h" ] &&
+        grep -qs '^#define USE_ASSERT_CHECKING 1' "$PG_CASSERT_DIR/include/server/pg_config.h"
+}
+
+ensure_postgres_cassert() {
+    [ -e "$PG_CASSERT_DIR/.complete" ] && pg_cassert_installed && return 0
+    mkdir -p "$PG_ROOT"
+    # One build at a time per machine: a second caller waits, then finds the first one's result.
+    (
+        flock 9
+        [ -e "$PG_CASSERT_DIR/.complete" ] && pg_cassert_installed && exit 0
+        build_postgres_cassert
+    ) 9>"$PG_ROOT/15-cassert.lock"
+}
+
+build_postgres_cassert() {
+    local build=$PG_ROOT/15-cassert.build need=() p list=/etc/apt/sources.list.d/debian-src-databricks_fdw.sources
+    ensure_packages
+    for p in build-essential pkg-config libicu-dev libreadline-dev zlib1g-dev libssl-dev; do
+        dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
+    done
+    export DEBIAN_FRONTEND=noninteractive
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing ${need[*]} (to build PostgreSQL)"
+        apt-get update -qq
+        apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    # apt-get source needs a deb-src entry: the machine's own Debian entries, as source.
+    if ! grep -rqs -e '^Types:.*deb-src' -e '^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        log "adding Debian's source packages to apt ($list)"
+        sed 's/^Types: deb$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources >"$list"
+        apt-get update -qq
+    fi
+    log "building an assert-enabled PostgreSQL 15 into $PG_CASSERT_DIR (once per machine)"
+    rm -rf "$build" "$PG_CASSERT_DIR"
+    mkdir -p "$build"
+    (
+        cd "$build"
+        # The newest release whose source a mirror serves (the security archive's may be
+        # missing): a minor release apart from the machine's server does not matter here.
+        local v
+        for v in $(apt-cache showsrc postgresql-15 | sed -n 's/^Version: //p' | sort -Vru); do
+            apt-get source --download-only -qq "postgresql-15=$v" >/dev/null 2>&1 && break
+            rm -f postgresql-15_*
+        done
+        tar xjf postgresql-15_*.orig.tar.bz2
+        cd postgresql-15.*/
+        # ICU and OpenSSL as Debian builds it; the machine's time zones.
+        ./configure --quiet --prefix="$PG_CASSERT_DIR" --enable-cassert --enable-debug \
+            --with-icu --with-openssl --with-system-tzdata=/usr/share/zoneinfo >/dev/null
+        nice make -s -j"$(nproc)" >/dev/null
+        make -s install >/dev/null
+    )
+    pg_cassert_installed || { log "the assert-enabled build in $PG_CASSERT_DIR is incomplete"; return 1; }
+    chmod -R a+rX "$PG_CASSERT_DIR"
+    touch "$PG_CASSERT_DIR/.complete"
+    rm -rf "$build"
+}
+
 # ensure_toolchain [MAJOR...]: packages, cargo-pgrx, the named PostgreSQL versions (default:
 # $PG_MAJOR), and pgrx registered with every version present (`cargo pgrx init` rewrites its
 # configuration, so all of them are registered in one call).

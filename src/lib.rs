@@ -26,9 +26,10 @@ fn databricks_fdw_handler() -> PgBox<pg_sys::FdwRoutine> {
     fdw::fdw_routine()
 }
 
-/// The FDW validator: checks options at CREATE and ALTER time.
+/// The FDW validator: checks options at CREATE and ALTER time. Any role may call it, with any
+/// arguments (NULLs too: the function is not STRICT).
 #[pg_extern(create_or_replace)]
-fn databricks_fdw_validator(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) {
+fn databricks_fdw_validator(options: Option<Vec<Option<String>>>, catalog: Option<pg_sys::Oid>) {
     fdw::validate(options, catalog);
 }
 

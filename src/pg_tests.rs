@@ -49,6 +49,35 @@ mod tests {
         .unwrap();
     }
 
+    /// The SQLSTATE of `sql`, or None when it succeeds (a PL/pgSQL block catches the error).
+    fn sqlstate_of(sql: &str) -> Option<String> {
+        Spi::run(
+            "CREATE OR REPLACE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS
+             $$ BEGIN EXECUTE q; RETURN NULL; EXCEPTION WHEN OTHERS THEN RETURN SQLSTATE; END $$",
+        )
+        .unwrap();
+        Spi::get_one_with_args::<String>("SELECT pg_temp.sqlstate_of($1)", &[sql.into()]).unwrap()
+    }
+
+    /// Any role may call the validator directly, with NULLs too: a NULL list is no options, a
+    /// NULL catalog an error of its own (never a Rust panic's text).
+    #[pg_test]
+    fn the_validator_called_directly_by_any_role_answers_null_arguments() {
+        Spi::run("CREATE ROLE validator_caller; SET ROLE validator_caller").unwrap();
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator(NULL, 'pg_foreign_server'::regclass)"), None);
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{NULL}', 'pg_foreign_server'::regclass)"), None);
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator(NULL, NULL)").as_deref(), Some("22004"));
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{workspace_url=x}', NULL)").as_deref(), Some("22004"));
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator(NULL, 'pg_foreign_table'::regclass)").as_deref(), Some("HV00J"));
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{workspace_ulr=x}', 'pg_foreign_server'::regclass)").as_deref(), Some("HV00D"));
+        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{token=x}', 'pg_class'::regclass)"), None, "no options of ours there");
+    }
+
+    #[pg_test(error = "databricks_fdw_validator: the catalog must not be NULL")]
+    fn the_validator_names_a_null_catalog() {
+        Spi::run("SELECT databricks_fdw_validator(NULL, NULL)").unwrap();
+    }
+
     #[pg_test(error = "cannot insert into foreign table \"ro_runs\": the Databricks API cannot change resource task_runs")]
     fn tables_are_read_only() {
         Spi::run(

@@ -101,17 +101,27 @@ impl<T> OrRaise<T> for Result<T, FdwError> {
     }
 }
 
-pub fn validate(options: Vec<Option<String>>, catalog: Option<pg_sys::Oid>) {
+/// The validator's work. `options` NULL is no options; `catalog` NULL cannot come from
+/// Postgres (which names the catalog the options belong to) but from a direct call, and is an
+/// error; another catalog has no options of ours, so nothing is checked.
+pub fn validate(options: Option<Vec<Option<String>>>, catalog: Option<pg_sys::Oid>) {
+    let Some(catalog) = catalog else {
+        raise(
+            FdwError::new(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "databricks_fdw_validator: the catalog must not be NULL")
+                .hint("Name the catalog the options belong to, e.g. 'pg_foreign_server'::regclass."),
+        );
+    };
     let context = match catalog {
-        Some(pg_sys::ForeignDataWrapperRelationId) => OptionContext::Wrapper,
-        Some(pg_sys::ForeignServerRelationId) => OptionContext::Server,
-        Some(pg_sys::UserMappingRelationId) => OptionContext::UserMapping,
-        Some(pg_sys::ForeignTableRelationId) => OptionContext::Table,
-        Some(pg_sys::AttributeRelationId) => OptionContext::Column,
+        pg_sys::ForeignDataWrapperRelationId => OptionContext::Wrapper,
+        pg_sys::ForeignServerRelationId => OptionContext::Server,
+        pg_sys::UserMappingRelationId => OptionContext::UserMapping,
+        pg_sys::ForeignTableRelationId => OptionContext::Table,
+        pg_sys::AttributeRelationId => OptionContext::Column,
         _ => return,
     };
     let pairs: Vec<(String, String)> = options
         .into_iter()
+        .flatten()
         .flatten()
         .map(|kv| match kv.split_once('=') {
             Some((k, v)) => (k.to_string(), v.to_string()),

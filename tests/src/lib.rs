@@ -217,9 +217,53 @@ impl std::fmt::Display for DbError {
 }
 
 /// The server log of the test cluster (`DATABRICKS_FDW_TEST_PGLOG`, set by scripts/test.sh).
-pub fn server_log() -> String {
-    let path = std::env::var("DATABRICKS_FDW_TEST_PGLOG").expect("DATABRICKS_FDW_TEST_PGLOG names the test cluster's log; run the tests through scripts/test.sh");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+fn server_log_path() -> String {
+    std::env::var("DATABRICKS_FDW_TEST_PGLOG").expect("DATABRICKS_FDW_TEST_PGLOG names the test cluster's log; run the tests through scripts/test.sh")
+}
+
+/// The part of the server log one session writes from now on: tests run in parallel against
+/// one cluster, so a check on the whole log could be satisfied (or failed) by another test.
+/// Lines are told apart by the backend's process id, which the log line prefix of a cluster
+/// made by initdb (`%m [%p] `) carries; lines written before the mark are not read, so an
+/// earlier session that had the same process id does not count.
+pub struct SessionLog {
+    path: String,
+    start: u64,
+    tag: String,
+}
+
+impl SessionLog {
+    /// Marks the log for the session of `db`, from now on.
+    pub fn mark(db: &mut Client) -> SessionLog {
+        let path = server_log_path();
+        let start = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{path}: {e}")).len();
+        let pid: i32 = db.query_one("SELECT pg_backend_pid()", &[]).expect("pg_backend_pid").get(0);
+        SessionLog { path, start, tag: format!(" [{pid}] ") }
+    }
+
+    /// The session's lines written since the mark.
+    pub fn lines(&self) -> Vec<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = std::fs::File::open(&self.path).unwrap_or_else(|e| panic!("{}: {e}", self.path));
+        file.seek(SeekFrom::Start(self.start)).expect("seek in the server log");
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).expect("read the server log");
+        String::from_utf8_lossy(&bytes).lines().filter(|l| l.contains(&self.tag)).map(str::to_string).collect()
+    }
+}
+
+/// The whole server log since `start` (a byte offset), for what no single session writes: the
+/// postmaster's own lines, such as a crashed backend's.
+pub fn server_log_since(start: u64) -> String {
+    let path = server_log_path();
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    String::from_utf8_lossy(bytes.get(start as usize..).unwrap_or_default()).into_owned()
+}
+
+/// The server log's length now: a start for [`server_log_since`].
+pub fn server_log_len() -> u64 {
+    let path = server_log_path();
+    std::fs::metadata(&path).unwrap_or_else(|e| panic!("{path}: {e}")).len()
 }
 
 /// The runs of a fixture room, as the simulator serves them.
