@@ -62,7 +62,7 @@ mod tests {
     /// Any role may call the validator directly, with NULLs too: a NULL list is no options, a
     /// NULL catalog an error of its own (never a Rust panic's text).
     #[pg_test]
-    fn the_validator_called_directly_by_any_role_answers_null_arguments() {
+    fn any_role_may_call_the_validator_with_nulls() {
         Spi::run("CREATE ROLE validator_caller; SET ROLE validator_caller").unwrap();
         assert_eq!(sqlstate_of("SELECT databricks_fdw_validator(NULL, 'pg_foreign_server'::regclass)"), None);
         assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{NULL}', 'pg_foreign_server'::regclass)"), None);
