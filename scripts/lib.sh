@@ -20,9 +20,68 @@ pg_binaries_version() {
     esac
 }
 
-# pg_bin MAJOR: the directory of that version's initdb, pg_ctl, postgres and pg_config.
+# pg_bin MAJOR: the directory of that version's initdb, pg_ctl, postgres and pg_config (in the
+# private copy under $PG_PRIVATE_ROOT once private_installation made one).
 pg_bin() {
-    if [ "$1" = 15 ]; then echo /usr/lib/postgresql/15/bin; else echo "$PG_ROOT/$1/bin"; fi
+    if [ "$1" = 15 ]; then echo "${PG_PRIVATE_ROOT:-}/usr/lib/postgresql/15/bin"; else echo "${PG_PRIVATE_ROOT:-}$PG_ROOT/$1/bin"; fi
+}
+
+# private_installation MAJOR ROOT: a copy of that version's installation below ROOT, each
+# directory at its own path under ROOT (PostgreSQL finds its files relative to its programs, so
+# the copy runs as the original does); from then on pg_bin MAJOR names the copy's programs. For
+# tests that add and remove installed files: the machine's installation stays as it was.
+private_installation() {
+    local major=$1 root=$2 config d
+    config=$(pg_bin "$major")/pg_config
+    rm -rf "$root"
+    if [ "$major" = 15 ]; then
+        # Debian's: programs and modules under /usr/lib/postgresql/15, shared files elsewhere.
+        for d in "$("$config" --bindir)" "$("$config" --pkglibdir)" "$("$config" --sharedir)"; do
+            mkdir -p "$root$(dirname "$d")"
+            cp -a "$d" "$root$d"
+        done
+    else
+        mkdir -p "$root$PG_ROOT"
+        cp -a "$PG_ROOT/$major" "$root$PG_ROOT/"
+    fi
+    chmod -R a+rX "$root"
+    PG_PRIVATE_ROOT=$root
+}
+
+# extension_files MAJOR: databricks_fdw's files installed in that version (its library, its
+# control file and SQL scripts), one path a line.
+extension_files() {
+    local config
+    config=$(pg_bin "$1")/pg_config
+    find "$("$config" --pkglibdir)" "$("$config" --sharedir)/extension" -maxdepth 1 -name 'databricks_fdw*' | sort
+}
+
+# keep_installed_extension MAJOR DIR: saves databricks_fdw's files installed in that version (if
+# any) into DIR, with their checksums, for restore_installed_extension.
+keep_installed_extension() {
+    local major=$1 dir=$2 f
+    rm -rf "$dir"
+    mkdir -p "$dir/files"
+    extension_files "$major" >"$dir/paths"
+    while read -r f; do
+        mkdir -p "$dir/files$(dirname "$f")"
+        cp -a "$f" "$dir/files$f"
+    done <"$dir/paths"
+    xargs -r -d '\n' sha256sum <"$dir/paths" >"$dir/sums"
+}
+
+# restore_installed_extension MAJOR DIR: puts back exactly the files keep_installed_extension
+# saved (no others of databricks_fdw's) and checks their checksums.
+restore_installed_extension() {
+    local major=$1 dir=$2 f
+    [ -e "$dir/paths" ] || return 0
+    extension_files "$major" | xargs -r -d '\n' rm -f
+    while read -r f; do cp -a "$dir/files$f" "$f"; done <"$dir/paths"
+    if ! extension_files "$major" | cmp -s - "$dir/paths" ||
+        ! { [ ! -s "$dir/sums" ] || sha256sum --quiet -c "$dir/sums"; }; then
+        log "PostgreSQL $major: databricks_fdw's installed files differ from those before the tests"
+        return 1
+    fi
 }
 
 check_major() {
@@ -177,11 +236,12 @@ install_extension() {
 
 # start_cluster DIR PORT [MAJOR]: a cluster owned by the postgres user, listening on
 # 127.0.0.1:PORT (use ports below 32768: above is the ephemeral range), with a superuser role
-# "root" for this shell's user. Reuses DIR if it holds a cluster of the same version.
+# "root" for this shell's user. Reuses DIR if it holds a cluster of the same version. MAJOR may
+# also name a build of a major under $PG_ROOT, as 15-cassert.
 start_cluster() {
     local dir=$1 port=$2 major=${3:-$PG_MAJOR} bin
     bin=$(pg_bin "$major")
-    if [ -s "$dir/PG_VERSION" ] && [ "$(cat "$dir/PG_VERSION")" != "$major" ]; then
+    if [ -s "$dir/PG_VERSION" ] && [ "$(cat "$dir/PG_VERSION")" != "${major%%-*}" ]; then
         stop_cluster "$dir"
         rm -rf "$dir"
     fi
@@ -214,6 +274,12 @@ stop_cluster() {
     sudo -u postgres "$(pg_bin "$major")/pg_ctl" -D "$dir" stop -m fast >/dev/null 2>&1 || true
 }
 
+# crashed LOG: whether a postmaster log shows a crashed backend, or a failed assertion ("TRAP:",
+# in an assert-enabled build); prints the lines that say so.
+crashed() {
+    grep -E "PANIC|TRAP:|server process .* was terminated|terminated by signal" "$1"
+}
+
 # start_simulator PIDFILE PORTFILE [ARGS...]: starts the simulator in the background and waits
 # until it answers; prints its URL.
 start_simulator() {
@@ -225,7 +291,7 @@ start_simulator() {
     fi
     rm -f "$portfile"
     cargo build --quiet --release -p databricks-sim
-    ./target/release/databricks-sim --port-file "$portfile" "$@" >"$portfile.log" 2>&1 &
+    "${CARGO_TARGET_DIR:-target}/release/databricks-sim" --port-file "$portfile" "$@" >"$portfile.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 100); do
         [ -s "$portfile" ] && break

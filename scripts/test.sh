@@ -8,9 +8,14 @@
 #      and simple protocol), safety, memory and TLS tests,
 #   3. on the default version (15) only: the short load test; pgjdbc and psycopg as BI tools use
 #      them; the benchmark's short form (every contender returns the same rows, no timing
-#      checks); upgrades from 0.1.0 and the .deb.
+#      checks); upgrades from 0.1.0 and the .deb (in a private copy of the installation);
+#   4. on an assert-enabled PostgreSQL 15 (built once per machine, see ensure_postgres_cassert):
+#      the in-database tests and the end-to-end tests, those of planning and writes again with
+#      debug_discard_caches = 1; a failed assertion (TRAP) or a crashed backend fails the stage.
 #
-# DATABRICKS_FDW_PG_VERSIONS="15 17" narrows the versions (default: all supported).
+# DATABRICKS_FDW_PG_VERSIONS="15 17" narrows the versions (default: all supported);
+# DATABRICKS_FDW_CASSERT=0 leaves out stage 4. The extension's files installed in each version
+# before the tests (the machine's PostgreSQL 15 among them) are put back at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -27,21 +32,28 @@ mkdir -p "$WORK"
 chmod 755 "$WORK"
 : >"$TIMES"
 
+# The stages below install their builds into each version's installation: what was there before
+# is put back at the end, whatever happens (checked by checksum).
+INSTALLED=$(printf '%s\n' $VERSIONS "$PG_MAJOR" | sort -u)
+for v in $INSTALLED; do keep_installed_extension "$v" "$WORK/installed-before/$v"; done
+finish() {
+    local status=$? v d
+    for d in "$WORK"/e2e-*/; do stop_cluster "$d"; done
+    for v in $INSTALLED; do restore_installed_extension "$v" "$WORK/installed-before/$v" || status=1; done
+    exit "$status"
+}
+trap finish EXIT
+
 log "simulator unit tests"
 cargo test -p databricks-sim
 
 log "building the end-to-end tests"
 cargo test -p databricks-fdw-e2e --no-run
 
-crashed() {
-    grep -E "PANIC|server process .* was terminated|terminated by signal" "$1" && return 0
-    return 1
-}
-
-# e2e_cluster MAJOR: a new cluster of that version with the extension created in database e2e;
-# prints its connection string.
+# e2e_cluster MAJOR [PORT]: a new cluster of that version (or build, as 15-cassert) with the
+# extension created in database e2e, in $WORK/e2e-MAJOR; prints its connection string.
 e2e_cluster() {
-    local major=$1 port=$((25400 + $1)) dir=$WORK/e2e-$1
+    local major=$1 port=${2:-$((25400 + $1))} dir=$WORK/e2e-$1
     new_cluster "$dir" "$port" "$major"
     # The writes tests PREPARE TRANSACTION, which needs prepared transactions on (a restart).
     psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -qc "ALTER SYSTEM SET max_prepared_transactions = 4"
@@ -50,8 +62,6 @@ e2e_cluster() {
     psql -h 127.0.0.1 -p "$port" -U postgres -d e2e -qc "CREATE EXTENSION databricks_fdw"
     echo "host=127.0.0.1 port=$port user=postgres dbname=e2e"
 }
-
-trap 'for v in $VERSIONS; do stop_cluster "$WORK/e2e-$v"; done' EXIT
 
 for v in $VERSIONS; do
     started=$(date +%s)
@@ -95,14 +105,23 @@ echo "pgjdbc and psycopg: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
 log "benchmark, short form (correctness only)"
 bash bench/run.sh --quick
 
-# Last: the package test replaces the installed build with the .deb, then removes it.
 started=$(date +%s)
-log "upgrades and the .deb (PostgreSQL $PG_MAJOR)"
+log "upgrades and the .deb (PostgreSQL $PG_MAJOR, in a private copy of the installation)"
 bash scripts/upgrade-test.sh
 echo "upgrades and .deb: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
+
+stages=$(( $(echo $VERSIONS | wc -w) + 4 ))
+if [ "${DATABRICKS_FDW_CASSERT:-1}" != 0 ]; then
+    started=$(date +%s)
+    log "the assert-enabled PostgreSQL 15"
+    bash scripts/cassert-test.sh "${E2E_TESTS[@]}"
+    echo "assert-enabled PostgreSQL 15, in all: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
+    stages=$((stages + 1))
+fi
 
 cat "$TIMES"
 log "all tests passed"
 # One line for whoever reads only the end: every stage above (simulator, each version, clients,
-# benchmark's short form, upgrades and .deb) passed, or the script would have stopped.
-echo "test.sh: $(( $(echo $VERSIONS | wc -w) + 4 )) passed, 0 failed"
+# benchmark's short form, upgrades and .deb, the assert-enabled build) passed, or the script
+# would have stopped.
+echo "test.sh: $stages passed, 0 failed"

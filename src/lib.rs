@@ -118,8 +118,12 @@ mod pg_tests;
 pub mod pg_test {
     pub fn setup(_options: Vec<&str>) {}
 
+    /// Settings of the test cluster from `DATABRICKS_FDW_PG_TEST_SETTINGS`, `name=value`
+    /// separated by spaces (scripts/test.sh sets `debug_discard_caches=1` on the assert-enabled
+    /// build).
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
-        vec![]
+        let settings = std::env::var("DATABRICKS_FDW_PG_TEST_SETTINGS").unwrap_or_default();
+        settings.split_whitespace().map(|s| &*Box::leak(s.to_string().into_boxed_str())).collect()
     }
 }
