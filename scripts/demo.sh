@@ -29,6 +29,12 @@ if [ "${1:-}" = stop ]; then
 fi
 
 check_major "$PG_MAJOR"
+# The demo uses only a cluster it made itself: it drops and re-creates its objects there.
+if ! cluster_is_ours "$DEMO_PGDATA"; then
+    log "$DEMO_PGDATA holds files the demo did not put there (or a cluster of a demo older than its marker file): not used"
+    log "stop and remove that cluster, or, if it is the demo's, run: touch $DEMO_PGDATA/$CLUSTER_MARK"
+    exit 1
+fi
 ensure_toolchain "$PG_MAJOR"
 install_extension release "$PG_MAJOR"
 mkdir -p "$DEMO_DIR"

@@ -234,21 +234,40 @@ install_extension() {
     cargo pgrx install "${flags[@]}" --pg-config "$(pg_bin "$major")/pg_config" >/dev/null
 }
 
+# The file start_cluster leaves in each cluster it makes. A cluster without it (an earlier
+# one, someone else's) is never removed by start_cluster, nor used by the demo.
+CLUSTER_MARK=databricks_fdw.cluster
+
+# cluster_is_ours DIR: DIR is absent or empty, or holds a cluster start_cluster made.
+cluster_is_ours() {
+    [ ! -e "$1" ] || [ -z "$(ls -A "$1")" ] || [ -e "$1/$CLUSTER_MARK" ]
+}
+
+# cluster_running DIR: a postmaster runs in DIR.
+cluster_running() {
+    [ -s "$1/postmaster.pid" ] && kill -0 "$(head -n 1 "$1/postmaster.pid")" 2>/dev/null
+}
+
 # start_cluster DIR PORT [MAJOR]: a cluster owned by the postgres user, listening on
 # 127.0.0.1:PORT (use ports below 32768: above is the ephemeral range), with a superuser role
-# "root" for this shell's user. Reuses DIR if it holds a cluster of the same version. MAJOR may
+# "root" for this shell's user. Reuses DIR if it holds a cluster of the same version; one of
+# another version is replaced only if start_cluster made it and it is not running. MAJOR may
 # also name a build of a major under $PG_ROOT, as 15-cassert.
 start_cluster() {
     local dir=$1 port=$2 major=${3:-$PG_MAJOR} bin
     bin=$(pg_bin "$major")
     if [ -s "$dir/PG_VERSION" ] && [ "$(cat "$dir/PG_VERSION")" != "${major%%-*}" ]; then
-        stop_cluster "$dir"
+        if ! cluster_is_ours "$dir" || cluster_running "$dir"; then
+            log "$dir holds a running cluster of PostgreSQL $(cat "$dir/PG_VERSION"), or one these scripts did not make: not replaced"
+            return 1
+        fi
         rm -rf "$dir"
     fi
     mkdir -p "$dir"
     chown postgres:postgres "$dir"
     if [ ! -s "$dir/PG_VERSION" ]; then
         sudo -u postgres "$bin/initdb" -D "$dir" -U postgres --auth=trust --locale=C.UTF-8 >/dev/null
+        touch "$dir/$CLUSTER_MARK"
     fi
     stop_cluster "$dir"
     sudo -u postgres "$bin/pg_ctl" -D "$dir" -l "$dir/postgres.log" -w \
@@ -259,7 +278,7 @@ start_cluster() {
 }
 
 # new_cluster DIR PORT [MAJOR]: start_cluster in DIR emptied first (a cluster that never saw
-# earlier tests).
+# earlier tests). For the tests' own directories only: whatever DIR holds is stopped and removed.
 new_cluster() {
     stop_cluster "$1"
     rm -rf "$1"

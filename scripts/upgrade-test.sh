@@ -5,8 +5,10 @@
 #      servers, user mappings and foreign tables, and queries work afterwards;
 #   2. the upgraded extension has exactly the objects (and function definitions) of a new
 #      installation: a change to the generated SQL without an upgrade script fails here;
-#   3. the .deb, installed with dpkg -i into a PostgreSQL that never saw the build tree, runs
-#      CREATE EXTENSION and the seed's query.
+#   3. the .deb holds the files `cargo pgrx install` installs, at the same places; unpacked into
+#      an installation without the build's files, it runs CREATE EXTENSION and the seed's query.
+# All of it in a private copy of the installation (private_installation): the frozen install
+# scripts and the .deb's files go there, and the machine's PostgreSQL stays as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -14,14 +16,16 @@ source scripts/lib.sh
 WORK=${TMPDIR:-/tmp}/databricks_fdw-test
 PORT=$((25420 + PG_MAJOR))
 DIR=$WORK/upgrade-$PG_MAJOR
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+private_installation "$PG_MAJOR" "$WORK/installation-$PG_MAJOR"
 BIN=$(pg_bin "$PG_MAJOR")
 EXTDIR=$("$BIN/pg_config" --sharedir)/extension
-LIBDIR=$("$BIN/pg_config" --pkglibdir)
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PSQL=(psql -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1 -AtqX)
 
 new_cluster "$DIR" "$PORT" "$PG_MAJOR"
-trap 'stop_cluster "$DIR"; [ -s "$WORK/upgrade-sim.pid" ] && kill "$(cat "$WORK/upgrade-sim.pid")" 2>/dev/null || true' EXIT
+trap 'stop_cluster "$DIR"; rm -rf "$PG_PRIVATE_ROOT"; [ -s "$WORK/upgrade-sim.pid" ] && kill "$(cat "$WORK/upgrade-sim.pid")" 2>/dev/null || true' EXIT
 SIM_URL=$(start_simulator "$WORK/upgrade-sim.pid" "$WORK/upgrade-sim.port")
 
 # The objects of the extension in database $1, each with its definition and comment.
@@ -71,10 +75,18 @@ SQL
     rm -f "$EXTDIR/$(basename "$frozen")"
 done
 
-log "the .deb, into a PostgreSQL $PG_MAJOR that never saw the build tree"
+log "the .deb, into a PostgreSQL $PG_MAJOR without the build's files"
 bash scripts/package.sh --deb
-rm -f "$LIBDIR/databricks_fdw.so" "$EXTDIR"/databricks_fdw*
-dpkg -i "dist/postgresql-15-databricks-fdw_${VERSION}_amd64.deb" >/dev/null
+DEB=dist/postgresql-15-databricks-fdw_${VERSION}_amd64.deb
+# Its files are those the build installed (paths as on the machine, below the copy's root).
+extension_files "$PG_MAJOR" | sed "s|^$PG_PRIVATE_ROOT||" >"$WORK/files-installed.txt"
+dpkg-deb --fsys-tarfile "$DEB" | tar -t | sed -n 's|^\./\(.*[^/]\)$|/\1|p' | sort >"$WORK/files-deb.txt"
+if ! diff -u "$WORK/files-installed.txt" "$WORK/files-deb.txt"; then
+    log "the .deb's files differ from those cargo pgrx install installs"
+    exit 1
+fi
+extension_files "$PG_MAJOR" | xargs -r -d '\n' rm -f
+dpkg-deb -x "$DEB" "$PG_PRIVATE_ROOT"
 new_cluster "$DIR" "$PORT" "$PG_MAJOR"
 rows=$("${PSQL[@]}" -d postgres <<SQL
 CREATE EXTENSION databricks_fdw;
@@ -89,6 +101,5 @@ SELECT count(*) FROM (
   WHERE clean_room_name = 'acme_x_retailer' AND deployment_name = 'dbc-abcd0123-a1bc') q;
 SQL
 )
-dpkg -r postgresql-15-databricks-fdw >/dev/null
 [ "$rows" = 57 ] || { log "the packaged extension returned $rows rows, not 57"; exit 1; }
 log "upgrade and package tests passed"
