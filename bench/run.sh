@@ -31,11 +31,11 @@ ensure_toolchain
 if [ -n "$QUICK" ]; then
     # The test command has just installed the (debug) extension; reuse it and debug tools.
     cargo build --quiet -p databricks-sim -p databricks-fdw-bench
-    BIN=$PWD/target/debug
+    BIN=${CARGO_TARGET_DIR:-$PWD/target}/debug
 else
     install_extension release
     cargo build --quiet --release -p databricks-sim -p databricks-fdw-bench
-    BIN=$PWD/target/release
+    BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 fi
 
 if [ ! -x "$WORK/venv/bin/python" ]; then
