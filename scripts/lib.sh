@@ -144,6 +144,7 @@ PG_CASSERT_DIR=$PG_ROOT/15-cassert
 pg_cassert_installed() {
     [ -x "$PG_CASSERT_DIR/bin/postgres" ] && [ -x "$PG_CASSERT_DIR/bin/initdb" ] &&
         [ -x "$PG_CASSERT_DIR/bin/pg_config" ] && [ -e "$PG_CASSERT_DIR/include/server/postgres.h" ] &&
+        [ -e "$PG_CASSERT_DIR/share/extension/citext.control" ] &&
         grep -qs '^#define USE_ASSERT_CHECKING 1' "$PG_CASSERT_DIR/include/server/pg_config.h"
 }
 
@@ -193,8 +194,9 @@ build_postgres_cassert() {
         # ICU and OpenSSL as Debian builds it; the machine's time zones.
         ./configure --quiet --prefix="$PG_CASSERT_DIR" --enable-cassert --enable-debug \
             --with-icu --with-openssl --with-system-tzdata=/usr/share/zoneinfo >/dev/null
-        nice make -s -j"$(nproc)" >/dev/null
-        make -s install >/dev/null
+        # The server and contrib (the tests use citext, as Debian's postgresql-contrib has it).
+        nice make -s -j"$(nproc)" world-bin >/dev/null
+        make -s install-world-bin >/dev/null
     )
     pg_cassert_installed || { log "the assert-enabled build in $PG_CASSERT_DIR is incomplete"; return 1; }
     chmod -R a+rX "$PG_CASSERT_DIR"
