@@ -46,6 +46,9 @@ pub struct Config {
     /// Keep every rendered page of runs in memory, so the simulator serves repeated listings
     /// at memory speed (for benchmarks; a million runs take about 700 MB).
     pub cache_pages: bool,
+    /// Write `next_page_token` before the list of items (JSON's member order is free, and the
+    /// service does not promise one).
+    pub token_first: bool,
 }
 
 impl Config {
@@ -63,6 +66,7 @@ impl Config {
             oauth_clients: vec![(DEFAULT_CLIENT_ID.to_string(), DEFAULT_CLIENT_SECRET.to_string())],
             token_lifetime: Duration::from_secs(3600),
             cache_pages: false,
+            token_first: false,
         }
     }
 }
@@ -623,26 +627,25 @@ fn page_window(state: &State, params: &HashMap<String, String>, default: usize) 
     Ok((offset, size))
 }
 
-/// Writes `{"<key>":[...],"next_page_token":"..."}`; `{}` when there is nothing at all.
-fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage) -> String {
-    let mut out = String::with_capacity(items.len() + 64);
-    out.push('{');
-    if !items.is_empty() {
-        out.push_str(&format!("\"{key}\":[{items}]"));
-    }
+/// Writes `{"<key>":[...],"next_page_token":"..."}` (the token first with `token_first`);
+/// `{}` when there is nothing at all.
+fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage, token_first: bool) -> String {
     let token = match (next, last) {
         (Some(t), _) => Some(t),
         (None, LastPage::Empty) => Some(String::new()),
         (None, LastPage::Absent) => None,
     };
-    if let Some(t) = token {
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&format!("\"next_page_token\":\"{t}\""));
+    let mut members = Vec::new();
+    if !items.is_empty() {
+        members.push(format!("\"{key}\":[{items}]"));
     }
-    out.push('}');
-    out
+    if let Some(t) = token {
+        members.push(format!("\"next_page_token\":\"{t}\""));
+    }
+    if token_first {
+        members.reverse();
+    }
+    format!("{{{}}}", members.join(","))
 }
 
 fn list_runs(state: &State, deployment: &str, room: &Room, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
@@ -674,7 +677,7 @@ fn list_runs(state: &State, deployment: &str, room: &Room, params: &HashMap<Stri
     } else {
         (end < matching.len()).then(|| page_token(end))
     };
-    let body = bytes::Bytes::from(envelope("runs", &items, next, room.last_page));
+    let body = bytes::Bytes::from(envelope("runs", &items, next, room.last_page, state.config.token_first));
     if state.config.cache_pages && !repeat_token {
         state.pages.lock().unwrap_or_else(|p| p.into_inner()).insert(key, body.clone());
     }
@@ -698,7 +701,7 @@ fn list_items<'a>(
     let end = (offset + size).min(all.len());
     let page = all.get(offset..end).unwrap_or(&[]).join(",");
     let next = (end < all.len()).then(|| page_token(end));
-    json(200, envelope(key, &page, next, LastPage::Absent))
+    json(200, envelope(key, &page, next, LastPage::Absent, state.config.token_first))
 }
 
 /// The rooms, then the items with no room behind them.
@@ -711,7 +714,7 @@ fn list_rooms(state: &State, data: &Dataset, params: &HashMap<String, String>) -
     let end = (offset + size).min(rooms.len());
     let items: Vec<String> = rooms.get(offset..end).unwrap_or(&[]).iter().map(|r| r.to_string()).collect();
     let next = (end < rooms.len()).then(|| page_token(end));
-    json(200, envelope("clean_rooms", &items.join(","), next, LastPage::Absent))
+    json(200, envelope("clean_rooms", &items.join(","), next, LastPage::Absent, state.config.token_first))
 }
 
 async fn faulty_response(
@@ -987,8 +990,9 @@ mod tests {
 
     #[test]
     fn envelope_shapes() {
-        assert_eq!(envelope("runs", "", None, LastPage::Absent), "{}");
-        assert_eq!(envelope("runs", "", None, LastPage::Empty), "{\"next_page_token\":\"\"}");
-        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent), "{\"runs\":[1],\"next_page_token\":\"t\"}");
+        assert_eq!(envelope("runs", "", None, LastPage::Absent, false), "{}");
+        assert_eq!(envelope("runs", "", None, LastPage::Empty, false), "{\"next_page_token\":\"\"}");
+        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent, false), "{\"runs\":[1],\"next_page_token\":\"t\"}");
+        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent, true), "{\"next_page_token\":\"t\",\"runs\":[1]}");
     }
 }
