@@ -141,7 +141,7 @@ pub(super) fn parse_auth_type(v: &str) -> Result<&'static str, String> {
     AUTH_TYPES.iter().map(|(n, _, _)| *n).find(|n| *n == v.trim()).ok_or_else(|| format!("unknown auth_type {:?}", crate::client::error::excerpt(v, 40)))
 }
 
-fn valid_auth_types() -> String {
+pub(super) fn valid_auth_types() -> String {
     format!("Valid auth_types are: {}.", AUTH_TYPES.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", "))
 }
 

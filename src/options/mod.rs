@@ -315,7 +315,8 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
         (spec.check)(value).map_err(|problem| {
             // Never echo a secret back, not even a malformed one.
             let problem = if SECRET_OPTIONS.contains(&spec.name) { problem } else { problem.replace('\0', "") };
-            FdwError::bad_option_value(name, problem)
+            let e = FdwError::bad_option_value(name, problem);
+            if spec.name == "auth_type" { e.hint(credentials::valid_auth_types()) } else { e }
         })?;
     }
     // A user mapping without credentials takes its server's profile's.
