@@ -116,7 +116,7 @@ async fn read(req: Request<Incoming>) -> TokenRequest {
     TokenRequest { method, form, query, basic, metadata, form_encoded }
 }
 
-/// Routes a token endpoint's request; None when `path` is not one.
+/// Answers a token endpoint's request; hands the request back when `path` is not one.
 pub async fn route(state: &State, req: Request<Incoming>, path: &str, deployment: &str) -> Result<Response<SimBody>, Request<Incoming>> {
     let tenant = path.strip_prefix("/entra/").and_then(|p| p.strip_suffix("/oauth2/token")).map(str::to_string);
     let kind = match (path, tenant) {
