@@ -51,27 +51,29 @@ cleanup() {
 trap cleanup EXIT
 start_cluster "$PGDATA_DIR" "$PORT"
 
-if [ -n "$QUICK" ]; then SMALL=2000 BIG=20000 LAT=200; else SMALL=10000 BIG=1000000 LAT=1000; fi
+if [ -n "$QUICK" ]; then SMALL=2000 BIG=20000 LAT=200 ONE=20000; else SMALL=10000 BIG=1000000 LAT=1000 ONE=300000; fi
 start_sim() {
     local portfile=$1
     shift
     rm -f "$portfile"
-    "$BIN/databricks-sim" --port-file "$portfile" --page-size 100 --cache-pages "$@" >"$portfile.log" 2>&1 &
+    "$BIN/databricks-sim" --port-file "$portfile" --cache-pages "$@" >"$portfile.log" 2>&1 &
     # Called in $(...), a subshell: the pid goes to a file for cleanup.
     echo $! >"${portfile%.port}.pid"
     for _ in $(seq 100); do [ -s "$portfile" ] && break; sleep 0.1; done
     cat "$portfile"
 }
-SIM=$(start_sim "$WORK/sim.port" --synthetic "bench_small=$SMALL" --synthetic "bench_big=$BIG")
+SIM=$(start_sim "$WORK/sim.port" --page-size 100 --synthetic "bench_small=$SMALL" --synthetic "bench_big=$BIG")
+# Runs as the service sends them: a room's whole history in one page.
+SIM_ONE=$(start_sim "$WORK/sim-one.port" --synthetic "one_page=$ONE")
 LAT_ARGS=()
 for i in 0 1 2 3 4 5 6 7; do LAT_ARGS+=(--synthetic "lat_$i=$LAT"); done
-SIM_LAT=$(start_sim "$WORK/sim-lat.port" --latency-ms 50 "${LAT_ARGS[@]}")
+SIM_LAT=$(start_sim "$WORK/sim-lat.port" --page-size 100 --latency-ms 50 "${LAT_ARGS[@]}")
 # A workspace of 64 clean rooms (50 runs each, one page) at 50 ms per request, for a table read
 # without WHERE: every room listed, then each room's runs.
 echo '{"clean_rooms": []}' >"$WORK/empty-fixture.json"
 WIDE_ARGS=(--fixture "$WORK/empty-fixture.json")
 for i in $(seq 0 63); do WIDE_ARGS+=(--synthetic "wide_$i=50"); done
-SIM_WIDE=$(start_sim "$WORK/sim-wide.port" --latency-ms 50 "${WIDE_ARGS[@]}")
+SIM_WIDE=$(start_sim "$WORK/sim-wide.port" --page-size 100 --latency-ms 50 "${WIDE_ARGS[@]}")
 
 "$WORK/venv/bin/python" bench/bench.py --pg-port "$PORT" --sim-port "$SIM" --sim-lat-port "$SIM_LAT" --sim-wide-port "$SIM_WIDE" \
-    --floor "$BIN/floor" --small "$SMALL" --big "$BIG" --lat "$LAT" ${QUICK:+--quick} --command "bench/run.sh $*"
+    --sim-one-port "$SIM_ONE" --floor "$BIN/floor" --small "$SMALL" --big "$BIG" --lat "$LAT" --one "$ONE" ${QUICK:+--quick} --command "bench/run.sh $*"

@@ -25,7 +25,7 @@ WORK=${TMPDIR:-/tmp}/databricks_fdw-test
 TIMES=$WORK/times.txt
 # Every end-to-end test file but the load and memory tests, which run on the default version
 # only (they measure the extension's own code, the same on every version, and take minutes).
-E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test service --test tls --test bi --test writes --test writes_exact --test writes_rules --test every_row --test oracle --test stackql --test real_service)
+E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test auth --test service --test tls --test bi --test writes --test writes_exact --test writes_rules --test every_row --test oracle --test stackql --test real_service)
 
 ensure_toolchain $VERSIONS
 mkdir -p "$WORK"

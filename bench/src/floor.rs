@@ -1,8 +1,10 @@
 //! The floor: downloads every page of a listing and finds each next token, nothing else (no
 //! JSON parsing, no rows). Whatever a client does beyond this is overhead.
 //!
-//! `floor URL TOKEN ROOM PAGE_SIZE [REPEAT]`: lists ROOM REPEAT times (default 1) over one
-//! keep-alive connection; prints `pages bytes seconds`.
+//! `floor URL TOKEN ROOM PAGE_SIZE [REPEAT] [validate]`: lists ROOM REPEAT times (default 1)
+//! over one keep-alive connection; prints `pages bytes seconds`. With `validate`, each page is
+//! also checked to be JSON (the least a client must do with a page it cannot split by a
+//! search, such as a room's whole history sent as one page).
 
 use std::time::Instant;
 
@@ -24,6 +26,7 @@ async fn main() {
     }
     let (base, token, room, page_size) = (&args[1], &args[2], &args[3], &args[4]);
     let repeat: usize = args.get(5).and_then(|r| r.parse().ok()).unwrap_or(1);
+    let validate = args.get(6).is_some_and(|a| a == "validate");
     let client = reqwest::Client::builder().tcp_nodelay(true).build().expect("client");
     let (mut pages, mut bytes) = (0u64, 0u64);
     let started = Instant::now();
@@ -40,6 +43,9 @@ async fn main() {
             let body = resp.bytes().await.expect("body");
             pages += 1;
             bytes += body.len() as u64;
+            if validate {
+                serde_json::from_slice::<serde::de::IgnoredAny>(&body).expect("the page is JSON");
+            }
             next = next_token(&body).map(str::to_string);
             if next.is_none() {
                 break;

@@ -19,11 +19,15 @@
 //! A workspace may serve reads from its own dataset ([`Config::deployments`]); a dataset may hold
 //! DELETED rooms and room-listing items that lead nowhere (see [`data::Dataset`]).
 //! - `GET /_sim/health`
+//!
+//! Token endpoints (see [`idp`]): `POST /oidc/v1/token` (OAuth M2M, token exchange),
+//! `POST /entra/{tenant}/oauth2/token`, `GET /metadata/identity/oauth2/token`, `POST /google/token`.
 
 pub mod body;
 pub mod data;
 mod exec;
 pub mod faults;
+pub mod idp;
 pub mod log;
 mod server;
 pub mod tls;

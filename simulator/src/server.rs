@@ -46,6 +46,12 @@ pub struct Config {
     /// Keep every rendered page of runs in memory, so the simulator serves repeated listings
     /// at memory speed (for benchmarks; a million runs take about 700 MB).
     pub cache_pages: bool,
+    /// Write `next_page_token` before the list of items (JSON's member order is free, and the
+    /// service does not promise one).
+    pub token_first: bool,
+    /// Who the identity providers' token endpoints know (Entra ID, managed identities, Google,
+    /// federation policies).
+    pub idp: crate::idp::IdpConfig,
 }
 
 impl Config {
@@ -63,6 +69,8 @@ impl Config {
             oauth_clients: vec![(DEFAULT_CLIENT_ID.to_string(), DEFAULT_CLIENT_SECRET.to_string())],
             token_lifetime: Duration::from_secs(3600),
             cache_pages: false,
+            token_first: false,
+            idp: Default::default(),
         }
     }
 }
@@ -95,6 +103,8 @@ pub struct State {
     pages: Mutex<HashMap<PageKey, bytes::Bytes>>,
     /// New clean rooms on their way to ACTIVE.
     pub provisioning: crate::writes::Provisioning,
+    /// What the identity providers issued.
+    pub(crate) idp: crate::idp::IdpState,
 }
 
 impl State {
@@ -114,6 +124,7 @@ impl State {
             token_serial: AtomicU64::new(0),
             pages: Mutex::new(HashMap::new()),
             provisioning: Default::default(),
+            idp: Default::default(),
         })
     }
 
@@ -132,6 +143,33 @@ impl State {
         for until in issued.values_mut() {
             *until = Instant::now();
         }
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// A new token, valid as a bearer token until its lifetime ends, and the `expires_in` to
+    /// state for it.
+    pub(crate) fn issue_token(&self, prefix: &str) -> (String, u64) {
+        let serial = self.token_serial.fetch_add(1, Ordering::SeqCst) + 1;
+        let token = format!("{prefix}-{serial}-{:x}", Instant::now().elapsed().as_nanos() ^ (serial as u128 * 0x9E37_79B9));
+        (token.clone(), self.register_token(&token))
+    }
+
+    /// Makes `token` valid for the configured lifetime; returns the `expires_in` to state.
+    pub(crate) fn register_token(&self, token: &str) -> u64 {
+        self.issued.lock().unwrap_or_else(|p| p.into_inner()).insert(token.to_string(), Instant::now() + self.config.token_lifetime);
+        self.stated_lifetime()
+    }
+
+    /// The lifetime token endpoints state (an armed token_lifetime fault's, else the real one).
+    pub(crate) fn stated_lifetime(&self) -> u64 {
+        self.token_lifetime_fault().unwrap_or(self.config.token_lifetime.as_secs())
+    }
+
+    pub(crate) fn check_token(&self, token: &str) -> &'static str {
+        self.check_bearer(token)
     }
 
     /// "valid", "expired" or "invalid" for a bearer token.
@@ -302,7 +340,7 @@ async fn serve_connection<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
 #[derive(Clone, Copy)]
 struct DropConnection;
 
-fn json(status: u16, body: String) -> Response<SimBody> {
+pub(crate) fn json(status: u16, body: String) -> Response<SimBody> {
     json_bytes(status, bytes::Bytes::from(body))
 }
 
@@ -334,9 +372,11 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     }
     let query = req.uri().query().unwrap_or("").to_string();
     let (deployment, api_path) = split_workspace_prefix(&path, req.headers().get(HOST));
-    if api_path == "/oidc/v1/token" {
-        return token_request(state, req, deployment).await;
-    }
+    let api_path = api_path.to_string();
+    let req = match crate::idp::route(state, req, &api_path, &deployment).await {
+        Ok(token_response) => return token_response,
+        Err(req) => req,
+    };
     let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let bearer = header.and_then(|v| v.strip_prefix("Bearer "));
     let auth = match (header, bearer) {
@@ -344,6 +384,11 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         (_, Some(t)) => state.check_bearer(t),
         (Some(_), None) => "invalid",
     };
+    // A Google ID token names its workspace, and comes with the service account's access token.
+    let host = req.headers().get(HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let prefix = if path.starts_with("/ws/") { &path[..path.len() - api_path.len()] } else { "" };
+    let gcp_access = req.headers().get(crate::idp::GCP_ACCESS_TOKEN_HEADER).and_then(|v| v.to_str().ok());
+    let auth = bearer.and_then(|t| crate::idp::check_google(state, t, &format!("{host}{prefix}"), gcp_access)).unwrap_or(auth);
     let read_only = bearer.is_some_and(|t| state.config.read_only_tokens.iter().any(|r| r == t));
     let segments: Vec<String> =
         api_path.split('/').skip(1).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
@@ -436,7 +481,7 @@ fn split_workspace_prefix<'a>(path: &'a str, host: Option<&HeaderValue>) -> (Str
     (host.to_string(), path)
 }
 
-fn parse_query(query: &str) -> HashMap<String, String> {
+pub(crate) fn parse_query(query: &str) -> HashMap<String, String> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -535,55 +580,6 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
     json(status, body.to_string())
 }
 
-/// `POST /oidc/v1/token`: the client-credentials grant with HTTP Basic client authentication.
-async fn token_request(state: &State, req: Request<Incoming>, deployment: String) -> Response<SimBody> {
-    use base64::Engine;
-    use http_body_util::BodyExt;
-    let client = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_string(), secret.to_string())));
-    let method = req.method().clone();
-    let form = match req.into_body().collect().await {
-        Ok(b) => parse_query(&String::from_utf8_lossy(&b.to_bytes())),
-        Err(_) => HashMap::new(),
-    };
-    let known = client.as_ref().is_some_and(|c| state.config.oauth_clients.contains(c));
-    let resp = if method != Method::POST {
-        json(405, r#"{"error":"invalid_request","error_description":"Use POST."}"#.into())
-    } else if !known {
-        json(401, r#"{"error":"invalid_client","error_description":"Client authentication failed."}"#.into())
-    } else if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        json(400, r#"{"error":"unsupported_grant_type","error_description":"Only client_credentials is supported."}"#.into())
-    } else if form.get("scope").map(String::as_str) != Some("all-apis") {
-        json(400, r#"{"error":"invalid_scope","error_description":"The scope must be all-apis."}"#.into())
-    } else {
-        let serial = state.token_serial.fetch_add(1, Ordering::SeqCst) + 1;
-        let token = format!("sim-oauth-{serial}-{:x}", Instant::now().elapsed().as_nanos() ^ (serial as u128 * 0x9E37_79B9));
-        let lifetime = state.config.token_lifetime;
-        state.issued.lock().unwrap_or_else(|p| p.into_inner()).insert(token.clone(), Instant::now() + lifetime);
-        let expires_in = state.token_lifetime_fault().unwrap_or(lifetime.as_secs());
-        json(200, serde_json::json!({"access_token": token, "token_type": "Bearer", "expires_in": expires_in, "scope": "all-apis"}).to_string())
-    };
-    state.log.push(Entry {
-        seq: 0,
-        method: method.to_string(),
-        path: "/oidc/v1/token".into(),
-        query: String::new(),
-        body: None,
-        deployment,
-        auth: if known { "valid" } else { "invalid" },
-        room: None,
-        status: resp.status().as_u16(),
-        accept: None,
-    });
-    resp
-}
-
 fn room_not_found(name: &str) -> Response<SimBody> {
     api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Clean room '{name}' does not exist."))
 }
@@ -623,26 +619,25 @@ fn page_window(state: &State, params: &HashMap<String, String>, default: usize) 
     Ok((offset, size))
 }
 
-/// Writes `{"<key>":[...],"next_page_token":"..."}`; `{}` when there is nothing at all.
-fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage) -> String {
-    let mut out = String::with_capacity(items.len() + 64);
-    out.push('{');
-    if !items.is_empty() {
-        out.push_str(&format!("\"{key}\":[{items}]"));
-    }
+/// Writes `{"<key>":[...],"next_page_token":"..."}` (the token first with `token_first`);
+/// `{}` when there is nothing at all.
+fn envelope(key: &str, items: &str, next: Option<String>, last: LastPage, token_first: bool) -> String {
     let token = match (next, last) {
         (Some(t), _) => Some(t),
         (None, LastPage::Empty) => Some(String::new()),
         (None, LastPage::Absent) => None,
     };
-    if let Some(t) = token {
-        if out.len() > 1 {
-            out.push(',');
-        }
-        out.push_str(&format!("\"next_page_token\":\"{t}\""));
+    let mut members = Vec::new();
+    if !items.is_empty() {
+        members.push(format!("\"{key}\":[{items}]"));
     }
-    out.push('}');
-    out
+    if let Some(t) = token {
+        members.push(format!("\"next_page_token\":\"{t}\""));
+    }
+    if token_first {
+        members.reverse();
+    }
+    format!("{{{}}}", members.join(","))
 }
 
 fn list_runs(state: &State, deployment: &str, room: &Room, params: &HashMap<String, String>, repeat_token: bool) -> Response<SimBody> {
@@ -674,7 +669,7 @@ fn list_runs(state: &State, deployment: &str, room: &Room, params: &HashMap<Stri
     } else {
         (end < matching.len()).then(|| page_token(end))
     };
-    let body = bytes::Bytes::from(envelope("runs", &items, next, room.last_page));
+    let body = bytes::Bytes::from(envelope("runs", &items, next, room.last_page, state.config.token_first));
     if state.config.cache_pages && !repeat_token {
         state.pages.lock().unwrap_or_else(|p| p.into_inner()).insert(key, body.clone());
     }
@@ -698,7 +693,7 @@ fn list_items<'a>(
     let end = (offset + size).min(all.len());
     let page = all.get(offset..end).unwrap_or(&[]).join(",");
     let next = (end < all.len()).then(|| page_token(end));
-    json(200, envelope(key, &page, next, LastPage::Absent))
+    json(200, envelope(key, &page, next, LastPage::Absent, state.config.token_first))
 }
 
 /// The rooms, then the items with no room behind them.
@@ -711,7 +706,7 @@ fn list_rooms(state: &State, data: &Dataset, params: &HashMap<String, String>) -
     let end = (offset + size).min(rooms.len());
     let items: Vec<String> = rooms.get(offset..end).unwrap_or(&[]).iter().map(|r| r.to_string()).collect();
     let next = (end < rooms.len()).then(|| page_token(end));
-    json(200, envelope("clean_rooms", &items.join(","), next, LastPage::Absent))
+    json(200, envelope("clean_rooms", &items.join(","), next, LastPage::Absent, state.config.token_first))
 }
 
 async fn faulty_response(
@@ -987,8 +982,9 @@ mod tests {
 
     #[test]
     fn envelope_shapes() {
-        assert_eq!(envelope("runs", "", None, LastPage::Absent), "{}");
-        assert_eq!(envelope("runs", "", None, LastPage::Empty), "{\"next_page_token\":\"\"}");
-        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent), "{\"runs\":[1],\"next_page_token\":\"t\"}");
+        assert_eq!(envelope("runs", "", None, LastPage::Absent, false), "{}");
+        assert_eq!(envelope("runs", "", None, LastPage::Empty, false), "{\"next_page_token\":\"\"}");
+        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent, false), "{\"runs\":[1],\"next_page_token\":\"t\"}");
+        assert_eq!(envelope("runs", "1", Some("t".into()), LastPage::Absent, true), "{\"next_page_token\":\"t\",\"runs\":[1]}");
     }
 }

@@ -22,6 +22,13 @@ pub enum ApiError {
     TooManyListings { max: usize },
     /// Retries of a transient failure ran out.
     Exhausted { last: Box<ApiError>, why: String },
+    /// A token endpoint refused, failed or could not be reached: `method` is the `auth_type`,
+    /// `option` the server option naming the endpoint. `retryable`: as the error would be for
+    /// the API, but never for a metadata service that is not there.
+    SignIn { method: &'static str, option: &'static str, error: Box<ApiError>, retryable: bool },
+    /// The credentials cannot be used as they are (an unreadable token file, a key that is not
+    /// one): no request was made.
+    CredentialUnusable { method: &'static str, problem: String },
 }
 
 impl ApiError {

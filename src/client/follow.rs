@@ -191,7 +191,7 @@ impl PageReader<'_> {
     async fn read_single(&mut self, body: PageBody) -> Result<(Page, Option<String>, usize), Broken> {
         let limit = self.config.client.max_value_bytes();
         let bytes = body.collect(limit, &mut self.cost).await.map_err(Broken::from_read)?;
-        let page = Page::decode(bytes, None, &self.config.fields).map_err(|problem| Broken::Fatal(self.bad(problem)))?;
+        let page = self.config.decode(bytes, None).map_err(|problem| Broken::Fatal(self.bad(problem)))?;
         let items = page.len();
         Ok((page, None, items))
     }
@@ -272,7 +272,7 @@ impl PageReader<'_> {
         }
         // The buffer was reserved for the largest page read whole; the page keeps only its size.
         bytes.shrink_to_fit();
-        let mut page = Page::decode(bytes, Some(self.config.list_key), &self.config.fields).map_err(|p| Broken::Fatal(self.bad(p)))?;
+        let mut page = self.config.decode(bytes, Some(self.config.list_key)).map_err(|p| Broken::Fatal(self.bad(p)))?;
         body.completed();
         let next = page.next_page_token.take();
         let items = page.len();
@@ -370,6 +370,6 @@ impl Batch {
 
     fn decode(mut self, config: &FetchConfig) -> Result<Page, String> {
         self.text.extend_from_slice(b"]}");
-        Page::decode(self.text, Some(config.list_key), &config.fields)
+        config.decode(self.text, Some(config.list_key))
     }
 }

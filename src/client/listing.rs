@@ -18,6 +18,7 @@ use super::request::Target;
 use super::runtime::{runtime, wait, Interrupts};
 use super::source::ListingSource;
 use super::{ApiClient, Stats};
+use crate::convert::prepare::RowRecipe;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
@@ -33,6 +34,20 @@ pub struct FetchConfig {
     /// The fields of each item the scan reads; the others are skipped while decoding.
     pub fields: Arc<[&'static str]>,
     pub max_in_flight: usize,
+    /// How the items become the scan's rows, made on the I/O thread (`None`: a listing whose
+    /// items are read by other code, such as a parent's).
+    pub rows: Option<Arc<RowRecipe>>,
+}
+
+impl FetchConfig {
+    /// Decodes a page (or batch) of this listing, and prepares its rows.
+    pub(super) fn decode(&self, body: impl Into<bytes::Bytes>, list_key: Option<&str>) -> Result<Page, String> {
+        let mut page = Page::decode(body, list_key, &self.fields)?;
+        if let Some(recipe) = &self.rows {
+            page.prepare(recipe);
+        }
+        Ok(page)
+    }
 }
 
 /// Pages of listings finished earlier in the same execution, by first-page URL, so that a

@@ -143,6 +143,12 @@ impl ApiClient {
         Ok(ApiClient { http: http(&settings.http)?, auth, settings: settings.clone() })
     }
 
+    /// Signs in to `workspace` (a token from the cache, or from the token endpoint), for the
+    /// check; and which `auth_type` did.
+    pub async fn sign_in(&self, workspace: &Url) -> (&'static str, Result<auth::SignedIn, ApiError>) {
+        (self.auth.method_name(), self.auth.sign_in(&self.http, workspace, self.settings.http.request_timeout).await)
+    }
+
     /// The body of one GET (from the response cache when the server allows it), whole: a
     /// single object, or a page for a caller that needs it all at once. At most
     /// `max_response_bytes`.
@@ -248,15 +254,18 @@ impl ApiClient {
         let path = format!("{} {}", call.method, call.url.path());
         let mut renewed = false;
         loop {
-            let header = self.auth.header(&self.http, workspace).await.map_err(|e| (e, None))?;
-            let value = reqwest::header::HeaderValue::from_str(header.expose()).map_err(|_| (ApiError::BadCredential, None))?;
+            let headers = self.auth.headers(&self.http, workspace, self.settings.http.request_timeout).await.map_err(|e| (e, None))?;
+            let value = |s: &secret::Secret| reqwest::header::HeaderValue::from_str(s.expose()).map_err(|_| (ApiError::BadCredential, None));
             stats.requests += 1;
             // Every request asks for JSON, as the SDKs' do (a gateway may answer HTML otherwise).
             let mut request = self
                 .http
                 .request(call.method.clone(), call.url.clone())
-                .header(reqwest::header::AUTHORIZATION, value)
+                .header(reqwest::header::AUTHORIZATION, value(&headers.authorization)?)
                 .header(reqwest::header::ACCEPT, "application/json");
+            for (name, secret) in &headers.extra {
+                request = request.header(*name, value(secret)?);
+            }
             if let Some(body) = &call.body {
                 request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
             }
@@ -281,7 +290,7 @@ impl ApiClient {
             let body = read_prefix(&mut resp, self.max_value_bytes().min(ERROR_BODY_LIMIT), stats).await;
             // A refused token was refused before anything was done: trying once more with a
             // new one is safe for writes too.
-            if status == 401 && !renewed && self.auth.rejected(workspace, &header).await {
+            if status == 401 && !renewed && self.auth.rejected(workspace, &headers).await {
                 renewed = true;
                 continue;
             }

@@ -1,6 +1,7 @@
 //! One page of a list response, and the cursor that follows `next_page_token` to the end.
 
 use super::error::ApiError;
+use crate::convert::prepare::{prepare, PreparedRows, RowRecipe};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::collections::HashSet;
@@ -19,6 +20,8 @@ pub struct Page {
     stride: usize,
     /// `None` at the end: the token was absent, null or `""`.
     pub next_page_token: Option<String>,
+    /// The items as rows ready for the scan, when the listing was told how to make them.
+    prepared: Option<PreparedRows>,
 }
 
 impl Page {
@@ -43,7 +46,7 @@ impl Page {
             let start = String::from_utf8_lossy(&body.as_bytes()[..body.len().min(80)]).into_owned();
             return Err(format!("{e} (body starts with {start:?}, {} bytes)", body.len()));
         }
-        Ok(Page { items: found.items, spans: found.spans, stride: fields.len(), next_page_token: found.next.filter(|t| !t.is_empty()), body })
+        Ok(Page { items: found.items, spans: found.spans, stride: fields.len(), next_page_token: found.next.filter(|t| !t.is_empty()), body, prepared: None })
     }
 
     pub fn len(&self) -> usize {
@@ -62,9 +65,24 @@ impl Page {
         self.body.get(start as usize..end as usize)
     }
 
-    /// The memory the page holds: its body, the positions of its fields, itself.
+    /// Makes the page's items into rows by `recipe` (on the I/O thread, so that the backend
+    /// only copies them).
+    pub fn prepare(&mut self, recipe: &RowRecipe) {
+        let rows = prepare(self.items, |item, field| self.field(item, field), recipe);
+        self.prepared = Some(rows);
+    }
+
+    pub fn prepared(&self) -> Option<&PreparedRows> {
+        self.prepared.as_ref()
+    }
+
+    /// The memory the page holds: its body, the positions of its fields, its prepared rows,
+    /// itself.
     pub fn memory(&self) -> usize {
-        self.body.capacity() + self.spans.capacity() * std::mem::size_of::<Option<(u32, u32)>>() + std::mem::size_of::<Page>()
+        self.body.capacity()
+            + self.spans.capacity() * std::mem::size_of::<Option<(u32, u32)>>()
+            + self.prepared.as_ref().map_or(0, PreparedRows::memory)
+            + std::mem::size_of::<Page>()
     }
 }
 

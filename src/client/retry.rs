@@ -33,6 +33,7 @@ pub fn is_retryable(e: &ApiError) -> bool {
         ApiError::Status { status: 429 | 503, .. } => true,
         ApiError::Status { error_code: Some(code), .. } => RETRYABLE_CODES.contains(&code.as_str()),
         ApiError::Transport { lasting, .. } => !lasting,
+        ApiError::SignIn { retryable, .. } => *retryable,
         _ => false,
     }
 }
@@ -47,7 +48,8 @@ pub fn write_is_retryable(method: &reqwest::Method, e: &ApiError) -> bool {
     if *method != reqwest::Method::POST {
         return is_retryable(e);
     }
-    matches!(e, ApiError::Status { status: 429, .. } | ApiError::Transport { lasting: false, unsent: true, .. })
+    // A failed sign-in sent nothing to the workspace.
+    matches!(e, ApiError::Status { status: 429, .. } | ApiError::Transport { lasting: false, unsent: true, .. } | ApiError::SignIn { retryable: true, .. })
 }
 
 /// Whether a write call that failed with `e` may have been carried out all the same: a server
@@ -58,7 +60,9 @@ pub fn may_have_been_applied(e: &ApiError) -> bool {
         ApiError::Status { status, .. } => *status >= 500,
         ApiError::Transport { unsent, .. } => !unsent,
         ApiError::Exhausted { last, .. } => may_have_been_applied(last),
+        // Nothing was sent to the workspace before a token was there.
         ApiError::BadCredential | ApiError::RepeatedPageToken { .. } | ApiError::TooManyListings { .. } => false,
+        ApiError::SignIn { .. } | ApiError::CredentialUnusable { .. } => false,
         ApiError::Internal { .. } | ApiError::BadResponse { .. } | ApiError::TooLarge { .. } => true,
     }
 }

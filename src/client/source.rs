@@ -152,7 +152,7 @@ impl ListingSource {
             fields.push(rule.field);
             (fields.len() - 1, rule)
         });
-        let parent_config = FetchConfig { list_key: parent.resource.list_key, fields: fields.into(), ..config.clone() };
+        let parent_config = FetchConfig { list_key: parent.resource.list_key, fields: fields.into(), rows: None, ..config.clone() };
         let parent_request = Request { resource: parent.resource, endpoint: request.endpoint, page_size: None, given: parent_given, max_listings: request.max_listings, list_parents: true, deployment_unbound: false };
         let parent_source = ListingSource::new(parent_request, &parent_config)?;
         Ok(ListingSource::PerParent(Box::new(PerParent {

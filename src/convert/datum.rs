@@ -1,6 +1,7 @@
 //! Cells into Datums for the declared column types, and parameter values out of Datums.
 
 use crate::fdw::raise;
+use crate::convert::prepare::{Prepared, PreparedRows};
 use crate::convert::{Cell, ConvertError, Reason, TargetType};
 use crate::error::FdwError;
 use pgrx::prelude::*;
@@ -106,15 +107,43 @@ impl ColumnWriter {
             Cell::Bool(b) => b.into_datum(),
             Cell::Timestamp(us) => Some(pg_sys::Datum::from(us)),
             Cell::Json(text) if self.target == TargetType::Json => Some(text_datum(text)),
-            Cell::Json(text) => super::jsonb::jsonb_datum(text).or_else(|| self.parse(text, table)),
+            Cell::Json(text) => self.parse(text, table),
             Cell::Input(text) => self.parse(&text, table),
         };
+        self.check_domain(datum);
+        datum
+    }
+
+    /// The Datum of a value prepared off the backend thread (`convert::prepare`), whose row's
+    /// bytes were copied to `row` (aligned to 8), or `None` for NULL.
+    ///
+    /// # Safety
+    /// `row` must hold the row's bytes and live as long as the tuple (the per-tuple context).
+    pub unsafe fn prepared_datum(&mut self, value: Prepared, row: *mut u8, rows: &PreparedRows, table: &str) -> Option<pg_sys::Datum> {
+        let datum = match value {
+            Prepared::Null => None,
+            Prepared::Word(w) => Some(pg_sys::Datum::from(w as usize)),
+            Prepared::Varlena(at) => Some(pg_sys::Datum::from(row.add(at as usize))),
+            Prepared::Input(at) => {
+                let input = self.input.as_mut().expect("columns that parse have an input function");
+                let finfo: *mut pg_sys::FmgrInfo = input.finfo.as_mut();
+                let (ioparam, typmod) = (input.ioparam, input.typmod);
+                let text = row.add(at as usize) as *mut std::ffi::c_char;
+                Some(with_context(&self.context, || pg_sys::InputFunctionCall(finfo, text, ioparam, typmod)))
+            }
+            Prepared::Failed(e) => raise(self.conversion_error(table, rows.error(e).clone())),
+        };
+        self.check_domain(datum);
+        datum
+    }
+
+    /// Checks a value against the column's domain, if it has one.
+    unsafe fn check_domain(&mut self, datum: Option<pg_sys::Datum>) {
         if let Some(domain) = &mut self.domain {
             let (value, is_null) = (datum.unwrap_or(pg_sys::Datum::from(0)), datum.is_none());
             let (type_oid, extra, memory) = (domain.type_oid, &mut domain.extra as *mut _, domain.memory);
             with_context(&self.context, || pg_sys::domain_check(value, is_null, type_oid, extra, memory));
         }
-        datum
     }
 
     fn check_no_nul(&self, s: &str, table: &str) {

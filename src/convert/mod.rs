@@ -3,7 +3,9 @@
 //! into what the column needs. Pure: the result is a [`Cell`], which the scan turns into a Datum.
 
 pub(crate) mod datum;
-pub(crate) mod jsonb;
+pub mod jsonb;
+pub mod prepare;
+pub mod varlena;
 
 use std::borrow::Cow;
 

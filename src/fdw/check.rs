@@ -64,16 +64,18 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
         Ok(m) => m,
         Err(e) => return fail(rows, "credentials", e.message, e.hint),
     };
-    let credentials = match UserOptions::from_options(&mapping).credentials() {
+    let credentials = match options.credentials(&mapping) {
         Ok(c) => c,
         Err(e) => return fail(rows, "credentials", e.message, e.hint),
     };
-    ok(rows, "credentials", credentials.describe());
-    let auth = credentials.auth(server_id.to_u32(), user.to_u32(), options.oauth_token_url.clone());
+    let from = if options.profile.is_some() && UserOptions::from_options(&mapping).is_empty() { " from the server's profile" } else { "" };
+    ok(rows, "credentials", format!("{}{from}", credentials.describe()));
+    let auth = credentials.auth(server_id.to_u32(), user.to_u32(), &options.auth_endpoints);
     let client = match ApiClient::new(auth, &options.client) {
         Ok(c) => c,
         Err(e) => return fail(rows, "tls", e, Some("Check the server option ca_certificate.".into())),
     };
+    sign_in(rows, &client, &workspace)?;
     let mut url = workspace.clone();
     url.set_path(&format!("{}/api/2.0/clean-rooms", workspace.path().trim_end_matches('/')));
     url.set_query(Some("page_size=1"));
@@ -86,6 +88,31 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
         Err(e) => {
             let e = super::errors::api_error(e, "clean_rooms");
             fail(rows, "list clean rooms", e.message, e.hint)
+        }
+    }
+}
+
+/// Signs in as the credentials say, and reports which method did and whether its token
+/// endpoint answered.
+fn sign_in(rows: &mut Vec<Row>, client: &ApiClient, workspace: &url::Url) -> Result<(), ()> {
+    let (c, w) = (client.clone(), workspace.clone());
+    let (method, signed) = match runtime::run(async move { c.sign_in(&w).await }, &PgInterrupts) {
+        Ok(answer) => answer,
+        Err(_) => return fail(rows, "sign in", "the sign-in task failed".into(), None),
+    };
+    match signed {
+        Ok(s) => {
+            let detail = match (s.endpoint, s.cached) {
+                (None, _) => format!("{method}: the token is sent as it is (no token endpoint)"),
+                (Some(url), false) => format!("{method}: the token endpoint {url} answered; the token is renewed in {} s", s.renewed_in.as_secs()),
+                (Some(url), true) => format!("{method}: a token from {url} cached in this session, renewed in {} s", s.renewed_in.as_secs()),
+            };
+            ok(rows, "sign in", detail);
+            Ok(())
+        }
+        Err(e) => {
+            let e = super::errors::api_error(e, "clean_rooms");
+            fail(rows, "sign in", e.message, e.hint)
         }
     }
 }

@@ -5,7 +5,7 @@ use super::catalog;
 use super::OrRaise;
 use crate::client::ApiClient;
 use crate::error::FdwError;
-use crate::options::{ServerOptions, UserOptions};
+use crate::options::ServerOptions;
 use pgrx::prelude::*;
 
 pub struct Remote {
@@ -21,11 +21,8 @@ pub unsafe fn open(server_id: pg_sys::Oid, user: pg_sys::Oid) -> Remote {
     let server_info = catalog::server(server_id);
     let server = ServerOptions::from_options(&server_info.name, &server_info.options).or_raise();
     let mapping = catalog::user_mapping(user, server_id, &server_info.name).or_raise();
-    let credentials = UserOptions::from_options(&mapping)
-        .credentials()
-        .map_err(|e| FdwError { message: format!("{} (server \"{}\")", e.message, server_info.name), ..e })
-        .or_raise();
-    let auth = credentials.auth(server_id.to_u32(), user.to_u32(), server.oauth_token_url.clone());
+    let credentials = server.credentials(&mapping).or_raise();
+    let auth = credentials.auth(server_id.to_u32(), user.to_u32(), &server.auth_endpoints);
     let client = ApiClient::new(auth, &server.client).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise();
     Remote { server, client }
 }

@@ -143,11 +143,59 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
         )
         .detail("Without a value for a request column, one listing is made for each item of the parent listing (each clean room).")
         .hint("Name the rooms (WHERE clean_room_name IN (...)), or raise the option max_listings of the foreign table or its server."),
+        ApiError::SignIn { method, option, error, .. } => sign_in_error(method, option, *error, subject),
+        ApiError::CredentialUnusable { method, problem } => {
+            FdwError::new(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, format!("cannot sign in to Databricks with {method} for {subject}: {problem}"))
+                .hint("Check the credentials in the user mapping for this server (or the server's profile).")
+        }
         ApiError::RepeatedPageToken { path, page } => FdwError::new(
             ERRCODE_FDW_ERROR,
             format!("the Databricks API repeated a page token on page {page} for {subject}"),
         )
         .detail(format!("{path}: following it would return the same rows again, so the scan stopped")),
+    }
+}
+
+/// A token endpoint that refused or failed: the method, the endpoint's status and OAuth error
+/// code and its explanation (secrets cut out), and what to check.
+fn sign_in_error(method: &str, option: &str, error: ApiError, subject: &str) -> FdwError {
+    let credentials = "Check the credentials of this auth_type in the user mapping (ALTER USER MAPPING ... OPTIONS (SET ...)), or the server's profile.";
+    match error {
+        ApiError::Exhausted { last, why } => {
+            let mut e = sign_in_error(method, option, *last, subject);
+            e.detail = Some(format!("{} ({why})", e.detail.unwrap_or_default()));
+            e
+        }
+        ApiError::Status { path, status, error_code, message, .. } => {
+            let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
+            let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            let (sqlstate, hint) = match status {
+                400 | 401 | 403 => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, credentials.to_string()),
+                404 => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, format!("Check the server option {option}: it may not name a token endpoint.")),
+                429 => (ERRCODE_INSUFFICIENT_RESOURCES, "The token endpoint is rate-limiting requests; try again later.".to_string()),
+                _ => (ERRCODE_FDW_ERROR, "The token endpoint failed; try again later.".to_string()),
+            };
+            FdwError::new(sqlstate, format!("cannot sign in to Databricks with {method} for {subject}: the token endpoint returned HTTP {status}{code_part}{msg_part}"))
+                .detail(path)
+                .hint(hint)
+        }
+        ApiError::Transport { path, problem, timeout, .. } => {
+            let what = if timeout { "timed out" } else { "failed" };
+            let hint = if method == "azure-msi" {
+                "Is PostgreSQL running on an Azure VM or container with a managed identity? Check the server option azure_msi_url.".to_string()
+            } else {
+                format!("Check that the token endpoint is reachable from the database host (server option {option}).")
+            };
+            FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("cannot sign in to Databricks with {method} for {subject}: the request to the token endpoint {what}"))
+                .detail(format!("{path}: {}", excerpt(&problem, 500)))
+                .hint(hint)
+        }
+        ApiError::BadResponse { path, problem } => {
+            FdwError::new(ERRCODE_FDW_ERROR, format!("cannot sign in to Databricks with {method} for {subject}: the token endpoint sent an unreadable response"))
+                .detail(format!("{path}: {problem}"))
+                .hint(format!("Check the server option {option}: it may not name a token endpoint."))
+        }
+        other => api_error_for(other, subject),
     }
 }
 

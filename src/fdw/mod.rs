@@ -28,6 +28,7 @@ pub use functions::{create_output_catalog, review_asset};
 use crate::error::FdwError;
 use crate::options::{self, OptionContext};
 use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
 
 pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
@@ -128,5 +129,13 @@ pub fn validate(options: Option<Vec<Option<String>>>, catalog: Option<pg_sys::Oi
             None => (kv, String::new()),
         })
         .collect();
+    // Before anything reads a file the options name: a non-superuser learns nothing of it.
+    if let Some(why) = options::superuser_only(context, &pairs) {
+        // SAFETY: a plain check of the current user's role.
+        if !unsafe { pg_sys::superuser() } {
+            raise(FdwError::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, format!("only a superuser may set this {}: {why}", context.label()))
+                .hint("Ask a superuser to create or alter it."));
+        }
+    }
     options::validate(context, &pairs).or_raise();
 }

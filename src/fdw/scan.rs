@@ -12,6 +12,7 @@ use crate::client::source::{ListingSource, Request};
 use crate::client::Stats;
 use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
+use crate::convert::prepare::{ColumnRecipe, RowRecipe};
 use crate::convert::{convert, Cell, TargetType};
 use crate::error::FdwError;
 use crate::options::ServerOptions;
@@ -155,17 +156,29 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
             };
             (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), &plan.table, attr.atttypid, attr.atttypmod), source)
         })
-        .collect();
+        .collect::<Vec<_>>();
     let param_exprs = PgList::<pg_sys::ExprState>::from_pg(pg_sys::ExecInitExprList((*fsplan).fdw_exprs, node as *mut pg_sys::PlanState))
         .iter_ptr()
         .collect();
 
+    let recipe = RowRecipe {
+        columns: columns
+            .iter()
+            .map(|(writer, source): &(ColumnWriter, ColumnSource)| match source {
+                ColumnSource::Field(field, path) => Some(ColumnRecipe { field: *field, path: path.clone(), target: writer.target }),
+                ColumnSource::Echo(_) => None,
+            })
+            .collect(),
+        // Elsewhere jsonb_in converts the escapes of non-ASCII characters to the database's encoding.
+        binary_jsonb: pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32,
+    };
     let fetch = FetchConfig {
         client,
         prefetch: !plan.limited,
         list_key: resource.list_key,
         fields: fields.into(),
         max_in_flight: server.max_concurrent_requests,
+        rows: Some(std::sync::Arc::new(recipe)),
     };
     let cache = plan.cache_listings.then(ListingCache::default);
     let parent_filter = super::parent_filter::for_scan(node, &plan, resource);
@@ -295,34 +308,22 @@ unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -
         *echo = Some(EchoDatums { generation: *generation, target: target.index, datums });
     }
     let echo_datums = &echo.as_ref().expect("made above").datums;
-    // Fields that `path` columns reach into, parsed once per row (field number, value).
-    let mut parsed: Vec<(usize, Option<serde_json::Value>)> = Vec::new();
+    // The row was made ready on the I/O thread: one allocation and one copy, then pointers.
+    let rows = page.prepared().expect("the scan's listings prepare their rows");
+    let (bytes, cells) = rows.row(item);
+    let row = if bytes.is_empty() {
+        std::ptr::null_mut()
+    } else {
+        let row = pg_sys::palloc(bytes.len()) as *mut u8;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), row, bytes.len());
+        row
+    };
     for (i, (writer, source)) in columns.iter_mut().enumerate() {
-        let nested;
-        let raw = match source {
-            ColumnSource::Field(i, path) if path.is_empty() => page.field(item, *i),
-            ColumnSource::Field(i, path) => {
-                if !parsed.iter().any(|(f, _)| f == i) {
-                    let value = page.field(item, *i).map(serde_json::from_str::<serde_json::Value>).transpose().unwrap_or_else(|e| {
-                        let problem = format!("cannot be read for the column's path ({e})");
-                        raise(writer.conversion_error(&plan.table, crate::convert::ConvertError::new("object", crate::convert::Reason::BadValue, problem)))
-                    });
-                    parsed.push((*i, value));
-                }
-                let top = parsed.iter().find(|(f, _)| f == i).and_then(|(_, v)| v.as_ref());
-                nested = top.and_then(|v| path.iter().try_fold(v, |v, key| v.get(key))).map(|v| v.to_string());
-                nested.as_deref()
-            }
-            ColumnSource::Echo(_) => {
-                if let Some(datum) = echo_datums[i] {
-                    values[writer.index] = datum;
-                    nulls[writer.index] = false;
-                }
-                continue;
-            }
+        let datum = match source {
+            ColumnSource::Echo(_) => echo_datums[i],
+            ColumnSource::Field(..) => writer.prepared_datum(cells[i], row, rows, &plan.table),
         };
-        let cell = convert(raw, writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
-        if let Some(datum) = writer.datum(cell, &plan.table) {
+        if let Some(datum) = datum {
             values[writer.index] = datum;
             nulls[writer.index] = false;
         }

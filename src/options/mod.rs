@@ -3,9 +3,12 @@
 //! server, user-mapping and table options that planning and execution use in `typed`.
 //! Pure: no Postgres calls.
 
+mod credentials;
 mod parse;
+pub mod profile;
 mod typed;
 
+pub use credentials::{Credentials, UserOptions, AUTH_TYPES};
 pub use typed::*;
 
 use crate::client::workspace::{check_deployment_name, WorkspaceUrl};
@@ -96,6 +99,30 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| WorkspaceUrl::parse(v).and_then(|u| if u.is_template() { Err("the token URL cannot contain {deployment_name}".into()) } else { Ok(()) }),
     },
     OptionSpec {
+        name: "azure_login_url",
+        context: OptionContext::Server,
+        description: "Entra ID's host for azure-client-secret (sovereign clouds); default https://login.microsoftonline.com",
+        check: |v| WorkspaceUrl::parse(v).and_then(|u| if u.is_template() { Err("the URL cannot contain {deployment_name}".into()) } else { Ok(()) }),
+    },
+    OptionSpec {
+        name: "azure_msi_url",
+        context: OptionContext::Server,
+        description: "The instance metadata service's token endpoint for azure-msi; default http://169.254.169.254/metadata/identity/oauth2/token",
+        check: |v| parse_msi_url(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "config_file",
+        context: OptionContext::Server,
+        description: "A .databrickscfg file of the database server whose profile gives the workspace (host) and credentials (superuser only)",
+        check: |v| if v.starts_with('/') { Ok(()) } else { Err("the path must be absolute".into()) },
+    },
+    OptionSpec {
+        name: "profile",
+        context: OptionContext::Server,
+        description: "The profile of config_file; default DEFAULT",
+        check: |v| if v.trim().is_empty() || v.contains(['[', ']', '\n']) { Err("not a profile name".into()) } else { Ok(()) },
+    },
+    OptionSpec {
         name: "ca_certificate",
         context: OptionContext::Server,
         description: "PEM certificate(s) trusted in addition to the public roots, for private endpoints",
@@ -162,6 +189,42 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| check_credential("client secret", v),
     },
     OptionSpec {
+        name: "auth_type",
+        context: OptionContext::UserMapping,
+        description: "How to sign in: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials or file-oidc; default: what the options given say",
+        check: |v| credentials::parse_auth_type(v).map(|_| ()),
+    },
+    OptionSpec {
+        name: "azure_tenant_id",
+        context: OptionContext::UserMapping,
+        description: "The Entra ID tenant of an azure-client-secret service principal",
+        check: credentials::check_tenant,
+    },
+    OptionSpec {
+        name: "azure_client_id",
+        context: OptionContext::UserMapping,
+        description: "The Entra ID application (client) id: azure-client-secret, or a user-assigned identity for azure-msi",
+        check: |v| check_credential("client id", v),
+    },
+    OptionSpec {
+        name: "azure_client_secret",
+        context: OptionContext::UserMapping,
+        description: "The Entra ID application's client secret (azure-client-secret)",
+        check: |v| check_credential("client secret", v),
+    },
+    OptionSpec {
+        name: "google_credentials",
+        context: OptionContext::UserMapping,
+        description: "A Google service account's key, the JSON itself (google-credentials)",
+        check: |v| crate::client::auth::google::Key::parse(&crate::client::secret::Secret::new(v.to_string())).map(|_| ()),
+    },
+    OptionSpec {
+        name: "oidc_token_file",
+        context: OptionContext::UserMapping,
+        description: "A file of the database server holding a JWT (a Kubernetes service-account token) for workload identity federation (file-oidc; superuser only)",
+        check: |v| if v.starts_with('/') { Ok(()) } else { Err("the path must be absolute".into()) },
+    },
+    OptionSpec {
         name: "resource",
         context: OptionContext::Table,
         description: "Which API resource the table reads (task_runs)",
@@ -218,7 +281,22 @@ pub static OPTIONS: &[OptionSpec] = &[
 
 
 /// Credential options, which must never be given outside a user mapping.
-const SECRET_OPTIONS: &[&str] = &["token", "client_id", "client_secret"];
+const SECRET_OPTIONS: &[&str] = credentials::CREDENTIAL_OPTIONS;
+
+/// Why these options may be set by a superuser only, if they may: they read a file of the
+/// database server, or sign in as the database server's machine.
+pub fn superuser_only(context: OptionContext, options: &[(String, String)]) -> Option<String> {
+    let file = match context {
+        OptionContext::Server => "config_file",
+        OptionContext::UserMapping => "oidc_token_file",
+        _ => return None,
+    };
+    if option(options, file).is_some() {
+        return Some(format!("option \"{file}\" reads a file of the database server"));
+    }
+    let msi = context == OptionContext::UserMapping && option(options, "auth_type").map(str::trim) == Some("azure-msi");
+    msi.then(|| "auth_type 'azure-msi' signs in as the database server's machine".to_string())
+}
 
 /// The validator: every option must be known in `context` and have a usable value.
 pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResult<()> {
@@ -237,11 +315,14 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
         (spec.check)(value).map_err(|problem| {
             // Never echo a secret back, not even a malformed one.
             let problem = if SECRET_OPTIONS.contains(&spec.name) { problem } else { problem.replace('\0', "") };
-            FdwError::bad_option_value(name, problem)
+            let e = FdwError::bad_option_value(name, problem);
+            if spec.name == "auth_type" { e.hint(credentials::valid_auth_types()) } else { e }
         })?;
     }
-    if context == OptionContext::UserMapping {
-        UserOptions::from_options(options).credentials()?;
+    // A user mapping without credentials takes its server's profile's.
+    let user = UserOptions::from_options(options);
+    if context == OptionContext::UserMapping && !user.is_empty() {
+        user.credentials()?;
     }
     if context == OptionContext::Server {
         ServerOptions::from_options("", options)?;
@@ -316,7 +397,7 @@ mod tests {
             e.hint.as_deref(),
             Some(
                 "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, list_parents, updatable, allowed_deployments, \
-                 oauth_token_url, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
+                 oauth_token_url, azure_login_url, azure_msi_url, config_file, profile, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
                  max_response_bytes, cache_ttl."
             )
         );
@@ -337,13 +418,15 @@ mod tests {
     fn user_mappings_take_one_kind_of_credentials() {
         let creds = |pairs: &[(&str, &str)]| UserOptions::from_options(&opts(pairs)).credentials();
         assert_eq!(creds(&[("token", "t")]).unwrap(), Credentials::Token(Secret::new("t".into())));
-        assert!(matches!(creds(&[("client_id", "c"), ("client_secret", "s")]).unwrap(), Credentials::ServicePrincipal { .. }));
+        assert!(matches!(creds(&[("client_id", "c"), ("client_secret", "s")]).unwrap(), Credentials::Exchange(crate::client::auth::Method::OAuthM2M { .. })));
         for bad in [&[][..], &[("client_id", "c")][..], &[("client_secret", "s")][..], &[("token", "t"), ("client_id", "c"), ("client_secret", "s")][..]] {
             let e = creds(bad).unwrap_err();
             assert!(e.hint.unwrap().contains("client_secret"), "{bad:?}");
         }
         assert!(validate(OptionContext::UserMapping, &opts(&[("client_id", "c")])).is_err());
-        for secret in ["client_secret", "client_id"] {
+        // Without any, the server's profile gives them.
+        assert!(validate(OptionContext::UserMapping, &[]).is_ok());
+        for secret in ["client_secret", "client_id", "azure_client_secret", "google_credentials", "oidc_token_file", "auth_type"] {
             let e = validate(OptionContext::Server, &opts(&[(secret, "x")])).unwrap_err();
             assert!(e.hint.unwrap().contains("user mapping"), "{secret}");
         }

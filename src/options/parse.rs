@@ -79,3 +79,13 @@ pub(super) fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+
+/// The instance metadata service's token endpoint: the link-local address Azure serves it on,
+/// or a loopback host (tests); no credentials, query or fragment.
+pub(super) fn parse_msi_url(v: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(v.trim()).map_err(|e| format!("\"{}\" is not a URL ({e})", crate::client::error::excerpt(v, 64)))?;
+    if url.host_str() == Some("169.254.169.254") && url.scheme() == "http" && url.username().is_empty() && url.password().is_none() && url.query().is_none() && url.fragment().is_none() {
+        return Ok(url);
+    }
+    crate::client::workspace::check_base_url(&url).map(|_| url).map_err(|p| format!("{p} (or the instance metadata service at http://169.254.169.254)"))
+}

@@ -3,14 +3,14 @@
 
 use super::option;
 use super::parse::*;
-use crate::client::auth::{Auth, SessionKey};
+use super::profile::{self, Profile};
+use super::{Credentials, UserOptions};
+use crate::client::auth::Endpoints;
 use crate::client::retry::RetryPolicy;
-use crate::client::secret::Secret;
 use crate::client::workspace::{Endpoint, WorkspaceUrl};
 use crate::client::{ClientSettings, HttpSettings, MAX_RESPONSE_BYTES_LIMIT};
 use crate::error::{FdwError, FdwResult};
 use crate::resources::{self, Resource};
-use pgrx::PgSqlErrorCode::*;
 use std::time::Duration;
 
 pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 8;
@@ -25,16 +25,29 @@ pub struct ServerOptions {
     pub max_concurrent_requests: usize,
     /// The server's `max_listings` (tables may set their own).
     pub max_listings: Option<usize>,
-    pub oauth_token_url: Option<String>,
+    /// The token endpoints the server names (or their defaults).
+    pub auth_endpoints: Endpoints,
+    /// The `.databrickscfg` profile of `config_file`: the workspace and default credentials.
+    pub profile: Option<Profile>,
     /// Timeouts, retries, size limit and trusted certificates.
     pub client: ClientSettings,
 }
 
 impl ServerOptions {
     pub fn from_options(server_name: &str, options: &[(String, String)]) -> FdwResult<Self> {
-        let workspace = match option(options, "workspace_url") {
-            Some(v) => WorkspaceUrl::parse(v).map_err(|p| FdwError::bad_option_value("workspace_url", p))?,
-            None => WorkspaceUrl::default_template(),
+        let profile = match (option(options, "config_file"), option(options, "profile")) {
+            (Some(file), name) => Some(profile::load(file, name.unwrap_or(profile::DEFAULT_PROFILE))?),
+            (None, Some(_)) => return Err(FdwError::missing_option("config_file", "a server with a profile", "ALTER SERVER ... OPTIONS (ADD config_file '/path/to/.databrickscfg'); only a superuser may.")),
+            (None, None) => None,
+        };
+        let host = profile.as_ref().and_then(|p| p.host.as_deref());
+        let workspace = match (option(options, "workspace_url"), host) {
+            (Some(_), Some(_)) => {
+                return Err(FdwError::bad_option_value("workspace_url", "the server's profile gives the workspace (host) too").hint("Keep one: drop workspace_url, or the profile's host."));
+            }
+            (Some(v), None) => WorkspaceUrl::parse(v).map_err(|p| FdwError::bad_option_value("workspace_url", p))?,
+            (None, Some(h)) => WorkspaceUrl::parse(h).map_err(|p| FdwError::bad_option_value("config_file", format!("the profile's host: {p}")))?,
+            (None, None) => WorkspaceUrl::default_template(),
         };
         let deployment_name = option(options, "deployment_name").map(str::to_string).or_else(|| workspace.implied_deployment());
         let max_concurrent_requests = option(options, "max_concurrent_requests")
@@ -56,10 +69,45 @@ impl ServerOptions {
             endpoint: Endpoint { workspace, deployment_name, allowed_deployments },
             max_concurrent_requests,
             max_listings: parse_max_listings(options)?,
-            oauth_token_url: option(options, "oauth_token_url").map(str::to_string),
+            auth_endpoints: auth_endpoints(options)?,
+            profile,
             client: client_settings(options)?,
         })
     }
+}
+
+impl ServerOptions {
+    /// How a role with the user mapping `mapping` signs in: its own credentials, else those of
+    /// the server's profile.
+    pub fn credentials(&self, mapping: &[(String, String)]) -> FdwResult<Credentials> {
+        let user = UserOptions::from_options(mapping);
+        match &self.profile {
+            Some(p) if user.is_empty() => p.credentials.credentials().map_err(|e| FdwError {
+                message: format!("{} (the user mapping gives none, nor does the profile of server \"{}\")", e.message, self.server_name),
+                ..e
+            }),
+            _ => user.credentials().map_err(|e| FdwError { message: format!("{} (server \"{}\")", e.message, self.server_name), ..e }),
+        }
+    }
+}
+
+fn auth_endpoints(options: &[(String, String)]) -> FdwResult<Endpoints> {
+    let defaults = Endpoints::default();
+    let url = |name: &str| -> FdwResult<Option<url::Url>> {
+        option(options, name)
+            .map(|v| WorkspaceUrl::parse(v).and_then(|u| url::Url::parse(u.as_str()).map_err(|e| e.to_string())))
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value(name, p))
+    };
+    Ok(Endpoints {
+        oauth_token_url: url("oauth_token_url")?,
+        azure_login_url: url("azure_login_url")?.unwrap_or(defaults.azure_login_url),
+        azure_msi_url: option(options, "azure_msi_url")
+            .map(parse_msi_url)
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value("azure_msi_url", p))?
+            .unwrap_or(defaults.azure_msi_url),
+    })
 }
 
 fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
@@ -112,63 +160,6 @@ fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> 
         .map(|v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|n| n as usize))
         .transpose()
         .map_err(|p| FdwError::bad_option_value("max_listings", p))
-}
-
-impl Credentials {
-    /// How requests are authorised with these credentials, for `role` on `server` (OAuth
-    /// tokens are cached per server, role and credentials).
-    pub fn auth(self, server: u32, role: u32, token_url: Option<String>) -> Auth {
-        match self {
-            Credentials::Token(token) => Auth::Token(token),
-            Credentials::ServicePrincipal { client_id, client_secret } => Auth::oauth(SessionKey { server, role, client_id, client_secret, token_url }),
-        }
-    }
-
-    /// What they are, for people (never the secret).
-    pub fn describe(&self) -> String {
-        match self {
-            Credentials::Token(_) => "a personal access token".into(),
-            Credentials::ServicePrincipal { client_id, .. } => format!("OAuth service principal {client_id}"),
-        }
-    }
-}
-
-/// User-mapping options: the credentials.
-#[derive(Debug, Clone)]
-pub struct UserOptions {
-    pub token: Option<Secret>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-}
-
-/// How a role signs in.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Credentials {
-    Token(Secret),
-    ServicePrincipal { client_id: String, client_secret: Secret },
-}
-
-impl UserOptions {
-    pub fn from_options(options: &[(String, String)]) -> Self {
-        UserOptions {
-            token: option(options, "token").map(|t| Secret::new(t.to_string())),
-            client_id: option(options, "client_id").map(str::to_string),
-            client_secret: option(options, "client_secret").map(|t| Secret::new(t.to_string())),
-        }
-    }
-
-    /// Exactly one way to sign in: a token, or a client id with its secret.
-    pub fn credentials(&self) -> FdwResult<Credentials> {
-        let fix = "Give the user mapping either OPTIONS (token '...') or OPTIONS (client_id '...', client_secret '...').";
-        match (&self.token, &self.client_id, &self.client_secret) {
-            (Some(t), None, None) => Ok(Credentials::Token(t.clone())),
-            (None, Some(id), Some(secret)) => Ok(Credentials::ServicePrincipal { client_id: id.clone(), client_secret: secret.clone() }),
-            (None, None, None) => Err(FdwError::new(ERRCODE_FDW_OPTION_NAME_NOT_FOUND, "the user mapping has no credentials").hint(fix)),
-            (Some(_), _, _) => Err(FdwError::new(ERRCODE_FDW_INVALID_OPTION_NAME, "the user mapping has both a token and OAuth options").hint(fix)),
-            (None, Some(_), None) => Err(FdwError::missing_option("client_secret", "a user mapping with client_id", fix)),
-            (None, None, Some(_)) => Err(FdwError::missing_option("client_id", "a user mapping with client_secret", fix)),
-        }
-    }
 }
 
 /// Table options.

@@ -91,3 +91,32 @@ fn a_workspace_behind_private_link_says_so() {
     assert!(e.hint.as_deref().unwrap_or("").contains("Private Link"), "{e}");
     assert_eq!(w.requests().len(), 1, "refused once, not retried, the redirect not followed");
 }
+
+/// JSON's member order is free: a page whose `next_page_token` comes before its items gives
+/// the same rows, with the same requests, as one whose token comes last. For pages read whole
+/// (25 runs), pages split as they arrive (2,000 runs, over 1 MiB) and a room in one page.
+#[test]
+fn the_next_page_token_may_come_before_or_after_the_items() {
+    const RUNS: usize = 5000;
+    let mut seen = Vec::new();
+    for (page_size, paged) in [(25, true), (2000, true), (0, false)] {
+        for token_first in [false, true] {
+            let mut config = Config { paged_runs: paged, token_first, max_page_size: 5000, ..Config::with_fixture() };
+            config.data.add_synthetic("big_room", RUNS);
+            let name = format!("token_order_{page_size}_{token_first}");
+            let mut w = World::with_config(&name, config);
+            if paged {
+                w.db.batch_execute(&format!("ALTER FOREIGN TABLE task_runs OPTIONS (ADD page_size '{page_size}')")).unwrap();
+            }
+            let rows = w.rows("SELECT count(*), md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT notebook_name, notebook_etag, start_time, run_duration, notebook_job_run_state, collaborator_job_run_info FROM task_runs WHERE clean_room_name = 'big_room') r");
+            assert_eq!(rows[0][0].as_deref(), Some(RUNS.to_string().as_str()), "{name}");
+            let pages = w.requests().iter().filter(|e| e.path.ends_with("/big_room/runs")).count();
+            let expected = if paged { RUNS.div_ceil(page_size) } else { 1 };
+            assert_eq!(pages, expected, "{name}: one request per page");
+            // Every room of the workspace (the room list comes token-first too).
+            assert_eq!(w.count("SELECT count(*) FROM task_runs"), 72 + RUNS as i64, "{name}");
+            seen.push((name, rows[0][1].clone()));
+        }
+    }
+    assert!(seen.windows(2).all(|p| p[0].1 == p[1].1), "the same rows whatever the page shape and member order: {seen:?}");
+}
