@@ -71,6 +71,23 @@ impl Auth {
         h.finish()
     }
 
+    /// A one-way digest of the credentials (SHA-256), for keys shared between backends: equal
+    /// for equal credentials, and no way back to them.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        match self {
+            Auth::Token(t) => h.update([b"token\0".as_slice(), t.expose().as_bytes()].concat()),
+            Auth::OAuth(s) => {
+                for part in [s.client_id.as_str(), s.client_secret.expose(), s.token_url.as_ref().map_or("", Url::as_str)] {
+                    h.update((part.len() as u64).to_le_bytes());
+                    h.update(part.as_bytes());
+                }
+            }
+        }
+        h.finalize().into()
+    }
+
     /// The `Authorization` header value for a request to `workspace`.
     pub async fn header(&self, http: &reqwest::Client, workspace: &Url) -> Result<Secret, ApiError> {
         match self {
