@@ -4,7 +4,9 @@
 //! - a writer reserves its words by moving `head` on (compare-and-swap), then writes them, then
 //!   points the key's bucket at them. One that dies half-way leaves words nobody points at;
 //! - a reader copies an entry out, then checks that `head` has not moved so far that a writer
-//!   may have reused those words meanwhile; if it has, the copy is thrown away (a miss).
+//!   may have reused those words meanwhile, and that the copy matches the checksum its writer
+//!   stored (a writer preempted for a whole lap of the ring may still be writing into newer
+//!   entries); if not, the copy is thrown away (a miss).
 //!
 //! A full ring just overwrites its oldest entries. Entries are read and written as atomic words
 //! (relaxed), so a torn copy is a value to discard, never undefined behaviour.
@@ -15,8 +17,9 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 /// A key: SHA-256 of the credentials' fingerprint and the request's URL.
 pub type Key = [u8; 32];
 
-/// Words of an entry before its body: key (4), stored at (µs), generation, body length.
-const HEADER_WORDS: usize = 7;
+/// Words of an entry before its body: key (4), stored at (µs), generation, body length,
+/// checksum of all these and the body.
+const HEADER_WORDS: usize = 8;
 /// One bucket per this many bytes of ring.
 const BYTES_PER_BUCKET: usize = 4096;
 
@@ -98,6 +101,9 @@ impl Arena {
             body.extend_from_slice(&self.word(at + HEADER_WORDS as u64 + i).load(Ordering::Relaxed).to_le_bytes());
         }
         body.truncate(len);
+        if checksum(&header[..7], &body) != header[7] {
+            return None;
+        }
         // Whatever a writer reserved after these words were copied shows in head (it reserves
         // before it writes); if head has come round to them, the copy may be torn.
         fence(Ordering::Acquire);
@@ -122,8 +128,9 @@ impl Arena {
         // The reservation is seen before any of these words by a reader that sees one of them.
         fence(Ordering::Release);
         let generation = self.control.generation.load(Ordering::Relaxed);
-        let header = key_words(key).into_iter().chain([now_us(), generation, body.len() as u64]);
-        let words = header.chain(body.chunks(8).map(|c| {
+        let mut header: Vec<u64> = key_words(key).into_iter().chain([now_us(), generation, body.len() as u64]).collect();
+        header.push(checksum(&header, body));
+        let words = header.into_iter().chain(body.chunks(8).map(|c| {
             let mut w = [0u8; 8];
             w[..c.len()].copy_from_slice(c);
             u64::from_le_bytes(w)
@@ -131,13 +138,28 @@ impl Arena {
         for (i, w) in words.enumerate() {
             self.word(at + i as u64).store(w, Ordering::Relaxed);
         }
-        self.bucket(key).store(at + 1, Ordering::Release);
+        // Lapped while writing: the words are someone else's by now.
+        if self.control.head.load(Ordering::Relaxed) <= at + ring {
+            self.bucket(key).store(at + 1, Ordering::Release);
+        }
     }
 
     /// Makes every stored entry stale (after a write call).
     pub fn clear(&self) {
         self.control.generation.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Tells a whole entry from one another writer wrote into (not a defence against an attacker,
+/// who never chooses what lands where).
+fn checksum(header: &[u64], body: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for w in header {
+        h.write_u64(*w);
+    }
+    h.write(body);
+    h.finish()
 }
 
 fn key_words(key: &Key) -> [u64; 4] {
