@@ -21,7 +21,7 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             None => resource.request_line(&given),
         };
         text(es, "Databricks", &line);
-        if let (Some(_), Some(parent)) = (&chain, &resource.parent) {
+        if let (Some(2..), Some(parent)) = (chain.as_ref().map(Vec::len), &resource.parent) {
             parent_filter_line(node, es, &plan, resource, parent.resource.name);
         }
     }

@@ -119,7 +119,8 @@ impl Table {
     }
 
     /// Every (server, resource) with its totals and the backends waiting for its server; the
-    /// server-wide slots (resource "") give only their waiting figure.
+    /// server-wide slots (resource "") give only their waiting figure, as a row of their own
+    /// while the server has no other.
     pub fn rows(&self) -> Vec<Row> {
         let mut rows: Vec<Row> = Vec::new();
         let mut waiting_by_server = std::collections::HashMap::new();
@@ -139,6 +140,12 @@ impl Table {
         }
         for row in &mut rows {
             row.waiting = waiting_by_server.get(&row.server).copied().unwrap_or(0);
+        }
+        // A server none of whose scans has ended yet still shows who waits for it.
+        for (server, waiting) in waiting_by_server {
+            if waiting > 0 && !rows.iter().any(|r| r.server == server) {
+                rows.push(Row { server, resource: String::new(), totals: Totals::default(), waiting });
+            }
         }
         rows.sort_by(|a, b| (&a.server, &a.resource).cmp(&(&b.server, &b.resource)));
         rows
@@ -205,6 +212,9 @@ mod tests {
         t.add(t.slot("dbx", "clean_rooms"), &Totals { throttled: 1, ..Totals::default() });
         let w = t.slot("dbx", "");
         t.waiting(w, 1);
+        t.waiting(t.slot("new", ""), 2);
+        assert!(t.rows().contains(&Row { server: "new".into(), resource: String::new(), totals: Totals::default(), waiting: 2 }));
+        t.waiting(t.slot("new", ""), -2);
         let rows = t.rows();
         assert_eq!(rows.len(), 2, "{rows:?}");
         assert_eq!(rows[1], Row { server: "dbx".into(), resource: "task_runs".into(), totals: Totals { scans: 2, requests: 6, rows: 114, cache_hits: 4, ..Totals::default() }, waiting: 1 });
