@@ -366,6 +366,7 @@ fn api_error_with(status: u16, code: serde_json::Value, message: &str, extra: Ve
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
+    let arrived = crate::log::now_us();
     let path = req.uri().path().to_string();
     if let Some(control) = path.strip_prefix("/_sim/") {
         return control_request(state, control, req).await;
@@ -417,6 +418,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         room,
         status: resp.status().as_u16(),
         accept,
+        at_us: arrived,
     });
     resp
 }
