@@ -5,6 +5,10 @@
 //! rows ([`convert`]). Only [`fdw`] and [`convert`]'s Datum makers touch Postgres internals;
 //! the README's "Inside" section is the map.
 
+// An API error carries what the user is told (status, code, message, request id, details): it
+// is large, and returned by value only on the way to an ERROR, next to a network round trip.
+#![allow(clippy::result_large_err)]
+
 use pgrx::prelude::*;
 
 pub mod client;

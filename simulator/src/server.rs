@@ -280,7 +280,7 @@ pub fn bind_loopback(port: u16) -> std::io::Result<std::net::TcpListener> {
     }
     const FIRST: u32 = 20_000;
     const COUNT: u32 = 12_000;
-    let start = (std::process::id().wrapping_mul(7919) ^ NEXT_PORT.fetch_add(1, Ordering::Relaxed) as u32 * 131) % COUNT;
+    let start = (std::process::id().wrapping_mul(7919) ^ (NEXT_PORT.fetch_add(1, Ordering::Relaxed) as u32 * 131)) % COUNT;
     let mut last = None;
     for i in 0..COUNT {
         let candidate = (FIRST + (start + i) % COUNT) as u16;

@@ -271,7 +271,7 @@ impl Doc<'_, '_> {
 
 /// Every 32nd JEntry holds the end offset of its child's data, the others its length.
 fn entry(meta: u32, total: u32, index: usize) -> u32 {
-    if index % JB_OFFSET_STRIDE == 0 {
+    if index.is_multiple_of(JB_OFFSET_STRIDE) {
         (meta & !JENTRY_OFFLENMASK) | total | JENTRY_HAS_OFF
     } else {
         meta

@@ -31,9 +31,12 @@ pub unsafe fn for_scan(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, res
 /// The conditions of the scan's plan that use only the columns the parent gives (with those
 /// columns by attnum), for the filter and for EXPLAIN; `None` when there are none.
 ///
+/// The parent-given columns a condition may use: attribute number and the parent's field.
+pub type ParentColumns = Vec<(i16, &'static str)>;
+
 /// # Safety
 /// `node` must be a foreign scan that has been begun (its relation is open).
-pub unsafe fn conditions(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, resource: &'static Resource) -> Option<(Vec<(i16, &'static str)>, PgList<pg_sys::Expr>)> {
+pub unsafe fn conditions(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, resource: &'static Resource) -> Option<(ParentColumns, PgList<pg_sys::Expr>)> {
     let parent = resource.parent.as_ref()?;
     let fsplan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
     let relation = (*node).ss.ss_currentRelation;
