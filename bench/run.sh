@@ -77,3 +77,29 @@ SIM_WIDE=$(start_sim "$WORK/sim-wide.port" --page-size 100 --latency-ms 50 "${WI
 
 "$WORK/venv/bin/python" bench/bench.py --pg-port "$PORT" --sim-port "$SIM" --sim-lat-port "$SIM_LAT" --sim-wide-port "$SIM_WIDE" \
     --sim-one-port "$SIM_ONE" --floor "$BIN/floor" --small "$SMALL" --big "$BIG" --lat "$LAT" --one "$ONE" ${QUICK:+--quick} --command "bench/run.sh $*"
+
+# --- Dashboards (issue #23): 16 sessions of one query, without and with preloading -------------
+# Its own section: restarts the cluster with shared_preload_libraries, then without again.
+dashboards() {
+    local lines=$WORK/dashboards.txt sim_port=${SIM_WIDE##*:}
+    : >"$lines"
+    for mode in "per backend" preloaded; do
+        if [ "$mode" = preloaded ]; then
+            psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qc "ALTER SYSTEM SET shared_preload_libraries = 'databricks_fdw'"
+        else
+            psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qc "ALTER SYSTEM RESET shared_preload_libraries"
+        fi
+        stop_cluster "$PGDATA_DIR"
+        start_cluster "$PGDATA_DIR" "$PORT"
+        python3 bench/dashboards.py --pg-port "$PORT" --sim-port "$sim_port" --label "$mode" | tee -a "$lines"
+    done
+    # Superset's recorded traffic, on the preloaded cluster: request counts per step.
+    psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qc "DROP DATABASE IF EXISTS dash_replay" -c "CREATE DATABASE dash_replay"
+    psql -h 127.0.0.1 -p "$PORT" -U postgres -d dash_replay -qc "CREATE EXTENSION databricks_fdw"
+    DATABRICKS_FDW_TEST_PG="host=127.0.0.1 port=$PORT user=postgres dbname=dash_replay" DATABRICKS_FDW_REPORT_DIR="$WORK" \
+        cargo test --quiet -p databricks-fdw-e2e --test dashboards superset_traffic >/dev/null
+    psql -h 127.0.0.1 -p "$PORT" -U postgres -d postgres -qc "ALTER SYSTEM RESET shared_preload_libraries"
+    [ -n "$QUICK" ] && return
+    python3 bench/dashboards.py --report bench/RESULTS.md --lines "$lines" --superset "$WORK/superset.txt"
+}
+dashboards

@@ -6,7 +6,8 @@
 #      postgres), then the end-to-end tests against a cluster of that version with the
 #      extension installed: simulators on loopback, SQL through a client connection (extended
 #      and simple protocol), safety, memory and TLS tests,
-#   3. on the default version (15) only: the short load test; pgjdbc and psycopg as BI tools use
+#   3. on the default version (15) only: the short load test; the dashboards tests, with bi and
+#      e2e again, on the same cluster restarted with the library preloaded; pgjdbc and psycopg as BI tools use
 #      them; the benchmark's short form (every contender returns the same rows, no timing
 #      checks); upgrades from 0.1.0 and the .deb (in a private copy of the installation);
 #   4. on an assert-enabled PostgreSQL 15 (built once per machine, see ensure_postgres_cassert):
@@ -83,6 +84,16 @@ for v in $VERSIONS; do
     DATABRICKS_FDW_TEST_PGLOG="$WORK/e2e-$v/postgres.log" \
     DATABRICKS_FDW_REPORT_DIR="$WORK" \
         cargo test -p databricks-fdw-e2e "${tests[@]}"
+    if [ "$v" = "$PG_MAJOR" ]; then
+        # Preloaded (shared cache, budgets, cluster figures): the same cluster restarted so.
+        log "PostgreSQL $v: end-to-end tests with the library preloaded"
+        psql -h 127.0.0.1 -p $((25400 + v)) -U postgres -d postgres -qc "ALTER SYSTEM SET shared_preload_libraries = 'databricks_fdw'"
+        start_cluster "$WORK/e2e-$v" $((25400 + v)) "$v"
+        DATABRICKS_FDW_TEST_PG=$conn \
+        DATABRICKS_FDW_TEST_PGLOG="$WORK/e2e-$v/postgres.log" \
+        DATABRICKS_FDW_REPORT_DIR="$WORK" \
+            cargo test -p databricks-fdw-e2e --test dashboards --test bi --test e2e
+    fi
     stop_cluster "$WORK/e2e-$v"
     if crashed "$WORK/e2e-$v/postgres.log"; then
         log "the postmaster log of PostgreSQL $v shows a crashed backend"

@@ -5,6 +5,10 @@
 //! rows ([`convert`]). Only [`fdw`] and [`convert`]'s Datum makers touch Postgres internals;
 //! the README's "Inside" section is the map.
 
+// An API error carries what the user is told (status, code, message, request id, details): it
+// is large, and returned by value only on the way to an ERROR, next to a network round trip.
+#![allow(clippy::result_large_err)]
+
 use pgrx::prelude::*;
 
 pub mod client;
@@ -13,12 +17,19 @@ pub mod error;
 pub mod options;
 pub(crate) mod fdw;
 pub mod resources;
+pub mod shared;
 pub mod stats;
 
 #[cfg(test)]
 mod robustness_tests;
 
 ::pgrx::pg_module_magic!(name, version);
+
+/// Loaded by `shared_preload_libraries`, sets up what backends share (`fdw/shmem.rs`).
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    fdw::shmem::init();
+}
 
 /// The FDW handler: the callbacks Postgres calls to plan and run scans.
 #[pg_extern(create_or_replace)]
@@ -57,6 +68,48 @@ fn databricks_fdw_stats() -> TableIterator<
         })
         .collect();
     TableIterator::new(rows)
+}
+
+/// What every backend's scans did since the server started (or the last reset), per server and
+/// resource, with the 429s, the shared cache's hits and misses, and the backends now waiting on
+/// the server's request budget. Needs the library preloaded.
+#[pg_extern]
+#[allow(clippy::type_complexity)]
+fn databricks_fdw_cluster_stats() -> TableIterator<
+    'static,
+    (
+        name!(server, String),
+        name!(resource, String),
+        name!(scans, i64),
+        name!(requests, i64),
+        name!(pages, i64),
+        name!(rows, i64),
+        name!(retries, i64),
+        name!(errors, i64),
+        name!(bytes_received, i64),
+        name!(throttled, i64),
+        name!(cache_hits, i64),
+        name!(cache_misses, i64),
+        name!(backends_waiting, i32),
+    ),
+> {
+    let rows: Vec<_> = fdw::shmem::require()
+        .counters
+        .rows()
+        .into_iter()
+        .map(|r| {
+            let t = r.totals;
+            let n = |v: u64| v.min(i64::MAX as u64) as i64;
+            (r.server, r.resource, n(t.scans), n(t.requests), n(t.pages), n(t.rows), n(t.retries), n(t.errors), n(t.bytes), n(t.throttled), n(t.cache_hits), n(t.cache_misses), r.waiting.clamp(0, i32::MAX as i64) as i32)
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Sets the cluster's totals back to zero.
+#[pg_extern]
+fn databricks_fdw_cluster_stats_reset() {
+    fdw::shmem::require().counters.reset();
 }
 
 /// Checks a server end to end for the current user: options, workspace URL, credentials,
@@ -108,6 +161,17 @@ COMMENT ON FUNCTION databricks_fdw_check(text) IS 'Checks a databricks_fdw serve
 "#,
     name = "comments",
     requires = [databricks_fdw_stats, databricks_fdw_check]
+);
+
+extension_sql!(
+    r#"
+COMMENT ON FUNCTION databricks_fdw_cluster_stats() IS 'Requests, pages, rows, retries, errors, bytes, 429s and cache hits of every backend''s scans since start, per server and resource (needs shared_preload_libraries)';
+REVOKE ALL ON FUNCTION databricks_fdw_cluster_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION databricks_fdw_cluster_stats() TO pg_monitor;
+REVOKE ALL ON FUNCTION databricks_fdw_cluster_stats_reset() FROM PUBLIC;
+"#,
+    name = "cluster_stats_grants",
+    requires = [databricks_fdw_cluster_stats, databricks_fdw_cluster_stats_reset]
 );
 
 #[cfg(any(test, feature = "pg_test"))]

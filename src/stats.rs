@@ -1,5 +1,6 @@
 //! Per-backend totals by server and resource, since the backend started, for
-//! `databricks_fdw_stats()`. Scans add to them when they end, whether they succeed or fail.
+//! `databricks_fdw_stats()`. Scans add to them when they end, whether they succeed or fail, and
+//! to the cluster's totals when the library is preloaded (`shared/counters.rs`).
 
 use crate::client::Stats;
 use std::collections::BTreeMap;
@@ -32,6 +33,20 @@ pub fn record(server: &str, resource: &str, s: Stats, failed: bool) {
     t.retries += s.retries;
     t.bytes += s.bytes;
     t.errors += failed as u64;
+    drop(reg);
+    let shared = crate::shared::counters::Totals {
+        scans: 1,
+        requests: s.requests,
+        pages: s.pages,
+        rows: s.items,
+        retries: s.retries,
+        errors: failed as u64,
+        bytes: s.bytes,
+        throttled: s.throttled,
+        cache_hits: s.response_cache_hits,
+        cache_misses: s.response_cache_misses,
+    };
+    crate::shared::counters::record(server, resource, &shared);
 }
 
 /// Every (server, resource) with its totals, ordered.

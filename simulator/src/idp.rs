@@ -149,6 +149,7 @@ pub async fn route(state: &State, req: Request<Incoming>, path: &str, deployment
         room: None,
         status: resp.status().as_u16(),
         accept: None,
+        at_us: crate::log::now_us(),
     });
     Ok(resp)
 }

@@ -24,6 +24,14 @@ pub struct Entry {
     pub body: Option<String>,
     /// The request's `Accept` header.
     pub accept: Option<String>,
+    /// When it arrived: microseconds since the simulator's process started logging.
+    pub at_us: u64,
+}
+
+/// Microseconds since the first call, for [`Entry::at_us`].
+pub fn now_us() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(std::time::Instant::now).elapsed().as_micros() as u64
 }
 
 #[derive(Default)]

@@ -280,7 +280,7 @@ pub fn bind_loopback(port: u16) -> std::io::Result<std::net::TcpListener> {
     }
     const FIRST: u32 = 20_000;
     const COUNT: u32 = 12_000;
-    let start = (std::process::id().wrapping_mul(7919) ^ NEXT_PORT.fetch_add(1, Ordering::Relaxed) as u32 * 131) % COUNT;
+    let start = (std::process::id().wrapping_mul(7919) ^ (NEXT_PORT.fetch_add(1, Ordering::Relaxed) as u32 * 131)) % COUNT;
     let mut last = None;
     for i in 0..COUNT {
         let candidate = (FIRST + (start + i) % COUNT) as u16;
@@ -366,6 +366,7 @@ fn api_error_with(status: u16, code: serde_json::Value, message: &str, extra: Ve
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
+    let arrived = crate::log::now_us();
     let path = req.uri().path().to_string();
     if let Some(control) = path.strip_prefix("/_sim/") {
         return control_request(state, control, req).await;
@@ -417,6 +418,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
         room,
         status: resp.status().as_u16(),
         accept,
+        at_us: arrived,
     });
     resp
 }

@@ -16,13 +16,13 @@ pub struct PageBody {
     /// The rest, still on the network.
     response: Option<reqwest::Response>,
     path: String,
-    /// (credentials' identity, URL, bytes so far) while the body may go into the cache.
-    recording: Option<(u64, String, Vec<u8>)>,
+    /// (cache key, bytes so far) while the body may go into the cache.
+    recording: Option<(cache::Key, Vec<u8>)>,
 }
 
 impl PageBody {
-    pub(super) fn live(response: reqwest::Response, path: &str, recording: Option<(u64, String)>) -> PageBody {
-        PageBody { prefix: VecDeque::new(), response: Some(response), path: path.to_string(), recording: recording.map(|(i, u)| (i, u, Vec::new())) }
+    pub(super) fn live(response: reqwest::Response, path: &str, recording: Option<cache::Key>) -> PageBody {
+        PageBody { prefix: VecDeque::new(), response: Some(response), path: path.to_string(), recording: recording.map(|k| (k, Vec::new())) }
     }
 
     pub(super) fn cached(body: Bytes, path: &str) -> PageBody {
@@ -48,7 +48,7 @@ impl PageBody {
         match &chunk {
             Some(c) => {
                 stats.bytes += c.len() as u64;
-                if let Some((_, _, kept)) = &mut self.recording {
+                if let Some((_, kept)) = &mut self.recording {
                     if kept.len() + c.len() <= CACHE_RECORD_LIMIT {
                         kept.extend_from_slice(c);
                     } else {
@@ -75,8 +75,8 @@ impl PageBody {
 
     /// The whole body was read and was a well-formed page: keep it for the response cache.
     pub fn completed(self) {
-        if let (Some((identity, url, body)), None) = (self.recording, self.response) {
-            cache::put(identity, &url, Bytes::from(body));
+        if let (Some((key, body)), None) = (self.recording, self.response) {
+            cache::put(key, Bytes::from(body));
         }
     }
 
@@ -95,9 +95,9 @@ impl PageBody {
             body.extend_from_slice(&chunk);
         }
         let body = Bytes::from(body);
-        if let Some((identity, url, _)) = self.recording.take() {
+        if let Some((key, _)) = self.recording.take() {
             if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_ok() {
-                cache::put(identity, &url, body.clone());
+                cache::put(key, body.clone());
             }
         }
         Ok(body)

@@ -19,6 +19,7 @@ use std::hash::Hasher;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
 
 /// Items are handed on in batches of about this many bytes; the first batch of a page as soon
 /// as it has an item, so the first row does not wait for the rest of the page.
@@ -58,7 +59,7 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
             total += cost;
             opened = (body, total);
         }
-        let mut reader = PageReader { config: &config, target: &target, sender: &sender, id, path, cost: opened.1, sent: 0, handed: DefaultHasher::new() };
+        let mut reader = PageReader { config: &config, target: &target, sender: &sender, id, path, cost: opened.1, sent: 0, handed: DefaultHasher::new(), decoding: None };
         // Without a LIMIT, the next page is asked for as soon as its token is read.
         let run_ahead = ask.is_none().then_some(&cursor);
         let read = reader.read(opened.0, url, cursor.pages() == 0, run_ahead, &mut ahead).await;
@@ -136,6 +137,9 @@ struct PageReader<'a> {
     /// Items of this page handed on, and a hash of their texts (to resume after a break).
     sent: usize,
     handed: DefaultHasher,
+    /// A batch being decoded on a thread of its own while the page's next bytes are split,
+    /// with what it cost; sent before the next one.
+    decoding: Option<(JoinHandle<Result<Page, String>>, Stats)>,
 }
 
 impl PageReader<'_> {
@@ -255,6 +259,7 @@ impl PageReader<'_> {
             return Err(Broken::Fatal(self.bad("the page was asked for again after its answer broke off, and had fewer items".into())));
         }
         body.completed();
+        self.flush().await?;
         let page = batch.decode(self.config).map_err(|p| Broken::Fatal(self.bad(p)))?;
         Ok((page, next, seen))
     }
@@ -279,14 +284,29 @@ impl PageReader<'_> {
         Ok((page, next, items))
     }
 
-    /// Sends a batch before the page's end, and counts its items as handed on.
+    /// Hands on a batch before the page's end, and counts its items as handed on. It is
+    /// decoded (and its rows prepared) on a blocking thread while this task splits the next
+    /// bytes; the page's first batch is sent at once, for the first row's sake.
     async fn hand_on(&mut self, batch: Batch) -> Result<(), Broken> {
         for h in &batch.hashes {
             self.handed.write_u64(*h);
         }
+        let first = self.sent == 0;
         self.sent += batch.hashes.len();
-        let page = batch.decode(self.config).map_err(|p| Broken::Fatal(self.bad(p)))?;
-        let cost = std::mem::take(&mut self.cost);
+        self.flush().await?;
+        let config = self.config.clone();
+        let task = tokio::task::spawn_blocking(move || batch.decode(&config));
+        self.decoding = Some((task, std::mem::take(&mut self.cost)));
+        if first {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the batch being decoded, if any.
+    async fn flush(&mut self) -> Result<(), Broken> {
+        let Some((task, cost)) = self.decoding.take() else { return Ok(()) };
+        let page = task.await.map_err(|_| Broken::Fatal(ApiError::task_failed()))?.map_err(|p| Broken::Fatal(self.bad(p)))?;
         self.sender.send(Event::Page { open: self.id, page, ends_page: false, last: false, cost }).await.map_err(|_| Broken::Closed)
     }
 

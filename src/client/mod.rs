@@ -24,6 +24,7 @@ use auth::Auth;
 use bytes::Bytes;
 use error::ApiError;
 use pages::Page;
+use crate::shared::budget;
 use retry::{Decision, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -85,11 +86,14 @@ pub struct ClientSettings {
     pub max_response_bytes: usize,
     /// Answer identical requests from memory for this long (`None`: never).
     pub cache_ttl: Option<Duration>,
+    /// At most one request per this long to a workspace, from every backend together when the
+    /// library is preloaded (`None`: no budget).
+    pub request_interval: Option<Duration>,
 }
 
 impl Default for ClientSettings {
     fn default() -> Self {
-        ClientSettings { http: HttpSettings::default(), retry: RetryPolicy::default(), max_response_bytes: 64 * 1024 * 1024, cache_ttl: None }
+        ClientSettings { http: HttpSettings::default(), retry: RetryPolicy::default(), max_response_bytes: 64 * 1024 * 1024, cache_ttl: None, request_interval: None }
     }
 }
 
@@ -110,8 +114,12 @@ pub struct Stats {
     pub bytes: u64,
     /// Listings answered from the scan's own memory of earlier listings (nested loops).
     pub listing_cache_hits: u64,
-    /// Pages answered by the response cache (server option cache_ttl).
+    /// Pages answered by the response cache (server option cache_ttl), and pages it was asked
+    /// for and did not have.
     pub response_cache_hits: u64,
+    pub response_cache_misses: u64,
+    /// Answers 429 (too many requests), retried or not.
+    pub throttled: u64,
     /// Items of the closest parent listing (a fan-out's clean rooms), and those not followed.
     pub parents: source::ParentCounts,
 }
@@ -125,6 +133,8 @@ impl std::ops::AddAssign for Stats {
         self.bytes += o.bytes;
         self.listing_cache_hits += o.listing_cache_hits;
         self.response_cache_hits += o.response_cache_hits;
+        self.response_cache_misses += o.response_cache_misses;
+        self.throttled += o.throttled;
         self.parents += o.parents;
     }
 }
@@ -136,11 +146,20 @@ pub struct ApiClient {
     http: reqwest::Client,
     auth: Auth,
     settings: ClientSettings,
+    /// Where this backend counts itself while its requests wait on a budget (the cluster
+    /// counters' slot of the server).
+    waits_as: Option<u32>,
 }
 
 impl ApiClient {
     pub fn new(auth: Auth, settings: &ClientSettings) -> Result<ApiClient, String> {
-        Ok(ApiClient { http: http(&settings.http)?, auth, settings: settings.clone() })
+        Ok(ApiClient { http: http(&settings.http)?, auth, settings: settings.clone(), waits_as: None })
+    }
+
+    /// Waits on a request budget are counted for `server` in the cluster's figures.
+    pub fn waits_counted_for(mut self, server: &str) -> ApiClient {
+        self.waits_as = crate::shared::counters::waiting_slot(server);
+        self
     }
 
     /// Signs in to `workspace` (a token from the cache, or from the token endpoint), for the
@@ -168,14 +187,15 @@ impl ApiClient {
     /// says) until its answer starts; a body that breaks off later is the caller's to resume.
     pub async fn open_page(&self, workspace: &Url, url: Url, stats: &mut Stats) -> Result<body::PageBody, ApiError> {
         let path = format!("GET {}", url.path());
-        let identity = self.auth.identity();
-        if let Some(ttl) = self.settings.cache_ttl {
-            if let Some(body) = cache::get(identity, url.as_str(), ttl) {
+        let key = self.settings.cache_ttl.map(|_| cache::key(&self.auth.fingerprint(), url.as_str()));
+        if let (Some(ttl), Some(key)) = (self.settings.cache_ttl, &key) {
+            if let Some(body) = cache::get(key, ttl) {
                 stats.response_cache_hits += 1;
                 return Ok(body::PageBody::cached(body, &path));
             }
+            stats.response_cache_misses += 1;
         }
-        let recording = self.settings.cache_ttl.map(|_| (identity, url.to_string()));
+        let recording = key;
         let call = HttpRequest { method: reqwest::Method::GET, url, body: None };
         let response = self.call_response(workspace, &call, retry::is_retryable, stats).await?;
         Ok(body::PageBody::live(response, &path, recording))
@@ -256,6 +276,7 @@ impl ApiClient {
         loop {
             let headers = self.auth.headers(&self.http, workspace, self.settings.http.request_timeout).await.map_err(|e| (e, None))?;
             let value = |s: &secret::Secret| reqwest::header::HeaderValue::from_str(s.expose()).map_err(|_| (ApiError::BadCredential, None));
+            self.wait_for_budget(workspace).await;
             stats.requests += 1;
             // Every request asks for JSON, as the SDKs' do (a gateway may answer HTML otherwise).
             let mut request = self
@@ -294,6 +315,11 @@ impl ApiClient {
                 renewed = true;
                 continue;
             }
+            if status == 429 {
+                stats.throttled += 1;
+                // Every backend's requests to this workspace wait, not only this one's retry.
+                budget::Table::current().pause(workspace.as_str(), retry_after.unwrap_or(DEFAULT_PAUSE));
+            }
             let error = ApiError::from_status(&path, status, &body);
             // The body's RetryInfo counts like a Retry-After header (which wins).
             let retry_after = match &error {
@@ -304,6 +330,31 @@ impl ApiClient {
         }
     }
 }
+
+impl ApiClient {
+    /// Until this request may leave: the workspace's request budget (server option
+    /// `max_requests_per_second`), and any pause a 429 asked for. Runs on the I/O thread and
+    /// only sleeps there; a cancelled query drops the wait.
+    async fn wait_for_budget(&self, workspace: &Url) {
+        let table = budget::Table::current();
+        let mut wait = table.reserve(workspace.as_str(), self.settings.request_interval);
+        if wait.is_zero() {
+            return;
+        }
+        let _counted = self.waits_as.map(budget::Waiting::start);
+        loop {
+            tokio::time::sleep(wait).await;
+            // A 429 seen meanwhile by any backend holds this request too.
+            wait = table.paused(workspace.as_str());
+            if wait.is_zero() {
+                return;
+            }
+        }
+    }
+}
+
+/// How long a 429 without `Retry-After` pauses a workspace (the SDKs wait 1 s).
+const DEFAULT_PAUSE: Duration = Duration::from_secs(1);
 
 /// The most of an error body read: its message and details, not a proxy's whole page.
 const ERROR_BODY_LIMIT: usize = 1024 * 1024;

@@ -44,7 +44,7 @@ impl ColumnWriter {
         // A domain converts as its base type does, then its constraints are checked.
         let mut base_typmod = typmod;
         let base = pg_sys::getBaseTypeAndTypmod(type_oid, &mut base_typmod);
-        let domain = (base != type_oid).then(|| Domain { type_oid, extra: std::ptr::null_mut(), memory: pg_sys::CurrentMemoryContext });
+        let domain = (base != type_oid).then_some(Domain { type_oid, extra: std::ptr::null_mut(), memory: pg_sys::CurrentMemoryContext });
         let target = match base {
             pg_sys::TEXTOID => TargetType::Text,
             pg_sys::INT8OID => TargetType::Int8,

@@ -13,7 +13,6 @@
 //! on randomized documents.
 
 use super::varlena::{align_to, begin_varlena, end_varlena};
-use std::borrow::Cow;
 
 const JB_FSCALAR: u32 = 0x1000_0000;
 const JB_FOBJECT: u32 = 0x2000_0000;
@@ -34,92 +33,245 @@ const MAX_EXPONENT: i64 = 300;
 /// Numbers with more digits go to `jsonb_in`.
 const MAX_DIGITS: usize = 1000;
 
-/// Appends the jsonb varlena for `text` to `out` (at an 8-byte aligned position, see
-/// `varlena::begin_varlena`) and returns `true`; or leaves `out` as it was and returns `false`
-/// where `jsonb_in` must decide.
-pub fn encode(text: &str, out: &mut Vec<u8>) -> bool {
-    let Some(value) = Parser::parse(text) else { return false };
-    let start = begin_varlena(out);
-    let ok = match &value {
-        Json::Arr(_) | Json::Obj(_) => container(&value, out, start).is_some(),
-        // A lone scalar is stored as a one-element "raw scalar" array.
-        scalar => raw_scalar(scalar, out, start).is_some(),
-    };
-    if !ok || !end_varlena(out, start) {
-        out.truncate(start);
-        return false;
-    }
-    true
+/// Builds jsonb values, keeping its working memory from one value to the next (a page's worth
+/// of documents then costs no allocation each).
+#[derive(Default)]
+pub struct Encoder {
+    /// The parsed document, flat: containers name their children in `kids`.
+    nodes: Vec<Node>,
+    /// Children of each container, contiguous: array items, or object (key, value) pairs.
+    kids: Vec<(u32, u32)>,
+    /// Children of the containers being parsed.
+    stack: Vec<(u32, u32)>,
+    /// Strings that had escapes, unescaped.
+    unescaped: String,
+    /// A numeric's base-10000 digits.
+    groups: Vec<i16>,
 }
 
-enum Json<'a> {
+#[derive(Clone, Copy)]
+enum Node {
     Null,
     Bool(bool),
-    /// The number's text, known to be a JSON number.
-    Num(&'a str),
-    Str(Cow<'a, str>),
-    Arr(Vec<Json<'a>>),
-    Obj(Vec<(Cow<'a, str>, Json<'a>)>),
+    /// The number's text (known to be a JSON number) in the document.
+    Num(u32, u32),
+    /// A string: a range of the document, or (`true`) of the unescaped strings.
+    Str(bool, u32, u32),
+    /// Children `kids[first..first + len]`.
+    Arr(u32, u32),
+    Obj(u32, u32),
 }
 
-fn raw_scalar(value: &Json, out: &mut Vec<u8>, base: usize) -> Option<()> {
-    put_u32(out, 1 | JB_FARRAY | JB_FSCALAR);
-    let entry_at = out.len();
-    put_u32(out, 0);
-    let meta = child(value, out, base)?;
-    set_u32(out, entry_at, entry(meta, meta & JENTRY_OFFLENMASK, 0));
-    Some(())
-}
-
-/// Appends an array or object (padding first) and returns its JEntry.
-fn container(value: &Json, out: &mut Vec<u8>, base: usize) -> Option<u32> {
-    let begin = out.len();
-    align_to(out, base, 4);
-    match value {
-        Json::Arr(items) => {
-            put_u32(out, count(items.len())? | JB_FARRAY);
-            let mut entries = out.len();
-            out.resize(out.len() + 4 * items.len(), 0);
-            let mut total = 0u32;
-            for (i, item) in items.iter().enumerate() {
-                let meta = child(item, out, base)?;
-                total = total.checked_add(meta & JENTRY_OFFLENMASK).filter(|t| *t <= JENTRY_OFFLENMASK)?;
-                set_u32(out, entries, entry(meta, total, i));
-                entries += 4;
-            }
+impl Encoder {
+    /// Appends the jsonb varlena for `text` to `out` (at an 8-byte aligned position, see
+    /// `varlena::begin_varlena`) and returns `true`; or leaves `out` as it was and returns
+    /// `false` where `jsonb_in` must decide.
+    pub fn encode(&mut self, text: &str, out: &mut Vec<u8>) -> bool {
+        if text.len() > JENTRY_OFFLENMASK as usize {
+            return false;
         }
-        Json::Obj(pairs) => {
-            let pairs = sorted_unique(pairs);
-            put_u32(out, count(pairs.len())? | JB_FOBJECT);
-            let mut entries = out.len();
-            out.resize(out.len() + 8 * pairs.len(), 0);
-            let mut total = 0u32;
-            let keys = pairs.iter().map(|(k, _)| Either::Key(k));
-            let values = pairs.iter().map(|(_, v)| Either::Value(v));
-            for (i, part) in keys.chain(values).enumerate() {
-                let meta = match part {
-                    Either::Key(k) => string(k, out)?,
-                    Either::Value(v) => child(v, out, base)?,
-                };
-                total = total.checked_add(meta & JENTRY_OFFLENMASK).filter(|t| *t <= JENTRY_OFFLENMASK)?;
-                set_u32(out, entries, entry(meta, total, i));
-                entries += 4;
-            }
+        self.nodes.clear();
+        self.kids.clear();
+        self.stack.clear();
+        self.unescaped.clear();
+        let mut parser = Parser { text, pos: 0 };
+        let Some(root) = self.value(&mut parser, 0) else { return false };
+        parser.skip_ws();
+        if parser.pos != text.len() {
+            return false;
         }
-        _ => unreachable!("only containers come here"),
+        let start = begin_varlena(out);
+        let doc = Doc { text, nodes: &self.nodes, kids: &self.kids, unescaped: &self.unescaped };
+        let ok = match self.nodes[root as usize] {
+            Node::Arr(..) | Node::Obj(..) => doc.container(root, out, start, &mut self.groups).is_some(),
+            // A lone scalar is stored as a one-element "raw scalar" array.
+            _ => doc.raw_scalar(root, out, start, &mut self.groups).is_some(),
+        };
+        if !ok || !end_varlena(out, start) {
+            out.truncate(start);
+            return false;
+        }
+        true
     }
-    let len = u32::try_from(out.len() - begin).ok().filter(|l| *l <= JENTRY_OFFLENMASK)?;
-    Some(JENTRY_ISCONTAINER | len)
+
+    fn push(&mut self, node: Node) -> Option<u32> {
+        self.nodes.push(node);
+        u32::try_from(self.nodes.len() - 1).ok()
+    }
+
+    fn value(&mut self, p: &mut Parser, depth: usize) -> Option<u32> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        p.skip_ws();
+        let rest = &p.bytes()[p.pos..];
+        match rest.first()? {
+            b'{' => {
+                p.pos += 1;
+                let base = self.stack.len();
+                if !p.eat(b'}') {
+                    loop {
+                        p.skip_ws();
+                        let key = self.string(p)?;
+                        if !p.eat(b':') {
+                            return None;
+                        }
+                        let value = self.value(p, depth + 1)?;
+                        self.stack.push((key, value));
+                        if p.eat(b'}') {
+                            break;
+                        }
+                        if !p.eat(b',') {
+                            return None;
+                        }
+                    }
+                }
+                self.sort_keys(base, p.text);
+                self.close(base, Node::Obj)
+            }
+            b'[' => {
+                p.pos += 1;
+                let base = self.stack.len();
+                if !p.eat(b']') {
+                    loop {
+                        let item = self.value(p, depth + 1)?;
+                        self.stack.push((item, 0));
+                        if p.eat(b']') {
+                            break;
+                        }
+                        if !p.eat(b',') {
+                            return None;
+                        }
+                    }
+                }
+                self.close(base, Node::Arr)
+            }
+            b'"' => self.string(p),
+            b't' if rest.starts_with(b"true") => p.literal(4).and_then(|()| self.push(Node::Bool(true))),
+            b'f' if rest.starts_with(b"false") => p.literal(5).and_then(|()| self.push(Node::Bool(false))),
+            b'n' if rest.starts_with(b"null") => p.literal(4).and_then(|()| self.push(Node::Null)),
+            b'-' | b'0'..=b'9' => {
+                let (start, end) = p.number()?;
+                self.push(Node::Num(start as u32, end as u32))
+            }
+            _ => None,
+        }
+    }
+
+    /// Moves the children collected since `base` to `kids`, as the container `make` says.
+    fn close(&mut self, base: usize, make: fn(u32, u32) -> Node) -> Option<u32> {
+        let first = u32::try_from(self.kids.len()).ok()?;
+        let len = u32::try_from(self.stack.len() - base).ok()?;
+        self.kids.extend_from_slice(&self.stack[base..]);
+        self.stack.truncate(base);
+        self.push(make(first, len))
+    }
+
+    /// jsonb's key order: shorter keys first, then bytewise; of equal keys only the last one
+    /// written stays (keys are numbered in the order they were written).
+    fn sort_keys(&mut self, base: usize, text: &str) {
+        let (nodes, unescaped) = (&self.nodes, &self.unescaped);
+        let key = |node: u32| str_of(text, unescaped, nodes[node as usize]).as_bytes();
+        let pairs = &mut self.stack[base..];
+        pairs.sort_unstable_by(|a, b| {
+            let (ka, kb) = (key(a.0), key(b.0));
+            ka.len().cmp(&kb.len()).then(ka.cmp(kb)).then(b.0.cmp(&a.0))
+        });
+        let mut kept = base;
+        for i in base..self.stack.len() {
+            if i == base || key(self.stack[i].0) != key(self.stack[kept - 1].0) {
+                self.stack[kept] = self.stack[i];
+                kept += 1;
+            }
+        }
+        self.stack.truncate(kept);
+    }
+
+    fn string(&mut self, p: &mut Parser) -> Option<u32> {
+        let node = match p.string(&mut self.unescaped)? {
+            StrAt::Text(start, end) => Node::Str(false, start as u32, end as u32),
+            StrAt::Unescaped(start, end) => Node::Str(true, start as u32, end as u32),
+        };
+        self.push(node)
+    }
 }
 
-enum Either<'v, 'a> {
-    Key(&'v Cow<'a, str>),
-    Value(&'v Json<'a>),
+/// The text of a string node.
+fn str_of<'t>(text: &'t str, unescaped: &'t str, node: Node) -> &'t str {
+    match node {
+        Node::Str(false, start, end) => &text[start as usize..end as usize],
+        Node::Str(true, start, end) => &unescaped[start as usize..end as usize],
+        _ => "",
+    }
+}
+
+/// A parsed document, to write out.
+struct Doc<'e, 't> {
+    text: &'t str,
+    nodes: &'e [Node],
+    kids: &'e [(u32, u32)],
+    unescaped: &'e str,
+}
+
+impl Doc<'_, '_> {
+    fn raw_scalar(&self, node: u32, out: &mut Vec<u8>, base: usize, groups: &mut Vec<i16>) -> Option<()> {
+        put_u32(out, 1 | JB_FARRAY | JB_FSCALAR);
+        let entry_at = out.len();
+        put_u32(out, 0);
+        let meta = self.child(node, out, base, groups)?;
+        set_u32(out, entry_at, entry(meta, meta & JENTRY_OFFLENMASK, 0));
+        Some(())
+    }
+
+    /// Appends an array or object (padding first) and returns its JEntry.
+    fn container(&self, node: u32, out: &mut Vec<u8>, base: usize, groups: &mut Vec<i16>) -> Option<u32> {
+        let begin = out.len();
+        align_to(out, base, 4);
+        let (first, len, is_object) = match self.nodes[node as usize] {
+            Node::Arr(first, len) => (first as usize, len as usize, false),
+            Node::Obj(first, len) => (first as usize, len as usize, true),
+            _ => return None,
+        };
+        let kids = &self.kids[first..first + len];
+        put_u32(out, count(len)? | if is_object { JB_FOBJECT } else { JB_FARRAY });
+        let mut entries = out.len();
+        let children = if is_object { 2 * len } else { len };
+        out.resize(out.len() + 4 * children, 0);
+        let mut total = 0u32;
+        // An object's keys come first, then its values.
+        let keys = kids.iter().filter(|_| is_object).map(|k| (k.0, true));
+        let values = kids.iter().map(|k| (if is_object { k.1 } else { k.0 }, false));
+        for (i, (child, is_key)) in keys.chain(values).enumerate() {
+            let meta = if is_key { string(str_of(self.text, self.unescaped, self.nodes[child as usize]), out)? } else { self.child(child, out, base, groups)? };
+            total = total.checked_add(meta & JENTRY_OFFLENMASK).filter(|t| *t <= JENTRY_OFFLENMASK)?;
+            set_u32(out, entries, entry(meta, total, i));
+            entries += 4;
+        }
+        let len = u32::try_from(out.len() - begin).ok().filter(|l| *l <= JENTRY_OFFLENMASK)?;
+        Some(JENTRY_ISCONTAINER | len)
+    }
+
+    /// Appends one child's data and returns its JEntry.
+    fn child(&self, node: u32, out: &mut Vec<u8>, base: usize, groups: &mut Vec<i16>) -> Option<u32> {
+        Some(match self.nodes[node as usize] {
+            Node::Null => JENTRY_ISNULL,
+            Node::Bool(true) => JENTRY_ISBOOL_TRUE,
+            Node::Bool(false) => JENTRY_ISBOOL_FALSE,
+            s @ Node::Str(..) => string(str_of(self.text, self.unescaped, s), out)?,
+            Node::Num(start, end) => {
+                let begin = out.len();
+                align_to(out, base, 4);
+                numeric(&self.text[start as usize..end as usize], out, groups)?;
+                JENTRY_ISNUMERIC | u32::try_from(out.len() - begin).ok().filter(|l| *l <= JENTRY_OFFLENMASK)?
+            }
+            Node::Arr(..) | Node::Obj(..) => self.container(node, out, base, groups)?,
+        })
+    }
 }
 
 /// Every 32nd JEntry holds the end offset of its child's data, the others its length.
 fn entry(meta: u32, total: u32, index: usize) -> u32 {
-    if index % JB_OFFSET_STRIDE == 0 {
+    if index.is_multiple_of(JB_OFFSET_STRIDE) {
         (meta & !JENTRY_OFFLENMASK) | total | JENTRY_HAS_OFF
     } else {
         meta
@@ -130,38 +282,10 @@ fn count(n: usize) -> Option<u32> {
     u32::try_from(n).ok().filter(|n| *n <= 0x0FFF_FFFF)
 }
 
-/// Appends one child's data and returns its JEntry.
-fn child(value: &Json, out: &mut Vec<u8>, base: usize) -> Option<u32> {
-    Some(match value {
-        Json::Null => JENTRY_ISNULL,
-        Json::Bool(true) => JENTRY_ISBOOL_TRUE,
-        Json::Bool(false) => JENTRY_ISBOOL_FALSE,
-        Json::Str(s) => string(s, out)?,
-        Json::Num(text) => {
-            let begin = out.len();
-            align_to(out, base, 4);
-            numeric(text, out)?;
-            JENTRY_ISNUMERIC | u32::try_from(out.len() - begin).ok().filter(|l| *l <= JENTRY_OFFLENMASK)?
-        }
-        Json::Arr(_) | Json::Obj(_) => container(value, out, base)?,
-    })
-}
-
 fn string(s: &str, out: &mut Vec<u8>) -> Option<u32> {
     let len = u32::try_from(s.len()).ok().filter(|l| *l <= JENTRY_OFFLENMASK)?;
     out.extend_from_slice(s.as_bytes());
     Some(len)
-}
-
-/// jsonb's key order: shorter keys first, then bytewise; of equal keys the last one written.
-fn sorted_unique<'v, 'a>(pairs: &'v [(Cow<'a, str>, Json<'a>)]) -> Vec<&'v (Cow<'a, str>, Json<'a>)> {
-    let mut order: Vec<usize> = (0..pairs.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (ka, kb) = (pairs[a].0.as_bytes(), pairs[b].0.as_bytes());
-        ka.len().cmp(&kb.len()).then(ka.cmp(kb)).then(b.cmp(&a))
-    });
-    order.dedup_by(|later, earlier| pairs[*later].0 == pairs[*earlier].0);
-    order.into_iter().map(|i| &pairs[i]).collect()
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -174,8 +298,8 @@ fn set_u32(out: &mut [u8], at: usize, v: u32) {
 
 /// Appends the numeric varlena (4-byte header) for a JSON number's text, as `numeric_in`
 /// makes it: base-10000 digits without leading or trailing zero groups, the display scale of
-/// the text, the short header where scale and weight allow it.
-fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
+/// the text, the short header where scale and weight allow it. `groups` is working memory.
+fn numeric(text: &str, out: &mut Vec<u8>, groups: &mut Vec<i16>) -> Option<()> {
     const NUMERIC_NEG: u16 = 0x4000;
     const NUMERIC_SHORT: u16 = 0x8000;
     const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
@@ -196,30 +320,28 @@ fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
         return None;
     }
     let dscale = (frac.len() as i64 - exponent).max(0) as u16;
-    // Every digit, and the power of ten of the last one.
-    let digits: Vec<u8> = int_part.bytes().chain(frac.bytes()).map(|b| b - b'0').collect();
+    // Each digit's power of ten: the last one's is `exponent - frac.len()`. A digit of power
+    // p goes to the base-10000 group p div 4, times 10^(p mod 4).
+    let digits = int_part.bytes().chain(frac.bytes()).map(|b| (b - b'0') as i16);
+    let n = int_part.len() + frac.len();
     let last_power = exponent - frac.len() as i64;
-    // Pad right to a group boundary, then left to whole groups of four.
-    let low = last_power.div_euclid(4) * 4;
-    let mut padded = digits;
-    padded.resize(padded.len() + (last_power - low) as usize, 0);
-    let lead = (4 - padded.len() % 4) % 4;
-    let padded: Vec<u8> = std::iter::repeat_n(0, lead).chain(padded).collect();
-    let mut groups: Vec<i16> = padded.chunks(4).map(|c| c.iter().fold(0i16, |acc, d| acc * 10 + *d as i16)).collect();
-    let mut weight = low / 4 + groups.len() as i64 - 1;
+    let top = last_power + n as i64 - 1;
+    let (top_group, low_group) = (top.div_euclid(4), last_power.div_euclid(4));
+    groups.clear();
+    groups.resize((top_group - low_group + 1) as usize, 0);
+    for (i, d) in digits.enumerate() {
+        let power = top - i as i64;
+        let slot = (top_group - power.div_euclid(4)) as usize;
+        groups[slot] += d * [1, 10, 100, 1000][power.rem_euclid(4) as usize];
+    }
+    // Without leading and trailing zero groups; the first group left has weight `weight`.
     let leading = groups.iter().take_while(|g| **g == 0).count();
-    groups.drain(..leading);
-    weight -= leading as i64;
-    while groups.last() == Some(&0) {
-        groups.pop();
-    }
-    let negative = negative && !groups.is_empty();
-    if groups.is_empty() {
-        weight = 0;
-    }
+    let trailing = groups[leading..].iter().rev().take_while(|g| **g == 0).count();
+    let kept = &groups[leading..groups.len() - trailing];
+    let weight = if kept.is_empty() { 0 } else { top_group - leading as i64 };
+    let negative = negative && !kept.is_empty();
     let short = dscale <= 63 && (-64..=63).contains(&weight);
-    let header_len = if short { 2 } else { 4 };
-    let len = 4 + header_len + 2 * groups.len();
+    let len = 4 + if short { 2 } else { 4 } + 2 * kept.len();
     out.extend_from_slice(&super::varlena::header(len)?);
     if short {
         let sign = if negative { NUMERIC_SHORT | NUMERIC_SHORT_SIGN_MASK } else { NUMERIC_SHORT };
@@ -230,28 +352,27 @@ fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
         out.extend_from_slice(&(sign | (dscale & 0x3FFF)).to_ne_bytes());
         out.extend_from_slice(&i16::try_from(weight).ok()?.to_ne_bytes());
     }
-    for g in groups {
+    for g in kept {
         out.extend_from_slice(&g.to_ne_bytes());
     }
     Some(())
 }
 
-/// A JSON parser as strict as Postgres's: the grammar of RFC 8259, whitespace of space, tab,
+/// A JSON lexer as strict as Postgres's: the grammar of RFC 8259, whitespace of space, tab,
 /// CR and LF only, no unescaped control characters. It declines (rather than decides) where
-/// `jsonb_in` would raise an error or the encoding of text could differ.
+/// `jsonb_in` would raise an error.
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
 }
 
-impl<'a> Parser<'a> {
-    fn parse(text: &'a str) -> Option<Json<'a>> {
-        let mut p = Parser { text, pos: 0 };
-        let value = p.value(0)?;
-        p.skip_ws();
-        (p.pos == text.len()).then_some(value)
-    }
+/// Where a string's text is: a range of the document, or of the unescaped strings.
+enum StrAt {
+    Text(usize, usize),
+    Unescaped(usize, usize),
+}
 
+impl<'a> Parser<'a> {
     fn bytes(&self) -> &'a [u8] {
         self.text.as_bytes()
     }
@@ -271,70 +392,17 @@ impl<'a> Parser<'a> {
         false
     }
 
-    fn value(&mut self, depth: usize) -> Option<Json<'a>> {
-        if depth > MAX_DEPTH {
-            return None;
-        }
-        self.skip_ws();
-        let rest = &self.bytes()[self.pos..];
-        match rest.first()? {
-            b'{' => {
-                self.pos += 1;
-                let mut pairs = Vec::new();
-                if self.eat(b'}') {
-                    return Some(Json::Obj(pairs));
-                }
-                loop {
-                    self.skip_ws();
-                    let key = self.string()?;
-                    if !self.eat(b':') {
-                        return None;
-                    }
-                    pairs.push((key, self.value(depth + 1)?));
-                    if self.eat(b'}') {
-                        return Some(Json::Obj(pairs));
-                    }
-                    if !self.eat(b',') {
-                        return None;
-                    }
-                }
-            }
-            b'[' => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                if self.eat(b']') {
-                    return Some(Json::Arr(items));
-                }
-                loop {
-                    items.push(self.value(depth + 1)?);
-                    if self.eat(b']') {
-                        return Some(Json::Arr(items));
-                    }
-                    if !self.eat(b',') {
-                        return None;
-                    }
-                }
-            }
-            b'"' => self.string().map(Json::Str),
-            b't' if rest.starts_with(b"true") => self.literal(4, Json::Bool(true)),
-            b'f' if rest.starts_with(b"false") => self.literal(5, Json::Bool(false)),
-            b'n' if rest.starts_with(b"null") => self.literal(4, Json::Null),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => None,
-        }
-    }
-
-    fn literal(&mut self, len: usize, value: Json<'a>) -> Option<Json<'a>> {
+    /// Steps over a literal of `len` bytes, which must end where a token may.
+    fn literal(&mut self, len: usize) -> Option<()> {
         self.pos += len;
-        // `truex` is not JSON: a literal ends where a token may.
         if self.bytes().get(self.pos).is_some_and(|&b| token_char(b)) {
             return None;
         }
-        Some(value)
+        Some(())
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> Option<Json<'a>> {
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`: its range.
+    fn number(&mut self) -> Option<(usize, usize)> {
         let b = self.bytes();
         let start = self.pos;
         let mut i = start;
@@ -374,51 +442,53 @@ impl<'a> Parser<'a> {
             return None;
         }
         self.pos = i;
-        Some(Json::Num(&self.text[start..i]))
+        Some((start, i))
     }
 
-    fn string(&mut self) -> Option<Cow<'a, str>> {
+    /// A string at the current position: plain text stays where it is, text with escapes is
+    /// unescaped onto the end of `unescaped`.
+    fn string(&mut self, unescaped: &mut String) -> Option<StrAt> {
         let b = self.bytes();
         if b.get(self.pos) != Some(&b'"') {
             return None;
         }
         let start = self.pos + 1;
         let mut i = start;
-        // Plain text up to the closing quote borrows from the document.
         while let Some(&c) = b.get(i) {
             match c {
                 b'"' => {
                     self.pos = i + 1;
-                    return Some(Cow::Borrowed(&self.text[start..i]));
+                    return Some(StrAt::Text(start, i));
                 }
                 b'\\' => break,
                 c if c < 0x20 => return None,
                 _ => i += 1,
             }
         }
-        let mut s = String::from(&self.text[start..i]);
+        let from = unescaped.len();
+        unescaped.push_str(&self.text[start..i]);
         loop {
             let c = *b.get(i)?;
             match c {
                 b'"' => {
                     self.pos = i + 1;
-                    return Some(Cow::Owned(s));
+                    return Some(StrAt::Unescaped(from, unescaped.len()));
                 }
                 b'\\' => {
                     let escaped = *b.get(i + 1)?;
                     i += 2;
                     match escaped {
-                        b'"' => s.push('"'),
-                        b'\\' => s.push('\\'),
-                        b'/' => s.push('/'),
-                        b'b' => s.push('\u{8}'),
-                        b'f' => s.push('\u{c}'),
-                        b'n' => s.push('\n'),
-                        b'r' => s.push('\r'),
-                        b't' => s.push('\t'),
+                        b'"' => unescaped.push('"'),
+                        b'\\' => unescaped.push('\\'),
+                        b'/' => unescaped.push('/'),
+                        b'b' => unescaped.push('\u{8}'),
+                        b'f' => unescaped.push('\u{c}'),
+                        b'n' => unescaped.push('\n'),
+                        b'r' => unescaped.push('\r'),
+                        b't' => unescaped.push('\t'),
                         b'u' => {
                             let (ch, used) = unicode_escape(&b[i..])?;
-                            s.push(ch);
+                            unescaped.push(ch);
                             i += used;
                         }
                         _ => return None,
@@ -426,9 +496,9 @@ impl<'a> Parser<'a> {
                 }
                 c if c < 0x20 => return None,
                 _ => {
-                    // Copy the run of plain text up to the next quote or backslash.
+                    // The run of plain text up to the next quote, backslash or control character.
                     let run = b[i..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).unwrap_or(b.len() - i);
-                    s.push_str(&self.text[i..i + run]);
+                    unescaped.push_str(&self.text[i..i + run]);
                     i += run;
                 }
             }
@@ -477,12 +547,12 @@ mod tests {
 
     fn jsonb(text: &str) -> Option<Vec<u8>> {
         let mut out = Vec::new();
-        encode(text, &mut out).then_some(out)
+        Encoder::default().encode(text, &mut out).then_some(out)
     }
 
     fn numeric_bytes(text: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        numeric(text, &mut out).expect(text);
+        numeric(text, &mut out, &mut Vec::new()).expect(text);
         out
     }
 

@@ -4,6 +4,7 @@
 //! only Postgres can do (another type's input function, a domain's check) is left for the
 //! backend, with the text it needs.
 
+use super::jsonb::Encoder;
 use super::varlena::{align_to, push_text};
 use super::{convert, Cell, ConvertError, Reason, TargetType};
 
@@ -74,6 +75,7 @@ pub fn prepare<'p>(items: usize, field: impl Fn(usize, usize) -> Option<&'p str>
     let mut rows = PreparedRows { columns, cells: Vec::with_capacity(items * columns), rows: Vec::with_capacity(items), ..Default::default() };
     // Fields that `path` columns reach into, parsed once per row.
     let mut parsed: Vec<(usize, Result<Option<serde_json::Value>, String>)> = Vec::new();
+    let mut jsonb = Encoder::default();
     for item in 0..items {
         align_to(&mut rows.data, 0, 8);
         let start = rows.data.len();
@@ -85,7 +87,7 @@ pub fn prepare<'p>(items: usize, field: impl Fn(usize, usize) -> Option<&'p str>
             };
             let raw = field(item, column.field);
             let value = if column.path.is_empty() {
-                rows.put(convert(raw, column.target), column.target, recipe.binary_jsonb, start)
+                rows.put(convert(raw, column.target), column.target, recipe.binary_jsonb.then_some(&mut jsonb), start)
             } else {
                 if !parsed.iter().any(|(f, _)| *f == column.field) {
                     let value = raw.map(serde_json::from_str::<serde_json::Value>).transpose().map_err(|e| e.to_string());
@@ -95,7 +97,7 @@ pub fn prepare<'p>(items: usize, field: impl Fn(usize, usize) -> Option<&'p str>
                     Err(e) => rows.fail(ConvertError::new("object", Reason::BadValue, format!("cannot be read for the column's path ({e})"))),
                     Ok(top) => {
                         let nested = top.as_ref().and_then(|v| column.path.iter().try_fold(v, |v, key| v.get(key))).map(|v| v.to_string());
-                        rows.put(convert(nested.as_deref(), column.target), column.target, recipe.binary_jsonb, start)
+                        rows.put(convert(nested.as_deref(), column.target), column.target, recipe.binary_jsonb.then_some(&mut jsonb), start)
                     }
                 }
             };
@@ -113,7 +115,8 @@ impl PreparedRows {
     }
 
     /// Appends the value of `cell` to the row that starts at `start`.
-    fn put(&mut self, cell: Result<Cell, ConvertError>, target: TargetType, binary_jsonb: bool, start: usize) -> Prepared {
+    /// `jsonb`: jsonb values are built here (else left to `jsonb_in`).
+    fn put(&mut self, cell: Result<Cell, ConvertError>, target: TargetType, jsonb: Option<&mut Encoder>, start: usize) -> Prepared {
         let cell = match cell {
             Ok(cell) => cell,
             Err(e) => return self.fail(e),
@@ -139,7 +142,7 @@ impl PreparedRows {
             Cell::Json(text) => {
                 align_to(&mut self.data, 0, 8);
                 let at = self.data.len();
-                if binary_jsonb && super::jsonb::encode(text, &mut self.data) {
+                if jsonb.is_some_and(|encoder| encoder.encode(text, &mut self.data)) {
                     Prepared::Varlena(offset(at))
                 } else {
                     self.input(text, start)

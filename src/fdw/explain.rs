@@ -14,12 +14,16 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
     let plan = ScanPlan::from_list((*fsplan).fdw_private);
     if let Some(resource) = resources::find(&plan.resource) {
         let given: Vec<&'static str> = plan.params.iter().filter_map(|p| resource.param(&p.column)).map(|p| p.column).collect();
-        let line = match resource.listings(&given, plan.list_parents) {
+        let chain = resource.listings(&given, plan.list_parents);
+        let line = match &chain {
             // The parents' listings first, then one listing of the table's resource per item.
             Some(chain) => chain.iter().enumerate().map(|(i, (r, g))| if i == 0 { r.request_line(g) } else { format!("{} for each", r.request_line(g)) }).collect::<Vec<_>>().join(", then "),
             None => resource.request_line(&given),
         };
         text(es, "Databricks", &line);
+        if let (Some(2..), Some(parent)) = (chain.as_ref().map(Vec::len), &resource.parent) {
+            parent_filter_line(node, es, &plan, resource, parent.resource.name);
+        }
     }
     if !plan.params.is_empty() {
         let exprs = PgList::<pg_sys::Node>::from_pg((*fsplan).fdw_exprs);
@@ -83,6 +87,17 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
             }
         }
     }
+}
+
+/// The conditions checked on each parent item before its listings are made
+/// (`fdw/parent_filter.rs`), as Postgres deparses them.
+unsafe fn parent_filter_line(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState, plan: &ScanPlan, resource: &'static resources::Resource, parent: &str) {
+    let Some((_, conditions)) = super::parent_filter::conditions(node, plan, resource) else { return };
+    let shown: Vec<String> = conditions
+        .iter_ptr()
+        .map(|expr| CStr::from_ptr(pg_sys::deparse_expression(expr as *mut pg_sys::Node, (*es).deparse_cxt, false, false)).to_string_lossy().into_owned())
+        .collect();
+    text(es, "Parent Filter", &format!("{} on each of {parent}", shown.join(" AND ")));
 }
 
 pub(super) unsafe fn text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {

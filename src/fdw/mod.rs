@@ -15,6 +15,7 @@ mod modify;
 mod modify_plan;
 mod modify_row;
 mod parent_filter;
+pub(crate) mod shmem;
 mod paths;
 mod plan_data;
 mod quals;

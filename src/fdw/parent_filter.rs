@@ -21,6 +21,22 @@ use pgrx::{PgList, PgMemoryContexts};
 /// `node` must be the foreign scan being begun, in the executor's query memory context; the
 /// filter must be called only while that scan runs (it evaluates the plan's expressions).
 pub unsafe fn for_scan(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, resource: &'static Resource) -> Option<ParentFilter> {
+    let (given, chosen) = conditions(node, plan, resource)?;
+    let relation = (*node).ss.ss_currentRelation;
+    let attrs = super::compat::attributes((*relation).rd_att);
+    let state = pg_sys::ExecInitQual(chosen.into_pg(), node as *mut pg_sys::PlanState);
+    filter(node, plan, given, attrs, state)
+}
+
+/// The conditions of the scan's plan that use only the columns the parent gives (with those
+/// columns by attnum), for the filter and for EXPLAIN; `None` when there are none.
+///
+/// The parent-given columns a condition may use: attribute number and the parent's field.
+pub type ParentColumns = Vec<(i16, &'static str)>;
+
+/// # Safety
+/// `node` must be a foreign scan that has been begun (its relation is open).
+pub unsafe fn conditions(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, resource: &'static Resource) -> Option<(ParentColumns, PgList<pg_sys::Expr>)> {
     let parent = resource.parent.as_ref()?;
     let fsplan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
     let relation = (*node).ss.ss_currentRelation;
@@ -57,10 +73,17 @@ pub unsafe fn for_scan(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, res
             chosen.push(qual);
         }
     }
-    if chosen.is_empty() {
-        return None;
-    }
-    let state = pg_sys::ExecInitQual(chosen.into_pg(), node as *mut pg_sys::PlanState);
+    (!chosen.is_empty()).then_some((given, chosen))
+}
+
+unsafe fn filter(
+    node: *mut pg_sys::ForeignScanState,
+    plan: &ScanPlan,
+    given: Vec<(i16, &'static str)>,
+    attrs: &[pg_sys::FormData_pg_attribute],
+    state: *mut pg_sys::ExprState,
+) -> Option<ParentFilter> {
+    let relation = (*node).ss.ss_currentRelation;
     // A descriptor of our own (not reference-counted), so the slot pins nothing.
     let desc = pg_sys::CreateTupleDescCopy((*relation).rd_att);
     let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsVirtual);

@@ -171,6 +171,12 @@ pub static OPTIONS: &[OptionSpec] = &[
         check: |v| if v.trim() == "0" { Ok(()) } else { parse_seconds(v).map(|_| ()) },
     },
     OptionSpec {
+        name: "max_requests_per_second",
+        context: OptionContext::Server,
+        description: "Requests a second to one workspace, from every backend together when the library is preloaded (else from each backend); default 0 (no limit)",
+        check: |v| parse_rate(v).map(|_| ()),
+    },
+    OptionSpec {
         name: "token",
         context: OptionContext::UserMapping,
         description: "A Databricks personal access token, sent as a bearer token",
@@ -398,7 +404,7 @@ mod tests {
             Some(
                 "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, list_parents, updatable, allowed_deployments, \
                  oauth_token_url, azure_login_url, azure_msi_url, config_file, profile, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
-                 max_response_bytes, cache_ttl."
+                 max_response_bytes, cache_ttl, max_requests_per_second."
             )
         );
     }

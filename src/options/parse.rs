@@ -50,6 +50,17 @@ pub(super) fn parse_seconds(v: &str) -> Result<Duration, String> {
     }
 }
 
+/// Requests a second (`0`: no limit) as the interval between two requests, 2% wider than
+/// 1/rate: requests leave evenly spaced, and n + 1 of them span exactly one second, so without
+/// a margin the network's jitter alone would put n + 1 into some second at the service.
+pub(super) fn parse_rate(v: &str) -> Result<Option<Duration>, String> {
+    match v.trim().parse::<f64>() {
+        Ok(0.0) => Ok(None),
+        Ok(r) if r.is_finite() && (0.01..=10_000.0).contains(&r) => Ok(Some(Duration::from_secs_f64(1.02 / r))),
+        _ => Err(format!("{:?} is not a number of requests a second (0.01 to 10000, or 0 for no limit)", crate::client::error::excerpt(v, 64))),
+    }
+}
+
 /// A whole number from `min` to `max`.
 pub(super) fn parse_count(v: &str, min: u64, max: u64) -> Result<u64, String> {
     match v.trim().parse::<u64>() {

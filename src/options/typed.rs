@@ -134,6 +134,7 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
             None | Some("0") => None,
             Some(v) => Some(parse_seconds(v).map_err(|p| FdwError::bad_option_value("cache_ttl", p))?),
         },
+        request_interval: option(options, "max_requests_per_second").map(parse_rate).transpose().map_err(|p| FdwError::bad_option_value("max_requests_per_second", p))?.flatten(),
     })
 }
 

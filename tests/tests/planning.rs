@@ -3,7 +3,6 @@
 //! requests.
 
 use databricks_fdw_e2e::*;
-use databricks_sim::Config;
 use serde_json::json;
 
 const ACME: &str = "acme_x_retailer";

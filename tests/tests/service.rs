@@ -214,7 +214,7 @@ fn stats_and_check_functions() {
 
     let check = w.rows(&format!("SELECT step, ok, hint FROM public.databricks_fdw_check('{}')", w.server));
     let steps: Vec<(String, String)> = check.iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect();
-    assert_eq!(steps, [("options", "t"), ("workspace", "t"), ("credentials", "t"), ("list clean rooms", "t")].map(|(a, b)| (a.to_string(), b.to_string())));
+    assert_eq!(steps, [("options", "t"), ("workspace", "t"), ("credentials", "t"), ("sign in", "t"), ("list clean rooms", "t")].map(|(a, b)| (a.to_string(), b.to_string())));
     w.db.batch_execute(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET token 'dapi-nope')", w.server)).unwrap();
     let check = w.rows(&format!("SELECT step, ok, detail, hint FROM public.databricks_fdw_check('{}')", w.server));
     let last = check.last().unwrap();

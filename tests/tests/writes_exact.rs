@@ -78,7 +78,7 @@ fn update_from_and_delete_using_change_each_row_once() {
     assert_eq!(n, 1);
     assert_eq!(served(&w, "DELETE"), 1, "one DELETE, not one more per match that would get 404");
     assert!(sim_rules(&w, ACME).iter().all(|r| r["rule_id"] != id.as_str()));
-    let returned = w.rows(&format!("UPDATE clean_rooms c SET comment = 'again' FROM picks p WHERE c.name = p.room RETURNING c.comment, p.note"));
+    let returned = w.rows("UPDATE clean_rooms c SET comment = 'again' FROM picks p WHERE c.name = p.room RETURNING c.comment, p.note");
     assert_eq!(returned.len(), 1, "RETURNING shows the row once: {returned:?}");
 }
 

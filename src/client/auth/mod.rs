@@ -98,6 +98,29 @@ impl Auth {
         h.finish()
     }
 
+    /// A one-way digest (SHA-256) of the credentials, for keys shared between backends: equal
+    /// for equal credentials, with no way back to them.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        use std::hash::{Hash, Hasher};
+        /// Feeds what `Hash` writes (every field, secrets included) to SHA-256.
+        struct Feed(Sha256);
+        impl Hasher for Feed {
+            fn write(&mut self, bytes: &[u8]) {
+                self.0.update(bytes);
+            }
+            fn finish(&self) -> u64 {
+                0
+            }
+        }
+        let mut feed = Feed(Sha256::new());
+        match self {
+            Auth::Token(t) => ("pat", t).hash(&mut feed),
+            Auth::Session(s) => (s.method.name(), &s.method, &s.endpoints).hash(&mut feed),
+        }
+        feed.0.finalize().into()
+    }
+
     /// The headers that sign a request to `workspace`; a token endpoint takes at most
     /// `timeout` to answer.
     pub async fn headers(&self, http: &reqwest::Client, workspace: &Url, timeout: Duration) -> Result<Headers, ApiError> {
