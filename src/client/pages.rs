@@ -1,6 +1,7 @@
 //! One page of a list response, and the cursor that follows `next_page_token` to the end.
 
 use super::error::ApiError;
+use crate::convert::json_type;
 use crate::convert::prepare::{prepare, PreparedRows, RowRecipe};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -91,19 +92,6 @@ struct Found {
     items: usize,
     next: Option<String>,
     stride: usize,
-}
-
-/// The JSON type of a value from its text: object, array, string, boolean, null or number
-/// (the first character decides; the text is known to be JSON).
-pub fn json_type(raw: &str) -> &'static str {
-    match raw.trim_start().as_bytes().first() {
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b'"') => "string",
-        Some(b't') | Some(b'f') => "boolean",
-        Some(b'n') | None => "null",
-        _ => "number",
-    }
 }
 
 /// The top-level object.
