@@ -11,12 +11,12 @@
 
 use pgrx::prelude::*;
 
-pub mod client;
-pub mod convert;
-pub mod error;
-pub mod options;
+pub(crate) mod client;
+pub(crate) mod convert;
+pub(crate) mod error;
+pub(crate) mod options;
 pub(crate) mod fdw;
-pub mod resources;
+pub(crate) mod resources;
 pub mod shared;
 pub mod stats;
 

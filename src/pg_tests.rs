@@ -5,7 +5,7 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::convert::{convert, Cell};
-    use crate::convert::datum::ColumnWriter;
+    use crate::fdw::datum::ColumnWriter;
     use pgrx::prelude::*;
     use serde_json::json;
     use std::ffi::CStr;

@@ -48,16 +48,6 @@ impl ApiError {
         }
         ApiError::Transport { path: excerpt(path, PATH_SHOWN), problem, timeout: e.is_timeout(), lasting, unsent: e.is_connect() }
     }
-    /// Decodes an error body: `{"error_code","message"}`, the older `{"error"}`, or whatever a
-    /// proxy sent (an excerpt of it becomes the message).
-    /// The status the API answered with, if it answered.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ApiError::Status { status, .. } => Some(*status),
-            ApiError::Exhausted { last, .. } => last.status(),
-            _ => None,
-        }
-    }
 
     /// A request task that stopped without an answer (a bug): the scan ends with this instead
     /// of waiting for a page that never comes.

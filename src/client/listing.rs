@@ -160,11 +160,6 @@ impl Listing {
         s
     }
 
-    /// The listings' source (what a fan-out did with its parent items).
-    pub fn source(&self) -> &ListingSource {
-        &self.source
-    }
-
     /// What the backend should be told since the last call (items that could not be followed).
     pub fn take_notices(&mut self) -> Vec<String> {
         let mut notices = self.source.take_notices();

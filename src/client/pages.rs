@@ -1,6 +1,7 @@
 //! One page of a list response, and the cursor that follows `next_page_token` to the end.
 
 use super::error::ApiError;
+use crate::convert::json_type;
 use crate::convert::prepare::{prepare, PreparedRows, RowRecipe};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -53,10 +54,6 @@ impl Page {
         self.items
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.items == 0
-    }
-
     /// The JSON text of wanted field `field` (an index into the decode's `fields`) of item
     /// `item`; `None` where the item does not have it.
     pub fn field(&self, item: usize, field: usize) -> Option<&str> {
@@ -91,19 +88,6 @@ struct Found {
     items: usize,
     next: Option<String>,
     stride: usize,
-}
-
-/// The JSON type of a value from its text: object, array, string, boolean, null or number
-/// (the first character decides; the text is known to be JSON).
-pub fn json_type(raw: &str) -> &'static str {
-    match raw.trim_start().as_bytes().first() {
-        Some(b'{') => "object",
-        Some(b'[') => "array",
-        Some(b'"') => "string",
-        Some(b't') | Some(b'f') => "boolean",
-        Some(b'n') | None => "null",
-        _ => "number",
-    }
 }
 
 /// The top-level object.
@@ -393,6 +377,7 @@ pub struct Cursor {
 pub const MAX_EMPTY_PAGES: u32 = 100;
 
 impl Cursor {
+    #[cfg(test)]
     pub fn new() -> Self {
         Cursor::default()
     }
@@ -467,14 +452,14 @@ mod tests {
     #[test]
     fn decodes_every_end_of_listing() {
         let p = decode(b"{}", &[]).unwrap();
-        assert!(p.is_empty() && p.next_page_token.is_none());
+        assert!(p.len() == 0 && p.next_page_token.is_none());
         let p = decode(br#"{"runs":[{"a":1}],"next_page_token":""}"#, &[]).unwrap();
         assert_eq!(p.len(), 1);
         assert!(p.next_page_token.is_none());
         let p = decode(br#"{"runs":[],"next_page_token":"t2","extra":{}}"#, &[]).unwrap();
         assert_eq!(p.next_page_token.as_deref(), Some("t2"));
         let p = decode(br#"{"runs":null,"next_page_token":null}"#, &[]).unwrap();
-        assert!(p.is_empty() && p.next_page_token.is_none());
+        assert!(p.len() == 0 && p.next_page_token.is_none());
     }
 
     #[test]

@@ -22,9 +22,11 @@ pub trait Interrupts {
     fn process(&self);
 }
 
-/// Never interrupted: for use outside a backend (tests, tools).
+/// Never interrupted: for tests outside a backend.
+#[cfg(test)]
 pub struct NoInterrupts;
 
+#[cfg(test)]
 impl Interrupts for NoInterrupts {
     fn pending(&self) -> bool {
         false

@@ -77,9 +77,9 @@ pub enum Effect {
 /// What came of one change.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Carried out: the object the API answered (empty for a DELETE). `retried_gone`: a DELETE
-    /// whose retry found the object gone after an attempt that may have deleted it.
-    Done { answer: Map<String, Value>, retried_gone: bool },
+    /// Carried out: the object the API answered (empty for a DELETE, also one whose retry
+    /// found the object gone after an attempt that may have deleted it).
+    Done { answer: Map<String, Value> },
     /// The object was not there (404 RESOURCE_DOES_NOT_EXIST): nothing changed.
     Gone,
     Failed { error: ApiError, effect: Effect },
@@ -98,11 +98,11 @@ pub async fn send(client: &ApiClient, change: &Change, op: Operation, stats: &mu
 fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
     let Sent { result, earlier_may_have_applied, accepted } = sent;
     match result {
-        Err(_) if accepted && op == Operation::Delete => Outcome::Done { answer: Map::new(), retried_gone: false },
+        Err(_) if accepted && op == Operation::Delete => Outcome::Done { answer: Map::new() },
         Err(error) if accepted => Outcome::Failed { error, effect: Effect::Made },
-        Ok(_) if op == Operation::Delete => Outcome::Done { answer: Map::new(), retried_gone: false },
+        Ok(_) if op == Operation::Delete => Outcome::Done { answer: Map::new() },
         Ok(body) => match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(answer)) => Outcome::Done { answer, retried_gone: false },
+            Ok(Value::Object(answer)) => Outcome::Done { answer },
             _ => {
                 let text = String::from_utf8_lossy(&body);
                 let problem = format!("the answer to a successful call is not a JSON object: \"{}\"", super::error::excerpt(text.trim(), 100));
@@ -111,7 +111,7 @@ fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
             }
         },
         Err(e) if op != Operation::Insert && e.is_gone() => match op {
-            Operation::Delete if earlier_may_have_applied => Outcome::Done { answer: Map::new(), retried_gone: true },
+            Operation::Delete if earlier_may_have_applied => Outcome::Done { answer: Map::new() },
             _ => Outcome::Gone,
         },
         Err(error) => {
@@ -187,7 +187,7 @@ mod tests {
         assert!(matches!(outcome(Operation::Insert, &post, Err(status(400, "INVALID_PARAMETER_VALUE")), false), Outcome::Failed { effect: Effect::None, .. }));
         let gone = || Err(status(404, "RESOURCE_DOES_NOT_EXIST"));
         assert!(matches!(outcome(Operation::Delete, &post, gone(), false), Outcome::Gone));
-        assert!(matches!(outcome(Operation::Delete, &post, gone(), true), Outcome::Done { retried_gone: true, .. }), "the first attempt deleted it");
+        assert!(matches!(outcome(Operation::Delete, &post, gone(), true), Outcome::Done { .. }), "the first attempt deleted it");
         assert!(matches!(outcome(Operation::Insert, &post, gone(), false), Outcome::Failed { effect: Effect::None, .. }), "no such clean room");
         assert!(matches!(outcome(Operation::Update, &post, Err(status(400, "X")), true), Outcome::Failed { effect: Effect::Maybe, .. }));
         let broken = || ApiError::Transport { path: "p".into(), problem: "reset".into(), timeout: false, lasting: false, unsent: false };

@@ -1,8 +1,8 @@
 //! JSON value -> Postgres value, driven by the type the user declared for the column. Works on
 //! the JSON text of one field (as the page decoder found it), so a value is parsed once, straight
-//! into what the column needs. Pure: the result is a [`Cell`], which the scan turns into a Datum.
+//! into what the column needs. Pure (no Postgres): the result is a [`Cell`], or a row prepared
+//! as the bytes of its Datums ([`prepare`]); `fdw::datum` makes the Datums.
 
-pub(crate) mod datum;
 pub mod jsonb;
 pub mod prepare;
 pub mod varlena;
@@ -86,7 +86,19 @@ impl ConvertError {
     }
 }
 
-pub use crate::client::pages::json_type;
+/// The JSON type of a value from its text: object, array, string, boolean, null or number
+/// (the first character decides; the text is known to be JSON).
+pub fn json_type(raw: &str) -> &'static str {
+    match raw.trim_start().as_bytes().first() {
+        Some(b'{') => "object",
+        Some(b'[') => "array",
+        Some(b'"') => "string",
+        Some(b't') | Some(b'f') => "boolean",
+        Some(b'n') | None => "null",
+        _ => "number",
+    }
+}
+
 
 /// Microseconds between the Unix epoch and Postgres's epoch (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;

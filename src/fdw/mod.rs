@@ -3,6 +3,7 @@
 //! the plan, so a cached plan can be executed any number of times; executor state lives in the
 //! query's memory context and dies with one execution.
 
+pub(crate) mod datum;
 mod catalog;
 mod check;
 mod compat;

@@ -18,7 +18,7 @@ use super::{raise, OrRaise};
 use crate::client::runtime;
 use crate::client::write::{self, Effect, Outcome, RowValues};
 use crate::client::Stats;
-use crate::convert::datum::ColumnWriter;
+use crate::fdw::datum::ColumnWriter;
 use crate::error::FdwError;
 use crate::options::ServerOptions;
 use crate::resources::{self, ColumnDef, Operation, Resource, Writes};

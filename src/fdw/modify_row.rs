@@ -10,7 +10,7 @@ use super::slot::{emptied, slot_values};
 use super::OrRaise;
 use crate::client::write::RowValues;
 use crate::convert::convert;
-use crate::convert::datum::{json_value, output_text};
+use crate::fdw::datum::{json_value, output_text};
 use crate::resources::{self, Operation, Source};
 use pgrx::prelude::*;
 use serde_json::{Map, Value};

@@ -9,7 +9,7 @@ use super::plan_data::ScanPlan;
 use super::scan::echoed;
 use super::OrRaise;
 use crate::client::source::ParentFilter;
-use crate::convert::datum::ColumnWriter;
+use crate::fdw::datum::ColumnWriter;
 use crate::resources::Resource;
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};

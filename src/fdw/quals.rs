@@ -169,7 +169,7 @@ unsafe fn show_value(expr: *mut pg_sys::Expr, list: bool) -> String {
             if (*c).constisnull {
                 return "NULL".into();
             }
-            let text = crate::convert::datum::output_text((*c).constvalue, (*c).consttype);
+            let text = crate::fdw::datum::output_text((*c).constvalue, (*c).consttype);
             let quoted = format!("'{}'", text.replace('\'', "''"));
             if list {
                 format!("({quoted})")

@@ -4,7 +4,7 @@
 //! fetches the next pages (see `client::listing`).
 
 use super::catalog;
-use crate::convert::datum::{param_values, ColumnWriter};
+use crate::fdw::datum::{param_values, ColumnWriter};
 use super::plan_data::{PlanData, ScanPlan};
 use super::{raise, OrRaise};
 use crate::client::listing::{FetchConfig, Listing, ListingCache};

@@ -8,7 +8,7 @@ mod parse;
 pub mod profile;
 mod typed;
 
-pub use credentials::{Credentials, UserOptions, AUTH_TYPES};
+pub use credentials::{Credentials, UserOptions};
 pub use typed::*;
 
 use crate::client::workspace::{check_deployment_name, WorkspaceUrl};
@@ -321,7 +321,8 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
         (spec.check)(value).map_err(|problem| {
             // Never echo a secret back, not even a malformed one.
             let problem = if SECRET_OPTIONS.contains(&spec.name) { problem } else { problem.replace('\0', "") };
-            let e = FdwError::bad_option_value(name, problem);
+            // What the option is for, from the options' table.
+            let e = FdwError::bad_option_value(name, problem).detail(format!("{}: {}.", spec.name, spec.description.trim_end_matches('.')));
             if spec.name == "auth_type" { e.hint(credentials::valid_auth_types()) } else { e }
         })?;
     }

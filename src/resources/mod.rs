@@ -5,7 +5,8 @@
 //! reference all come from these definitions.
 
 mod cleanrooms;
-pub mod docs;
+#[cfg(test)]
+mod docs;
 pub mod ddl;
 
 /// One readable API resource (the table option `resource` names it).

@@ -8,7 +8,7 @@ pub mod google;
 mod methods;
 pub mod token;
 
-pub use methods::{Endpoints, Method, AZURE_DATABRICKS_RESOURCE};
+pub use methods::{Endpoints, Method};
 
 use super::error::ApiError;
 use super::secret::Secret;
@@ -85,17 +85,6 @@ impl Auth {
             Auth::Token(_) => "pat",
             Auth::Session(s) => s.method.name(),
         }
-    }
-
-    /// Who the requests are made as, for keying cached responses (never shown anywhere).
-    pub fn identity(&self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        match self {
-            Auth::Token(t) => t.hash(&mut h),
-            Auth::Session(s) => (&s.method, &s.endpoints).hash(&mut h),
-        }
-        h.finish()
     }
 
     /// A one-way digest (SHA-256) of the credentials, for keys shared between backends: equal

@@ -18,14 +18,6 @@ pub struct Issued {
     pub lifetime: Duration,
 }
 
-impl Issued {
-    /// When it is renewed: when a fifth of its lifetime (at most a minute) is left, so a
-    /// request never leaves with one about to expire.
-    pub fn renew_after(&self, now: Instant) -> Instant {
-        renew_after(self.lifetime, now)
-    }
-}
-
 pub fn renew_after(lifetime: Duration, now: Instant) -> Instant {
     let margin = (lifetime / 5).min(Duration::from_secs(60));
     now + (lifetime - margin)
