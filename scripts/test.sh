@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine (as root): installs what is missing, then
+#   0. cargo fmt --check and cargo clippy with warnings as errors (rustfmt.toml: 140 columns),
 #   1. the simulator's unit tests,
 #   2. for every supported PostgreSQL version (14 to 18):
 #      the extension's unit tests and in-database tests (cargo pgrx test, cluster run as
@@ -29,6 +30,12 @@ TIMES=$WORK/times.txt
 E2E_TESTS=(--test e2e --test planning --test reliability --test safety --test security --test auth --test service --test tls --test bi --test writes --test writes_exact --test writes_rules --test every_row --test oracle --test stackql --test real_service)
 
 ensure_toolchain $VERSIONS
+
+log "format and lint: cargo fmt --check, cargo clippy with warnings as errors"
+cargo fmt --all --check
+# The in-database tests (pg_test) are linted too; the default version's bindings.
+cargo clippy --workspace --all-targets --features pg_test -- -D warnings
+
 mkdir -p "$WORK"
 chmod 755 "$WORK"
 : >"$TIMES"

@@ -14,8 +14,8 @@ use pgrx::prelude::*;
 pub(crate) mod client;
 pub(crate) mod convert;
 pub(crate) mod error;
-pub(crate) mod options;
 pub(crate) mod fdw;
+pub(crate) mod options;
 pub(crate) mod resources;
 pub mod shared;
 pub mod stats;
@@ -64,7 +64,17 @@ fn databricks_fdw_stats() -> TableIterator<
     let rows: Vec<_> = stats::snapshot()
         .into_iter()
         .map(|((server, resource), t)| {
-            (server, resource, t.scans as i64, t.requests as i64, t.pages as i64, t.rows as i64, t.retries as i64, t.errors as i64, t.bytes as i64)
+            (
+                server,
+                resource,
+                t.scans as i64,
+                t.requests as i64,
+                t.pages as i64,
+                t.rows as i64,
+                t.retries as i64,
+                t.errors as i64,
+                t.bytes as i64,
+            )
         })
         .collect();
     TableIterator::new(rows)
@@ -100,7 +110,21 @@ fn databricks_fdw_cluster_stats() -> TableIterator<
         .map(|r| {
             let t = r.totals;
             let n = |v: u64| v.min(i64::MAX as u64) as i64;
-            (r.server, r.resource, n(t.scans), n(t.requests), n(t.pages), n(t.rows), n(t.retries), n(t.errors), n(t.bytes), n(t.throttled), n(t.cache_hits), n(t.cache_misses), r.waiting.clamp(0, i32::MAX as i64) as i32)
+            (
+                r.server,
+                r.resource,
+                n(t.scans),
+                n(t.requests),
+                n(t.pages),
+                n(t.rows),
+                n(t.retries),
+                n(t.errors),
+                n(t.bytes),
+                n(t.throttled),
+                n(t.cache_hits),
+                n(t.cache_misses),
+                r.waiting.clamp(0, i32::MAX as i64) as i32,
+            )
         })
         .collect();
     TableIterator::new(rows)

@@ -32,7 +32,8 @@ mod tests {
 
     #[pg_test(error = "invalid option \"workspace_ulr\" for a foreign server")]
     fn the_validator_refuses_a_misspelled_server_option() {
-        Spi::run("CREATE SERVER bad_srv FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_ulr 'https://x.cloud.databricks.com')").unwrap();
+        Spi::run("CREATE SERVER bad_srv FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_ulr 'https://x.cloud.databricks.com')")
+            .unwrap();
     }
 
     #[pg_test(error = "option \"token\" is not allowed on a foreign server")]
@@ -69,7 +70,10 @@ mod tests {
         assert_eq!(sqlstate_of("SELECT databricks_fdw_validator(NULL, NULL)").as_deref(), Some("22004"));
         assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{workspace_url=x}', NULL)").as_deref(), Some("22004"));
         assert_eq!(sqlstate_of("SELECT databricks_fdw_validator(NULL, 'pg_foreign_table'::regclass)").as_deref(), Some("HV00J"));
-        assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{workspace_ulr=x}', 'pg_foreign_server'::regclass)").as_deref(), Some("HV00D"));
+        assert_eq!(
+            sqlstate_of("SELECT databricks_fdw_validator('{workspace_ulr=x}', 'pg_foreign_server'::regclass)").as_deref(),
+            Some("HV00D")
+        );
         assert_eq!(sqlstate_of("SELECT databricks_fdw_validator('{token=x}', 'pg_class'::regclass)"), None, "no options of ours there");
     }
 
@@ -104,7 +108,8 @@ mod tests {
                 CStr::from_ptr(pg_sys::OidOutputFunctionCall(out, datum)).to_string_lossy().into_owned()
             };
             let mut writer = ColumnWriter::new(0, "c".into(), "t", oid, -1);
-            let recipe = RowRecipe { columns: vec![Some(ColumnRecipe { field: 0, path: vec![], target: writer.target })], binary_jsonb: true };
+            let recipe =
+                RowRecipe { columns: vec![Some(ColumnRecipe { field: 0, path: vec![], target: writer.target })], binary_jsonb: true };
             let rows = prepare(1, |_, _| Some(raw.as_str()), &recipe);
             let (bytes, cells) = rows.row(0);
             let row = pg_sys::palloc(bytes.len().max(1)) as *mut u8;
@@ -126,7 +131,10 @@ mod tests {
         assert_eq!(round_trip("smallint", json!(-7)).as_deref(), Some("-7"));
         assert_eq!(round_trip("boolean", json!(true)).as_deref(), Some("t"));
         assert_eq!(round_trip("double precision", json!(1.5)).as_deref(), Some("1.5"));
-        assert_eq!(round_trip("jsonb", json!({"result_state": "SUCCESS", "life_cycle_state": "TERMINATED"})).as_deref(), Some("{\"result_state\": \"SUCCESS\", \"life_cycle_state\": \"TERMINATED\"}"));
+        assert_eq!(
+            round_trip("jsonb", json!({"result_state": "SUCCESS", "life_cycle_state": "TERMINATED"})).as_deref(),
+            Some("{\"result_state\": \"SUCCESS\", \"life_cycle_state\": \"TERMINATED\"}")
+        );
         assert_eq!(round_trip("json", json!([1, "x"])).as_deref(), Some("[1,\"x\"]"));
         assert_eq!(round_trip("timestamptz", json!(1780000000000i64)).as_deref(), Some("2026-05-28 20:26:40+00"));
         assert_eq!(round_trip("timestamp", json!(1780000000123i64)).as_deref(), Some("2026-05-28 20:26:40.123"));
@@ -272,7 +280,8 @@ mod tests {
             0 => out.push_str(["null", "true", "false"][rng.next(3) as usize]),
             1 => {
                 let sign = if rng.next(3) == 0 { "-" } else { "" };
-                let int = ["0", "1", "42", "9999", "10000", "123456789", "9223372036854775808", "100000000000000000000000000000000000"][rng.next(8) as usize];
+                let int = ["0", "1", "42", "9999", "10000", "123456789", "9223372036854775808", "100000000000000000000000000000000000"]
+                    [rng.next(8) as usize];
                 let frac = ["", ".0", ".5", ".50", ".0001", ".123456789012345678901234567890", ".000"][rng.next(7) as usize];
                 let exp = ["", "", "e3", "E-3", "e+10", "e-300", "e300", "e0", "E-12"][rng.next(9) as usize];
                 out.push_str(&format!("{sign}{int}{frac}{exp}"));
@@ -280,7 +289,10 @@ mod tests {
             2 | 3 => {
                 out.push('"');
                 for _ in 0..rng.next(12) {
-                    out.push_str(["a", "Z", "é", "😀", "\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\/", " ", "\\u0041"][rng.next(12) as usize]);
+                    out.push_str(
+                        ["a", "Z", "é", "😀", "\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00", "\\/", " ", "\\u0041"]
+                            [rng.next(12) as usize],
+                    );
                 }
                 out.push('"');
             }

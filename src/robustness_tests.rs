@@ -46,7 +46,25 @@ fn seed_bodies() -> Vec<Vec<u8>> {
     bodies
 }
 
-const TOKENS: &[&str] = &["null", "{", "}", "[", "]", "\"", ",", ":", "1e999", "-0", "18446744073709551616", "\\u0000", "\\ud800", "true", "\u{feff}", "\"runs\"", "\"next_page_token\":5"];
+const TOKENS: &[&str] = &[
+    "null",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"",
+    ",",
+    ":",
+    "1e999",
+    "-0",
+    "18446744073709551616",
+    "\\u0000",
+    "\\ud800",
+    "true",
+    "\u{feff}",
+    "\"runs\"",
+    "\"next_page_token\":5",
+];
 
 fn mutate(rng: &mut fastrand::Rng, body: &[u8]) -> Vec<u8> {
     let mut b = body.to_vec();

@@ -92,10 +92,7 @@ impl Dataset {
     /// Reads the fixture format written by `fixtures/make_fixture.py`.
     pub fn from_fixture_json(text: &str) -> Result<Dataset, String> {
         let root: Value = serde_json::from_str(text).map_err(|e| format!("fixture is not JSON: {e}"))?;
-        let rooms = root
-            .get("clean_rooms")
-            .and_then(Value::as_array)
-            .ok_or("fixture has no \"clean_rooms\" array")?;
+        let rooms = root.get("clean_rooms").and_then(Value::as_array).ok_or("fixture has no \"clean_rooms\" array")?;
         let mut data = Dataset::default();
         for room in rooms {
             let mut info: Map<String, Value> = room.as_object().cloned().ok_or("a clean room is not an object")?;
@@ -121,11 +118,17 @@ impl Dataset {
             let assets = items(&mut info, "assets", "name", "asset_type")?
                 .into_iter()
                 .map(|(item, revisions)| {
-                    let revisions = revisions.as_array().map(|r| r.iter().map(|v| Item { name: None, kind: None, json: v.to_string() }).collect()).unwrap_or_default();
+                    let revisions = revisions
+                        .as_array()
+                        .map(|r| r.iter().map(|v| Item { name: None, kind: None, json: v.to_string() }).collect())
+                        .unwrap_or_default();
                     Asset { item, revisions }
                 })
                 .collect();
-            data.rooms.insert(name.clone(), Room { name, info: Value::Object(info), runs: Runs::Listed(runs), last_page, task_runs, assets, rules });
+            data.rooms.insert(
+                name.clone(),
+                Room { name, info: Value::Object(info), runs: Runs::Listed(runs), last_page, task_runs, assets, rules },
+            );
         }
         Ok(data)
     }
@@ -152,7 +155,9 @@ impl Dataset {
     /// `""`, `"."`, `".."`), each otherwise a normal ACTIVE room object.
     pub fn add_unusable_room_items(&mut self) {
         for name in unusable_room_names() {
-            self.listed_only.push(serde_json::json!({"name": name, "owner": "odd@example.com", "status": "ACTIVE", "created_at": 1_780_000_000_000i64}));
+            self.listed_only.push(
+                serde_json::json!({"name": name, "owner": "odd@example.com", "status": "ACTIVE", "created_at": 1_780_000_000_000i64}),
+            );
         }
     }
 

@@ -63,7 +63,10 @@ impl Default for IdpConfig {
             azure_apps: vec![(AZURE_TENANT.into(), AZURE_CLIENT_ID.into(), AZURE_CLIENT_SECRET.into())],
             managed_identities: vec![None, Some(USER_ASSIGNED_IDENTITY.into())],
             google_accounts: vec![(GOOGLE_ACCOUNT.into(), TEST_GOOGLE_KEY.into())],
-            federation: vec![(Some(FEDERATED_CLIENT_ID.into()), FEDERATION_ISSUER.into(), FEDERATION_SUBJECT.into()), (None, FEDERATION_ISSUER.into(), FEDERATION_SUBJECT.into())],
+            federation: vec![
+                (Some(FEDERATED_CLIENT_ID.into()), FEDERATION_ISSUER.into(), FEDERATION_SUBJECT.into()),
+                (None, FEDERATION_ISSUER.into(), FEDERATION_SUBJECT.into()),
+            ],
         }
     }
 }
@@ -136,7 +139,16 @@ pub async fn route(state: &State, req: Request<Incoming>, path: &str, deployment
     let shown: Vec<String> = {
         let mut pairs: Vec<(&String, &String)> = r.form.iter().chain(r.query.iter()).collect();
         pairs.sort();
-        pairs.iter().map(|(k, v)| if ["client_secret", "subject_token", "assertion"].contains(&k.as_str()) { format!("{k}=***") } else { format!("{k}={v}") }).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                if ["client_secret", "subject_token", "assertion"].contains(&k.as_str()) {
+                    format!("{k}=***")
+                } else {
+                    format!("{k}={v}")
+                }
+            })
+            .collect()
     };
     state.log.push(Entry {
         seq: 0,
@@ -191,7 +203,12 @@ fn databricks(state: &State, r: &TokenRequest) -> (Response<SimBody>, bool) {
                 return (oauth_error(400, "invalid_grant", "The subject token has expired."), false);
             }
             let client_id = r.form.get("client_id").cloned();
-            let matches = state.config().idp.federation.iter().any(|(id, iss, sub)| *id == client_id && claims["iss"] == iss.as_str() && claims["sub"] == sub.as_str());
+            let matches = state
+                .config()
+                .idp
+                .federation
+                .iter()
+                .any(|(id, iss, sub)| *id == client_id && claims["iss"] == iss.as_str() && claims["sub"] == sub.as_str());
             if !matches {
                 return (oauth_error(401, "invalid_client", "The subject token matches no federation policy of this client."), false);
             }
@@ -206,10 +223,21 @@ fn entra(state: &State, r: &TokenRequest, tenant: &str) -> (Response<SimBody>, b
     let apps = &state.config().idp.azure_apps;
     let field = |k: &str| r.form.get(k).map(String::as_str);
     if r.method != Method::POST || !r.form_encoded {
-        return (entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."), false);
+        return (
+            entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'grant_type'."),
+            false,
+        );
     }
     if !apps.iter().any(|(t, _, _)| t == tenant) {
-        return (entra_error(400, "invalid_request", 90002, &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID.")), false);
+        return (
+            entra_error(
+                400,
+                "invalid_request",
+                90002,
+                &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID."),
+            ),
+            false,
+        );
     }
     if field("grant_type") != Some("client_credentials") {
         return (entra_error(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type."), false);
@@ -218,7 +246,15 @@ fn entra(state: &State, r: &TokenRequest, tenant: &str) -> (Response<SimBody>, b
         return (entra_error(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'."), false);
     };
     let Some((_, _, secret)) = apps.iter().find(|(t, c, _)| t == tenant && c == client) else {
-        return (entra_error(400, "unauthorized_client", 700016, &format!("Application with identifier '{client}' was not found in the directory.")), false);
+        return (
+            entra_error(
+                400,
+                "unauthorized_client",
+                700016,
+                &format!("Application with identifier '{client}' was not found in the directory."),
+            ),
+            false,
+        );
     };
     if field("client_secret") != Some(secret.as_str()) {
         return (entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client}'.")), false);
@@ -263,7 +299,9 @@ fn google(state: &State, r: &TokenRequest) -> (Response<SimBody>, bool) {
     }
     let Some(assertion) = r.form.get("assertion") else { return refuse("Missing assertion.") };
     let parts: Vec<&str> = assertion.split('.').collect();
-    let (Some(header), Some(claims), [_, _, signature]) = (parts.first().and_then(|p| decode_json(p)), parts.get(1).and_then(|p| decode_json(p)), parts.as_slice()) else {
+    let (Some(header), Some(claims), [_, _, signature]) =
+        (parts.first().and_then(|p| decode_json(p)), parts.get(1).and_then(|p| decode_json(p)), parts.as_slice())
+    else {
         return refuse("Invalid JWT.");
     };
     if header["alg"] != "RS256" || header["typ"] != "JWT" {
@@ -274,7 +312,8 @@ fn google(state: &State, r: &TokenRequest) -> (Response<SimBody>, bool) {
     };
     let Some(public) = public_key(pem) else { return refuse("The account has no usable key.") };
     let key = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public);
-    let signed = URL_SAFE_NO_PAD.decode(signature).ok().is_some_and(|s| key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &s).is_ok());
+    let signed =
+        URL_SAFE_NO_PAD.decode(signature).ok().is_some_and(|s| key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &s).is_ok());
     if !signed {
         return refuse("Invalid JWT Signature.");
     }
@@ -288,7 +327,11 @@ fn google(state: &State, r: &TokenRequest) -> (Response<SimBody>, bool) {
     if let Some(audience) = claims["target_audience"].as_str() {
         // Google states an ID token's lifetime only in its exp claim.
         let claims = json!({"iss": "https://accounts.google.com", "aud": audience, "sub": email, "email": email, "iat": now(), "exp": now() + state.stated_lifetime(), "jti": state.issue_token("id").0});
-        let id_token = format!("{}.{}.c2lt", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sim","typ":"JWT"}"#), URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let id_token = format!(
+            "{}.{}.c2lt",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sim","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
         state.register_token(&id_token);
         state.idp.google_audiences.lock().unwrap_or_else(|p| p.into_inner()).insert(id_token.clone(), audience.to_string());
         return (json(200, json!({"id_token": id_token}).to_string()), true);

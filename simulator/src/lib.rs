@@ -33,4 +33,7 @@ mod server;
 pub mod tls;
 pub mod writes;
 
-pub use server::{bind_loopback, serve, spawn, spawn_tls, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, READ_ONLY_TOKEN};
+pub use server::{
+    bind_loopback, serve, spawn, spawn_tls, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN,
+    READ_ONLY_TOKEN,
+};

@@ -360,7 +360,8 @@ fn api_error(status: u16, code: &str, message: &str) -> Response<SimBody> {
 fn api_error_with(status: u16, code: serde_json::Value, message: &str, extra: Vec<serde_json::Value>) -> Response<SimBody> {
     static REQUESTS: AtomicU64 = AtomicU64::new(0);
     let id = format!("sim-req-{:06}", REQUESTS.fetch_add(1, Ordering::Relaxed) + 1);
-    let mut details = vec![serde_json::json!({"@type": "type.googleapis.com/google.rpc.RequestInfo", "request_id": id, "serving_data": ""})];
+    let mut details =
+        vec![serde_json::json!({"@type": "type.googleapis.com/google.rpc.RequestInfo", "request_id": id, "serving_data": ""})];
     details.extend(extra);
     json(status, serde_json::json!({"error_code": code, "message": message, "details": details}).to_string())
 }
@@ -391,8 +392,7 @@ async fn handle(state: &State, req: Request<Incoming>) -> Response<SimBody> {
     let gcp_access = req.headers().get(crate::idp::GCP_ACCESS_TOKEN_HEADER).and_then(|v| v.to_str().ok());
     let auth = bearer.and_then(|t| crate::idp::check_google(state, t, &format!("{host}{prefix}"), gcp_access)).unwrap_or(auth);
     let read_only = bearer.is_some_and(|t| state.config.read_only_tokens.iter().any(|r| r == t));
-    let segments: Vec<String> =
-        api_path.split('/').skip(1).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
+    let segments: Vec<String> = api_path.split('/').skip(1).map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned()).collect();
     let room = match segments.as_slice() {
         [a, v, c, name, ..] if a == "api" && v == "2.0" && c == "clean-rooms" => Some(name.clone()),
         _ => None,
@@ -495,13 +495,7 @@ pub(crate) fn parse_query(query: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn api_response(
-    state: &State,
-    auth: &str,
-    call: &Call<'_>,
-    segments: &[String],
-    params: &HashMap<String, String>,
-) -> Response<SimBody> {
+fn api_response(state: &State, auth: &str, call: &Call<'_>, segments: &[String], params: &HashMap<String, String>) -> Response<SimBody> {
     match auth {
         "valid" => {}
         "expired" => return api_error(401, "UNAUTHENTICATED", "Token is expired."),
@@ -525,7 +519,9 @@ fn api_response(
         },
         ["api", "2.0", "clean-rooms", name, "runs"] => with_room(name, &|room| list_runs(state, call.deployment, room, params, false)),
         // The generic task-runs endpoint accepts at most 100 a page.
-        ["api", "2.0", "clean-rooms", _, "task-runs"] if params.get("page_size").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 100) => {
+        ["api", "2.0", "clean-rooms", _, "task-runs"]
+            if params.get("page_size").and_then(|n| n.parse::<u64>().ok()).is_some_and(|n| n > 100) =>
+        {
             api_error(400, "INVALID_PARAMETER_VALUE", "page_size must be at most 100.")
         }
         ["api", "2.0", "clean-rooms", name, "task-runs"] => with_room(name, &|room| {
@@ -539,18 +535,24 @@ fn api_response(
         ["api", "2.0", "clean-rooms", _, "assets"] if params.contains_key("page_size") => {
             api_error(400, "INVALID_PARAMETER_VALUE", "Unknown parameter page_size: the assets list takes only page_token.")
         }
-        ["api", "2.0", "clean-rooms", name, "assets"] => with_room(name, &|room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100)),
+        ["api", "2.0", "clean-rooms", name, "assets"] => {
+            with_room(name, &|room| list_items(state, room.assets.iter().map(|a| &a.item), "assets", params, 100, 100))
+        }
         // "Asset type. Only NOTEBOOK_FILE is supported." (the SDKs)
         ["api", "2.0", "clean-rooms", _, "assets", kind, _, "revisions"] if *kind != "NOTEBOOK_FILE" => {
             api_error(400, "INVALID_PARAMETER_VALUE", &format!("Asset type {kind} has no revisions: only NOTEBOOK_FILE is supported."))
         }
-        ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(name, &|room| {
-            match room.assets.iter().find(|a| a.item.kind.as_deref() == Some(*kind) && a.item.name.as_deref() == Some(*asset)) {
-                Some(a) => list_items(state, a.revisions.iter(), "revisions", params, 10, 100),
-                None => api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Asset {kind} '{asset}' does not exist in clean room '{name}'.")),
-            }
+        ["api", "2.0", "clean-rooms", name, "assets", kind, asset, "revisions"] => with_room(name, &|room| match room
+            .assets
+            .iter()
+            .find(|a| a.item.kind.as_deref() == Some(*kind) && a.item.name.as_deref() == Some(*asset))
+        {
+            Some(a) => list_items(state, a.revisions.iter(), "revisions", params, 10, 100),
+            None => api_error(404, "RESOURCE_DOES_NOT_EXIST", &format!("Asset {kind} '{asset}' does not exist in clean room '{name}'.")),
         }),
-        ["api", "2.0", "clean-rooms", name, "auto-approval-rules"] => with_room(name, &|room| list_items(state, room.rules.iter(), "rules", params, 100, 100)),
+        ["api", "2.0", "clean-rooms", name, "auto-approval-rules"] => {
+            with_room(name, &|room| list_items(state, room.rules.iter(), "rules", params, 100, 100))
+        }
         _ => api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for 'GET /{}'", segments.join("/"))),
     }
 }
@@ -575,7 +577,9 @@ fn write_response(state: &State, call: &Call<'_>, route: &[&str]) -> Response<Si
         ("PATCH", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => update_rule(data, room, id, body),
         ("DELETE", ["api", "2.0", "clean-rooms", room, "auto-approval-rules", id]) => delete_rule(data, room, id),
         ("POST", ["api", "2.0", "clean-rooms", room, "output-catalogs"]) => crate::exec::create_output_catalog(data, room, body),
-        ("POST", ["api", "2.0", "clean-rooms", room, "assets", kind, name, "reviews"]) => crate::exec::review_asset(data, room, kind, name, body),
+        ("POST", ["api", "2.0", "clean-rooms", room, "assets", kind, name, "reviews"]) => {
+            crate::exec::review_asset(data, room, kind, name, body)
+        }
         _ => return api_error(404, "ENDPOINT_NOT_FOUND", &format!("No API found for '{method} /{}'", route.join("/"))),
     };
     let (status, body) = answer(outcome);
@@ -733,7 +737,8 @@ async fn faulty_response(
             resp
         }
         FaultKind::Html { status } => {
-            let mut resp = json(status, format!("<html><head><title>{status}</title></head><body><h1>{status} Gateway error</h1></body></html>"));
+            let mut resp =
+                json(status, format!("<html><head><title>{status}</title></head><body><h1>{status} Gateway error</h1></body></html>"));
             resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
             resp
         }
@@ -745,7 +750,9 @@ async fn faulty_response(
         }
         FaultKind::RepeatToken => {
             let repeated = match segments {
-                [_, _, _, name, runs] if runs == "runs" => state.read_data(call.deployment).rooms.get(name).map(|room| list_runs(state, call.deployment, room, params, true)),
+                [_, _, _, name, runs] if runs == "runs" => {
+                    state.read_data(call.deployment).rooms.get(name).map(|room| list_runs(state, call.deployment, room, params, true))
+                }
                 _ => None,
             };
             repeated.unwrap_or_else(normal)
@@ -949,7 +956,8 @@ mod tests {
         config.data.add_unusable_room_items();
         let state = State::new(config);
         let names = room_names(&get(&state, "", "/api/2.0/clean-rooms", "").1);
-        let mut expected: Vec<serde_json::Value> = ["acme_x_retailer", "bank_x_insurer", "empty_room", "partners/2024 é", "retired_room", "ghost"].map(Into::into).to_vec();
+        let mut expected: Vec<serde_json::Value> =
+            ["acme_x_retailer", "bank_x_insurer", "empty_room", "partners/2024 é", "retired_room", "ghost"].map(Into::into).to_vec();
         expected.extend(crate::data::unusable_room_names());
         assert_eq!(names, expected);
         // Paged: the items without a room are on the later pages, not lost.
@@ -963,7 +971,12 @@ mod tests {
     #[test]
     fn an_endpoint_fault_hits_one_listing_of_every_room_and_new_tokens_never_repeat() {
         let state = State::new(Config::with_fixture());
-        state.arm(serde_json::from_value(serde_json::json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"})).unwrap());
+        state.arm(
+            serde_json::from_value(
+                serde_json::json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"}),
+            )
+            .unwrap(),
+        );
         assert_eq!(get(&state, "", "/api/2.0/clean-rooms/acme_x_retailer/runs", "").0, 200);
         assert_eq!(get(&state, "", "/api/2.0/clean-rooms", "").0, 200);
         let (status, body) = get(&state, "", "/api/2.0/clean-rooms/bank_x_insurer/task-runs", "");

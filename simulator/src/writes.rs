@@ -48,7 +48,8 @@ fn new_rule_id() -> String {
 
 /// The object a body holds, bare or under `wrap`.
 pub(crate) fn object(body: &[u8], wrap: Option<&str>) -> Result<Map<String, Value>, Answer> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| error(400, "MALFORMED_REQUEST", format!("Invalid JSON given in the body of the request: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| error(400, "MALFORMED_REQUEST", format!("Invalid JSON given in the body of the request: {e}")))?;
     let value = match wrap {
         Some(key) => value.get(key).cloned().unwrap_or(Value::Object(Map::new())),
         None => value,
@@ -135,7 +136,8 @@ impl Provisioning {
 fn missing_room_fields(given: &Map<String, Value>) -> Vec<String> {
     let info = given.get("remote_detailed_info").and_then(Value::as_object);
     let has = |o: Option<&Map<String, Value>>, k: &str| o.and_then(|o| o.get(k)).and_then(Value::as_str).is_some_and(|v| !v.is_empty());
-    let mut missing: Vec<String> = ["cloud_vendor", "region"].iter().filter(|k| !has(info, k)).map(|k| format!("remote_detailed_info.{k}")).collect();
+    let mut missing: Vec<String> =
+        ["cloud_vendor", "region"].iter().filter(|k| !has(info, k)).map(|k| format!("remote_detailed_info.{k}")).collect();
     match info.and_then(|i| i.get("collaborators")).and_then(Value::as_array).filter(|c| !c.is_empty()) {
         None => missing.push("remote_detailed_info.collaborators".into()),
         Some(collaborators) => {
@@ -186,7 +188,15 @@ pub fn create_room(data: &mut Dataset, provisioning: &Provisioning, body: &[u8])
     provisioning.start(&name);
     data.rooms.insert(
         name.clone(),
-        Room { name, info: Value::Object(info), runs: Runs::Listed(Vec::new()), last_page: LastPage::Absent, task_runs: Vec::new(), assets: Vec::new(), rules: Vec::new() },
+        Room {
+            name,
+            info: Value::Object(info),
+            runs: Runs::Listed(Vec::new()),
+            last_page: LastPage::Absent,
+            task_runs: Vec::new(),
+            assets: Vec::new(),
+            rules: Vec::new(),
+        },
     );
     Ok(Value::Object(answer))
 }
@@ -214,7 +224,15 @@ pub fn delete_room(data: &mut Dataset, name: &str) -> Outcome {
 
 const ASSET_TYPES: &[&str] = &["FOREIGN_TABLE", "JAR_ANALYSIS", "NOTEBOOK_FILE", "TABLE", "VIEW", "VOLUME"];
 const ASSET_DETAILS: &[&str] = &[
-    "notebook", "jar_analysis", "table", "table_local_details", "view", "view_local_details", "volume_local_details", "foreign_table", "foreign_table_local_details",
+    "notebook",
+    "jar_analysis",
+    "table",
+    "table_local_details",
+    "view",
+    "view_local_details",
+    "volume_local_details",
+    "foreign_table",
+    "foreign_table_local_details",
 ];
 
 /// The sub-object and field an asset type must carry (the SDK marks them required).
@@ -234,7 +252,9 @@ fn check_details(asset: &Map<String, Value>, asset_type: &str) -> Result<(), Ans
     if asset.get(object).and_then(|o| o.get(field)).and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(invalid(format!("Field '{object}.{field}' is required for an asset of type {asset_type}.")));
     }
-    if let Some(other) = ASSET_DETAILS.iter().find(|k| asset.get(**k).is_some_and(|v| !v.is_null()) && !k.starts_with(object) && !object.starts_with(**k)) {
+    if let Some(other) =
+        ASSET_DETAILS.iter().find(|k| asset.get(**k).is_some_and(|v| !v.is_null()) && !k.starts_with(object) && !object.starts_with(**k))
+    {
         return Err(invalid(format!("Field '{other}' does not apply to an asset of type {asset_type}.")));
     }
     Ok(())
@@ -246,14 +266,18 @@ pub fn create_asset(data: &mut Dataset, room_name: &str, body: &[u8]) -> Outcome
     if let Some(status) = room.info.get("status").and_then(Value::as_str).filter(|s| *s != "ACTIVE") {
         return Err(error(400, "INVALID_STATE", format!("Clean room '{room_name}' is {status}: assets can be added once it is ACTIVE.")));
     }
-    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()).map(str::to_string) else { return Err(invalid("Field 'name' is required.")) };
+    let Some(name) = text(&given, "name").filter(|n| !n.is_empty()).map(str::to_string) else {
+        return Err(invalid("Field 'name' is required."));
+    };
     let Some(kind) = text(&given, "asset_type").map(str::to_string) else { return Err(invalid("Field 'asset_type' is required.")) };
     if !ASSET_TYPES.contains(&kind.as_str()) {
         return Err(invalid(format!("Invalid asset_type '{kind}'.")));
     }
     match text(&given, "clean_room_name") {
         None => return Err(invalid("Field 'clean_room_name' is required.")),
-        Some(n) if n != room_name => return Err(invalid(format!("clean_room_name '{n}' does not match the clean room of the request ('{room_name}')."))),
+        Some(n) if n != room_name => {
+            return Err(invalid(format!("clean_room_name '{n}' does not match the clean room of the request ('{room_name}').")))
+        }
         Some(_) => {}
     }
     check_details(&given, &kind)?;
@@ -398,15 +422,31 @@ mod tests {
         assert_eq!(s, 400, "an author or a scope is required");
         let (s, _) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}"#));
         assert_eq!(s, 400, "create wraps the rule");
-        let (s, rule) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#));
+        let (s, rule) = answer(create_rule(
+            &mut d,
+            "acme_x_retailer",
+            br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#,
+        ));
         assert_eq!(s, 200);
         let id = rule["rule_id"].as_str().unwrap().to_string();
-        let (s, _) = answer(create_rule(&mut d, "acme_x_retailer", br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#));
+        let (s, _) = answer(create_rule(
+            &mut d,
+            "acme_x_retailer",
+            br#"{"auto_approval_rule":{"runner_collaborator_alias":"r","author_scope":"ANY_AUTHOR"}}"#,
+        ));
         assert_eq!(s, 409);
         let body = format!(r#"{{"rule_id":"{id}","runner_collaborator_alias":"r2","author_scope":null}}"#);
         let (s, rule) = answer(update_rule(&mut d, "acme_x_retailer", &id, body.as_bytes()));
-        assert_eq!((s, rule["runner_collaborator_alias"].as_str(), rule["author_scope"].as_str()), (200, Some("r2"), Some("ANY_AUTHOR")), "null leaves a field as it is");
-        assert_eq!(answer(update_rule(&mut d, "acme_x_retailer", &id, br#"{"runner_collaborator_alias":"r3"}"#)).0, 400, "the body names its rule");
+        assert_eq!(
+            (s, rule["runner_collaborator_alias"].as_str(), rule["author_scope"].as_str()),
+            (200, Some("r2"), Some("ANY_AUTHOR")),
+            "null leaves a field as it is"
+        );
+        assert_eq!(
+            answer(update_rule(&mut d, "acme_x_retailer", &id, br#"{"runner_collaborator_alias":"r3"}"#)).0,
+            400,
+            "the body names its rule"
+        );
         assert_eq!(answer(delete_rule(&mut d, "acme_x_retailer", &id)).0, 200);
         assert_eq!(answer(delete_rule(&mut d, "acme_x_retailer", &id)).0, 404);
     }
@@ -420,7 +460,13 @@ mod tests {
         assert_eq!(answer(create_room(&mut d, &p, br#"{"comment":"x"}"#)).0, 400);
         let (s, e) = answer(create_room(&mut d, &p, br#"{"name":"bare"}"#));
         assert_eq!(s, 400, "a name alone is refused");
-        assert!(e["message"].as_str().unwrap().contains("remote_detailed_info.cloud_vendor, remote_detailed_info.region, remote_detailed_info.collaborators"), "{e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("remote_detailed_info.cloud_vendor, remote_detailed_info.region, remote_detailed_info.collaborators"),
+            "{e}"
+        );
         let (s, room) = answer(create_room(&mut d, &p, ROOM));
         assert_eq!((s, room["status"].as_str()), (200, Some("PROVISIONING")));
         assert_eq!(answer(create_room(&mut d, &p, ROOM)).0, 409);
@@ -441,8 +487,22 @@ mod tests {
         assert_eq!(answer(create_asset(&mut d, "new_room", asset)).0, 409);
         let no_details = br#"{"name":"n","asset_type":"NOTEBOOK_FILE","clean_room_name":"new_room"}"#;
         assert_eq!(answer(create_asset(&mut d, "new_room", no_details)).0, 400);
-        assert_eq!(answer(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"table_local_details":{"local_name":"c.s.u"}}"#)).0, 400, "the body names the asset");
-        assert_eq!(answer(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"name":"c.s.t","asset_type":"TABLE","table_local_details":{"local_name":"c.s.u"}}"#)).0, 200);
+        assert_eq!(
+            answer(update_asset(&mut d, "new_room", "TABLE", "c.s.t", br#"{"table_local_details":{"local_name":"c.s.u"}}"#)).0,
+            400,
+            "the body names the asset"
+        );
+        assert_eq!(
+            answer(update_asset(
+                &mut d,
+                "new_room",
+                "TABLE",
+                "c.s.t",
+                br#"{"name":"c.s.t","asset_type":"TABLE","table_local_details":{"local_name":"c.s.u"}}"#
+            ))
+            .0,
+            200
+        );
         assert_eq!(answer(delete_asset(&mut d, "new_room", "TABLE", "c.s.t")).0, 200);
         assert_eq!(answer(delete_room(&mut d, "new_room")).0, 200);
         assert_eq!(answer(delete_room(&mut d, "new_room")).0, 404);

@@ -22,7 +22,12 @@ pub struct PageBody {
 
 impl PageBody {
     pub(super) fn live(response: reqwest::Response, path: &str, recording: Option<cache::Key>) -> PageBody {
-        PageBody { prefix: VecDeque::new(), response: Some(response), path: path.to_string(), recording: recording.map(|k| (k, Vec::new())) }
+        PageBody {
+            prefix: VecDeque::new(),
+            response: Some(response),
+            path: path.to_string(),
+            recording: recording.map(|k| (k, Vec::new())),
+        }
     }
 
     pub(super) fn cached(body: Bytes, path: &str) -> PageBody {

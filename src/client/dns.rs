@@ -32,7 +32,9 @@ impl Resolve for Resolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let addrs = tokio::task::spawn_blocking(move || lookup(&host)).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)??;
+            let addrs = tokio::task::spawn_blocking(move || lookup(&host))
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)??;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }

@@ -1,34 +1,69 @@
 //! API failures, and how each becomes a Postgres error.
 
-
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     /// The API answered with an error status.
-    Status { path: String, status: u16, error_code: Option<String>, message: Option<String>, details: ErrorDetails },
+    Status {
+        path: String,
+        status: u16,
+        error_code: Option<String>,
+        message: Option<String>,
+        details: ErrorDetails,
+    },
     /// No usable answer: connection refused or reset, DNS, TLS, timeout. `lasting`: a failure
     /// that trying again would meet again (an unknown host, a certificate that does not verify).
     /// `unsent`: no connection was made, so the server never saw the request.
-    Transport { path: String, problem: String, timeout: bool, lasting: bool, unsent: bool },
+    Transport {
+        path: String,
+        problem: String,
+        timeout: bool,
+        lasting: bool,
+        unsent: bool,
+    },
     /// The credentials cannot be sent in an HTTP header (a control character in a token).
     BadCredential,
     /// A request task stopped without an answer (a bug): the scan ends instead of waiting.
-    Internal { problem: String },
+    Internal {
+        problem: String,
+    },
     /// A 2xx whose body is not the expected JSON.
-    BadResponse { path: String, problem: String },
-    TooLarge { path: String, limit: usize },
+    BadResponse {
+        path: String,
+        problem: String,
+    },
+    TooLarge {
+        path: String,
+        limit: usize,
+    },
     /// The API handed back a page token it had already given: following it would loop for ever.
-    RepeatedPageToken { path: String, page: u32 },
+    RepeatedPageToken {
+        path: String,
+        page: u32,
+    },
     /// A fan-out over a parent listing needed more listings than `max_listings`.
-    TooManyListings { max: usize },
+    TooManyListings {
+        max: usize,
+    },
     /// Retries of a transient failure ran out.
-    Exhausted { last: Box<ApiError>, why: String },
+    Exhausted {
+        last: Box<ApiError>,
+        why: String,
+    },
     /// A token endpoint refused, failed or could not be reached: `method` is the `auth_type`,
     /// `option` the server option naming the endpoint. `retryable`: as the error would be for
     /// the API, but never for a metadata service that is not there.
-    SignIn { method: &'static str, option: &'static str, error: Box<ApiError>, retryable: bool },
+    SignIn {
+        method: &'static str,
+        option: &'static str,
+        error: Box<ApiError>,
+        retryable: bool,
+    },
     /// The credentials cannot be used as they are (an unreadable token file, a key that is not
     /// one): no request was made.
-    CredentialUnusable { method: &'static str, problem: String },
+    CredentialUnusable {
+        method: &'static str,
+        problem: String,
+    },
 }
 
 impl ApiError {
@@ -74,14 +109,16 @@ impl ApiError {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_string);
         // Some services send the code as a number.
-        let error_code = field("error_code").or_else(|| json.as_ref().and_then(|j| j.get("error_code")).and_then(|v| v.as_i64()).map(|n| n.to_string()));
+        let error_code =
+            field("error_code").or_else(|| json.as_ref().and_then(|j| j.get("error_code")).and_then(|v| v.as_i64()).map(|n| n.to_string()));
         let details = json.as_ref().and_then(|j| j.get("details")).map(ErrorDetails::parse).unwrap_or_default();
         // Databricks: message; older services: error; OAuth endpoints: error_description.
-        let message = field("message").or_else(|| field("error_description")).or_else(|| field("error")).map(|m| excerpt(&m, 300)).or_else(|| {
-            let text = String::from_utf8_lossy(body);
-            let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-            (!flat.is_empty()).then(|| excerpt(&flat, 200))
-        });
+        let message =
+            field("message").or_else(|| field("error_description")).or_else(|| field("error")).map(|m| excerpt(&m, 300)).or_else(|| {
+                let text = String::from_utf8_lossy(body);
+                let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                (!flat.is_empty()).then(|| excerpt(&flat, 200))
+            });
         ApiError::Status { path: excerpt(path, PATH_SHOWN), status, error_code, message, details }
     }
 
@@ -128,7 +165,9 @@ impl ErrorDetails {
         for entry in details.as_array().into_iter().flatten() {
             match entry.get("@type").and_then(|t| t.as_str()).unwrap_or_default() {
                 "type.googleapis.com/google.rpc.RequestInfo" => parsed.request_id = text(entry, "request_id"),
-                "type.googleapis.com/google.rpc.RetryInfo" => parsed.retry_delay = entry.get("retry_delay").and_then(|d| d.as_str()).and_then(parse_duration),
+                "type.googleapis.com/google.rpc.RetryInfo" => {
+                    parsed.retry_delay = entry.get("retry_delay").and_then(|d| d.as_str()).and_then(parse_duration)
+                }
                 "type.googleapis.com/google.rpc.BadRequest" => {
                     for v in entry.get("field_violations").and_then(|f| f.as_array()).into_iter().flatten().take(Self::VIOLATIONS_KEPT) {
                         parsed.field_violations.push((text(v, "field").unwrap_or_default(), text(v, "description").unwrap_or_default()));
@@ -193,7 +232,11 @@ mod tests {
         assert_eq!(details.request_id.as_deref(), Some("req-42"));
         assert_eq!(details.retry_delay, Some(std::time::Duration::from_millis(1500)));
         assert_eq!(details.field_violations, [("remote_detailed_info.region".to_string(), "required".to_string())]);
-        for junk in [&br#"{"details": "x"}"#[..], br#"{"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retry_delay": "-1s"}]}"#, b"<html>"] {
+        for junk in [
+            &br#"{"details": "x"}"#[..],
+            br#"{"details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retry_delay": "-1s"}]}"#,
+            b"<html>",
+        ] {
             let ApiError::Status { details, .. } = ApiError::from_status("GET /p", 500, junk) else { panic!() };
             assert_eq!(details, ErrorDetails::default());
         }
@@ -201,7 +244,8 @@ mod tests {
 
     #[test]
     fn tls_errors_are_lasting_however_deep_in_io_errors() {
-        let tls = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
+        let tls =
+            std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
         assert!(is_lasting(&tls));
         assert!(is_lasting(&std::io::Error::other(tls)));
         assert!(!is_lasting(&std::io::Error::from(std::io::ErrorKind::ConnectionRefused)));

@@ -49,7 +49,9 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
         let url = target.page_url(token.as_deref());
         let path = excerpt(&format!("GET {}", url.path()), PATH_SHOWN);
         let mut opened = match ahead.take() {
-            Some((t, mut task)) if Some(&t) == token.as_ref() => (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::task_failed()), Stats::default())),
+            Some((t, mut task)) if Some(&t) == token.as_ref() => {
+                (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::task_failed()), Stats::default()))
+            }
             _ => open(&config, &target, url.clone()).await,
         };
         // A page read ahead whose answer broke off is asked for again, as any page is.
@@ -59,7 +61,17 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
             total += cost;
             opened = (body, total);
         }
-        let mut reader = PageReader { config: &config, target: &target, sender: &sender, id, path, cost: opened.1, sent: 0, handed: DefaultHasher::new(), decoding: None };
+        let mut reader = PageReader {
+            config: &config,
+            target: &target,
+            sender: &sender,
+            id,
+            path,
+            cost: opened.1,
+            sent: 0,
+            handed: DefaultHasher::new(),
+            decoding: None,
+        };
         // Without a LIMIT, the next page is asked for as soon as its token is read.
         let run_ahead = ask.is_none().then_some(&cursor);
         let read = reader.read(opened.0, url, cursor.pages() == 0, run_ahead, &mut ahead).await;
@@ -96,7 +108,8 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
 
 /// What the user is told of a listing the room's state does not allow.
 fn unlistable_notice(target: &Target, error: &ApiError) -> String {
-    let room = target.echo_value("clean_room_name").map(|r| format!("clean room {:?}", excerpt(r, 64))).unwrap_or_else(|| "a clean room".into());
+    let room =
+        target.echo_value("clean_room_name").map(|r| format!("clean room {:?}", excerpt(r, 64))).unwrap_or_else(|| "a clean room".into());
     let said = match error {
         ApiError::Status { message: Some(m), .. } => format!(" ({})", excerpt(m, 200)),
         _ => String::new(),
@@ -203,7 +216,12 @@ impl PageReader<'_> {
     /// A list page. One of at most `WHOLE_BYTES` (a page of 100 runs) is decoded whole, in
     /// one pass; a larger one (a room's history in one page) is split as it arrives, and its
     /// batches before the last are sent from here.
-    async fn read_list(&mut self, mut body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+    async fn read_list(
+        &mut self,
+        mut body: PageBody,
+        run_ahead: Option<&Cursor>,
+        ahead: &mut Option<Ahead>,
+    ) -> Result<(Page, Option<String>, usize), Broken> {
         let limit = self.config.client.max_value_bytes();
         // Whole only when no item of it can be over the limit. The buffer is sized from the
         // announced length when there is one (never trusted beyond what it may hold).
@@ -236,7 +254,9 @@ impl PageReader<'_> {
                     replayed.write_u64(item_hash(&item));
                     seen += 1;
                     if seen == self.sent && replayed.finish() != self.handed.finish() {
-                        return Err(Broken::Fatal(self.bad("the page was asked for again after its answer broke off, and its first items were not the same".into())));
+                        return Err(Broken::Fatal(self.bad(
+                            "the page was asked for again after its answer broke off, and its first items were not the same".into(),
+                        )));
                     }
                     continue;
                 }
@@ -266,7 +286,13 @@ impl PageReader<'_> {
 
     /// A page read whole: its next page asked for (its token found by a quick scan) before it
     /// is decoded, so that the next answer travels meanwhile.
-    async fn read_whole(&mut self, mut bytes: Vec<u8>, body: PageBody, run_ahead: Option<&Cursor>, ahead: &mut Option<Ahead>) -> Result<(Page, Option<String>, usize), Broken> {
+    async fn read_whole(
+        &mut self,
+        mut bytes: Vec<u8>,
+        body: PageBody,
+        run_ahead: Option<&Cursor>,
+        ahead: &mut Option<Ahead>,
+    ) -> Result<(Page, Option<String>, usize), Broken> {
         if let (Some(cursor), None) = (run_ahead, &ahead) {
             // A token followed before is the cursor's error to report: no request.
             if let Some(token) = quick_next_token(&bytes).filter(|t| cursor.is_new(t)) {

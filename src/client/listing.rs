@@ -70,10 +70,23 @@ const ENTRY_OVERHEAD: u64 = 256;
 /// last batch, `last` on the listing's), or the error that ends the listing. `open` is the
 /// listing's id.
 pub(super) enum Event {
-    Page { open: usize, page: Page, ends_page: bool, last: bool, cost: Stats },
+    Page {
+        open: usize,
+        page: Page,
+        ends_page: bool,
+        last: bool,
+        cost: Stats,
+    },
     /// The listing cannot be made and gives no rows (a deleted clean room): the backend is told.
-    Unlistable { open: usize, notice: String, cost: Stats },
-    Failed { error: ApiError, cost: Stats },
+    Unlistable {
+        open: usize,
+        notice: String,
+        cost: Stats,
+    },
+    Failed {
+        error: ApiError,
+        cost: Stats,
+    },
 }
 
 /// A task on the I/O thread, stopped when this is dropped.
@@ -129,7 +142,6 @@ pub struct Listing {
     /// What the backend should be told of listings that could not be made.
     notices: Vec<String>,
 }
-
 
 impl Listing {
     /// Prepares to follow `targets`; nothing is requested before the first item is asked for.
@@ -332,7 +344,13 @@ impl Listing {
 
 /// Starts the task that follows listing `id`, and the one that reports it if it panics (a bug:
 /// the scan then ends with an error instead of waiting for a page that never comes).
-fn spawn_follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) -> AbortOnDrop<()> {
+fn spawn_follow(
+    id: usize,
+    target: Arc<Target>,
+    config: FetchConfig,
+    sender: mpsc::Sender<Event>,
+    ask: Option<Arc<Notify>>,
+) -> AbortOnDrop<()> {
     let report = sender.clone();
     let follow = AbortOnDrop(runtime().spawn(super::follow::follow(id, target, config, sender, ask)));
     AbortOnDrop(runtime().spawn(async move {

@@ -20,11 +20,11 @@ pub mod split;
 pub mod workspace;
 pub mod write;
 
+use crate::shared::budget;
 use auth::Auth;
 use bytes::Bytes;
 use error::ApiError;
 use pages::Page;
-use crate::shared::budget;
 use retry::{Decision, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -93,7 +93,13 @@ pub struct ClientSettings {
 
 impl Default for ClientSettings {
     fn default() -> Self {
-        ClientSettings { http: HttpSettings::default(), retry: RetryPolicy::default(), max_response_bytes: 64 * 1024 * 1024, cache_ttl: None, request_interval: None }
+        ClientSettings {
+            http: HttpSettings::default(),
+            retry: RetryPolicy::default(),
+            max_response_bytes: 64 * 1024 * 1024,
+            cache_ttl: None,
+            request_interval: None,
+        }
     }
 }
 
@@ -139,7 +145,6 @@ impl std::ops::AddAssign for Stats {
     }
 }
 
-
 /// Talks to the API for one role on one server: the HTTP client, the credentials, the limits.
 #[derive(Clone, Debug)]
 pub struct ApiClient {
@@ -177,7 +182,14 @@ impl ApiClient {
     }
 
     /// GETs one page whole and decodes it (for a check that reads one small page).
-    pub async fn fetch_page(&self, workspace: &Url, url: Url, list_key: Option<&str>, fields: &[&str], stats: &mut Stats) -> Result<Page, ApiError> {
+    pub async fn fetch_page(
+        &self,
+        workspace: &Url,
+        url: Url,
+        list_key: Option<&str>,
+        fields: &[&str],
+        stats: &mut Stats,
+    ) -> Result<Page, ApiError> {
         let path = format!("GET {}", url.path());
         let body = self.fetch_raw(workspace, url, stats).await?;
         Page::decode(body, list_key, fields).map_err(|problem| ApiError::BadResponse { path, problem })
@@ -244,7 +256,13 @@ impl ApiClient {
 
     /// Makes `call` until an answer with a 2xx status starts, trying again after the failures
     /// `retryable` allows, as the policy says.
-    async fn call_response(&self, workspace: &Url, call: &HttpRequest, mut retryable: impl FnMut(&ApiError) -> bool, stats: &mut Stats) -> Result<reqwest::Response, ApiError> {
+    async fn call_response(
+        &self,
+        workspace: &Url,
+        call: &HttpRequest,
+        mut retryable: impl FnMut(&ApiError) -> bool,
+        stats: &mut Stats,
+    ) -> Result<reqwest::Response, ApiError> {
         let mut waited = Duration::ZERO;
         let mut retries = 0;
         loop {
@@ -270,12 +288,18 @@ impl ApiClient {
 
     /// One try (two, when a cached OAuth token is refused): a 2xx answer whose body is still to
     /// be read, or the error and the `Retry-After` that came with it.
-    async fn attempt(&self, workspace: &Url, call: &HttpRequest, stats: &mut Stats) -> Result<reqwest::Response, (ApiError, Option<Duration>)> {
+    async fn attempt(
+        &self,
+        workspace: &Url,
+        call: &HttpRequest,
+        stats: &mut Stats,
+    ) -> Result<reqwest::Response, (ApiError, Option<Duration>)> {
         let path = format!("{} {}", call.method, call.url.path());
         let mut renewed = false;
         loop {
             let headers = self.auth.headers(&self.http, workspace, self.settings.http.request_timeout).await.map_err(|e| (e, None))?;
-            let value = |s: &secret::Secret| reqwest::header::HeaderValue::from_str(s.expose()).map_err(|_| (ApiError::BadCredential, None));
+            let value =
+                |s: &secret::Secret| reqwest::header::HeaderValue::from_str(s.expose()).map_err(|_| (ApiError::BadCredential, None));
             self.wait_for_budget(workspace).await;
             stats.requests += 1;
             // Every request asks for JSON, as the SDKs' do (a gateway may answer HTML otherwise).

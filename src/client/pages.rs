@@ -47,7 +47,14 @@ impl Page {
             let start = String::from_utf8_lossy(&body.as_bytes()[..body.len().min(80)]).into_owned();
             return Err(format!("{e} (body starts with {start:?}, {} bytes)", body.len()));
         }
-        Ok(Page { items: found.items, spans: found.spans, stride: fields.len(), next_page_token: found.next.filter(|t| !t.is_empty()), body, prepared: None })
+        Ok(Page {
+            items: found.items,
+            spans: found.spans,
+            stride: fields.len(),
+            next_page_token: found.next.filter(|t| !t.is_empty()),
+            body,
+            prepared: None,
+        })
     }
 
     pub fn len(&self) -> usize {

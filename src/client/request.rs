@@ -40,7 +40,9 @@ impl std::fmt::Display for RequestError {
             RequestError::NoDeployment => write!(f, "no deployment_name to build the workspace URL with"),
             RequestError::BadWorkspaceUrl { problem } => write!(f, "invalid workspace_url: {problem}"),
             RequestError::TooManyListings { needed, max } => write!(f, "{needed} listings, more than max_listings ({max})"),
-            RequestError::UnboundDeployment => write!(f, "a condition on deployment_name cannot be sent, and the server has no allowed_deployments"),
+            RequestError::UnboundDeployment => {
+                write!(f, "a condition on deployment_name cannot be sent, and the server has no allowed_deployments")
+            }
         }
     }
 }
@@ -73,7 +75,8 @@ impl Target {
         let Some(t) = token else { return self.url.clone() };
         // A listing the query started at a token of its own: the next page's token replaces it.
         let mut url = self.url.clone();
-        let kept: Vec<(String, String)> = self.url.query_pairs().filter(|(k, _)| k != "page_token").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let kept: Vec<(String, String)> =
+            self.url.query_pairs().filter(|(k, _)| k != "page_token").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         url.query_pairs_mut().clear().extend_pairs(kept).append_pair("page_token", t);
         url
     }
@@ -109,7 +112,13 @@ pub struct Targets {
 }
 
 impl Targets {
-    pub fn new(resource: &'static Resource, endpoint: &Endpoint, page_size: Option<u32>, given: &[GivenValues], max_listings: usize) -> Result<Targets, RequestError> {
+    pub fn new(
+        resource: &'static Resource,
+        endpoint: &Endpoint,
+        page_size: Option<u32>,
+        given: &[GivenValues],
+        max_listings: usize,
+    ) -> Result<Targets, RequestError> {
         let mut choices = Vec::with_capacity(resource.params.len());
         let mut len: usize = 1;
         for param in resource.params {
@@ -201,7 +210,9 @@ fn check_value(resource: &Resource, endpoint: &Endpoint, param: &'static Param, 
 /// A deployment outside the server's `allowed_deployments` is refused before any request.
 fn check_allowed(endpoint: &Endpoint, deployment: &str) -> Result<(), RequestError> {
     match &endpoint.allowed_deployments {
-        Some(allowed) if !allowed.iter().any(|a| a == deployment) => Err(RequestError::NotAllowed { deployment: deployment.to_string(), allowed: allowed.clone() }),
+        Some(allowed) if !allowed.iter().any(|a| a == deployment) => {
+            Err(RequestError::NotAllowed { deployment: deployment.to_string(), allowed: allowed.clone() })
+        }
         _ => Ok(()),
     }
 }
@@ -232,7 +243,12 @@ fn deployments(endpoint: &Endpoint, given: Option<Vec<String>>) -> Vec<Option<St
     }
 }
 
-fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, combo: Vec<(&'static str, Option<String>)>) -> Result<Target, RequestError> {
+fn target(
+    resource: &Resource,
+    endpoint: &Endpoint,
+    page_size: Option<u32>,
+    combo: Vec<(&'static str, Option<String>)>,
+) -> Result<Target, RequestError> {
     let value = |column: &str| combo.iter().find(|(c, _)| *c == column).and_then(|(_, v)| v.as_deref());
     let deployment = resource.params.iter().find(|p| p.place == ParamPlace::Workspace).and_then(|p| value(p.column));
     let workspace = endpoint.workspace.resolve(deployment)?;
@@ -261,7 +277,8 @@ fn target(resource: &Resource, endpoint: &Endpoint, page_size: Option<u32>, comb
     if url.query() == Some("") {
         url.set_query(None);
     }
-    let echo = resource.columns.iter().filter(|c| c.source == Source::Request).map(|c| (c.name, value(c.name).map(str::to_string))).collect();
+    let echo =
+        resource.columns.iter().filter(|c| c.source == Source::Request).map(|c| (c.name, value(c.name).map(str::to_string))).collect();
     Ok(Target { index: 0, workspace, url, single: get.is_some(), gone_is_empty: false, echo })
 }
 
@@ -352,7 +369,10 @@ mod tests {
         let s = server(&[("workspace_url", "https://dbc-abcd0123-a1bc.cloud.databricks.com")]);
         let t = targets(r, &s, Some(50), &[given("clean_room_name", &["acme_x_retailer"]), given("notebook_name", &["nb 1"])]).unwrap();
         assert_eq!(t.len(), 1);
-        assert_eq!(t[0].url.as_str(), "https://dbc-abcd0123-a1bc.cloud.databricks.com/api/2.0/clean-rooms/acme_x_retailer/runs?notebook_name=nb+1&page_size=50");
+        assert_eq!(
+            t[0].url.as_str(),
+            "https://dbc-abcd0123-a1bc.cloud.databricks.com/api/2.0/clean-rooms/acme_x_retailer/runs?notebook_name=nb+1&page_size=50"
+        );
         assert_eq!(t[0].echo_value("clean_room_name"), Some("acme_x_retailer"));
         assert_eq!(t[0].echo_value("deployment_name"), Some("dbc-abcd0123-a1bc"));
         assert_eq!(t[0].page_url(Some("a b&c")).query(), Some("notebook_name=nb+1&page_size=50&page_token=a+b%26c"));
@@ -362,7 +382,8 @@ mod tests {
     fn stackql_paging_columns_start_the_listing_and_set_the_page_size() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
-        let t = targets(r, &s, Some(50), &[given("clean_room_name", &["a"]), given("page_size", &["7"]), given("page_token", &["tok 1"])]).unwrap();
+        let t = targets(r, &s, Some(50), &[given("clean_room_name", &["a"]), given("page_size", &["7"]), given("page_token", &["tok 1"])])
+            .unwrap();
         assert_eq!(t[0].url.query(), Some("page_size=7&page_token=tok+1"));
         assert_eq!(t[0].page_url(Some("tok2")).query(), Some("page_size=7&page_token=tok2"));
         assert_eq!((t[0].echo_value("page_size"), t[0].echo_value("page_token")), (Some("7"), Some("tok 1")));
@@ -377,16 +398,35 @@ mod tests {
     fn only_notebooks_have_revisions() {
         let r = resources::find("asset_revisions").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
-        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE", "NOTEBOOK_FILE"]), given("name", &["n"])]).unwrap();
-        assert_eq!(t.iter().map(|t| t.url.path()).collect::<Vec<_>>(), ["/ws/dbc-a/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/n/revisions"]);
-        assert!(targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["n"])]).unwrap().is_empty());
+        let t = targets(
+            r,
+            &s,
+            None,
+            &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE", "NOTEBOOK_FILE"]), given("name", &["n"])],
+        )
+        .unwrap();
+        assert_eq!(
+            t.iter().map(|t| t.url.path()).collect::<Vec<_>>(),
+            ["/ws/dbc-a/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/n/revisions"]
+        );
+        assert!(targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["TABLE"]), given("name", &["n"])])
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn room_names_are_always_one_path_segment() {
         let r = resources::find("task_runs").unwrap();
         let s = server(&[("workspace_url", "http://127.0.0.1:9/ws/dbc-a")]);
-        for (name, encoded) in [("a/b", "a%2Fb"), ("../x", "..%2Fx"), ("x?y=1", "x%3Fy%3D1"), ("x#y", "x%23y"), ("partners/2024 é", "partners%2F2024%20%C3%A9"), ("...", "..."), ("%2e%2e", "%252e%252e")] {
+        for (name, encoded) in [
+            ("a/b", "a%2Fb"),
+            ("../x", "..%2Fx"),
+            ("x?y=1", "x%3Fy%3D1"),
+            ("x#y", "x%23y"),
+            ("partners/2024 é", "partners%2F2024%20%C3%A9"),
+            ("...", "..."),
+            ("%2e%2e", "%252e%252e"),
+        ] {
             let t = targets(r, &s, None, &[given("clean_room_name", &[name])]).unwrap();
             assert_eq!(t[0].url.path(), format!("/ws/dbc-a/api/2.0/clean-rooms/{encoded}/runs"), "{name}");
             assert_eq!(t[0].url.query(), None);
@@ -402,12 +442,15 @@ mod tests {
         let s = server(&[]);
         let t = targets(r, &s, None, &[given("clean_room_name", &["a", "b", "a"]), given("deployment_name", &["dbc-1", "dbc-2"])]).unwrap();
         let urls: Vec<String> = t.iter().map(|t| t.url.to_string()).collect();
-        assert_eq!(urls, [
-            "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/a/runs",
-            "https://dbc-2.cloud.databricks.com/api/2.0/clean-rooms/a/runs",
-            "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/b/runs",
-            "https://dbc-2.cloud.databricks.com/api/2.0/clean-rooms/b/runs",
-        ]);
+        assert_eq!(
+            urls,
+            [
+                "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/a/runs",
+                "https://dbc-2.cloud.databricks.com/api/2.0/clean-rooms/a/runs",
+                "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/b/runs",
+                "https://dbc-2.cloud.databricks.com/api/2.0/clean-rooms/b/runs",
+            ]
+        );
         let e = targets(r, &s, None, &[given("clean_room_name", &["a"])]).unwrap_err();
         assert_eq!(e, RequestError::NoDeployment);
         assert!(targets(r, &s, None, &[given("clean_room_name", &["a"]), given("deployment_name", &["evil.com#"])]).is_err());
@@ -430,7 +473,8 @@ mod tests {
         let one = targets(r, &s, Some(50), &[given("name", &["a/b"])]).unwrap();
         assert_eq!((one[0].url.as_str(), one[0].single), ("https://dbc-a.cloud.databricks.com/api/2.0/clean-rooms/a%2Fb", true));
         let r = resources::find("asset_revisions").unwrap();
-        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["NOTEBOOK_FILE"]), given("name", &["t 1"])]).unwrap();
+        let t = targets(r, &s, None, &[given("clean_room_name", &["r"]), given("asset_type", &["NOTEBOOK_FILE"]), given("name", &["t 1"])])
+            .unwrap();
         assert_eq!(t[0].url.path(), "/api/2.0/clean-rooms/r/assets/NOTEBOOK_FILE/t%201/revisions");
     }
 
@@ -442,7 +486,10 @@ mod tests {
         let all = targets(r, &s, None, &[given("clean_room_name", &["x"])]).unwrap();
         assert_eq!(all.iter().map(|t| t.echo_value("deployment_name").unwrap()).collect::<Vec<_>>(), ["dbc-a", "dbc-b"]);
         assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b"])]).unwrap().len(), 1);
-        assert_eq!(targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])]).unwrap().len(), 2);
+        assert_eq!(
+            targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-b", "dbc-a"])]).unwrap().len(),
+            2
+        );
         let e = targets(r, &s, None, &[given("clean_room_name", &["x"]), given("deployment_name", &["dbc-a", "dbc-evil"])]).unwrap_err();
         assert_eq!(e, RequestError::NotAllowed { deployment: "dbc-evil".into(), allowed: vec!["dbc-a".into(), "dbc-b".into()] });
     }

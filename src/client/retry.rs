@@ -49,7 +49,12 @@ pub fn write_is_retryable(method: &reqwest::Method, e: &ApiError) -> bool {
         return is_retryable(e);
     }
     // A failed sign-in sent nothing to the workspace.
-    matches!(e, ApiError::Status { status: 429, .. } | ApiError::Transport { lasting: false, unsent: true, .. } | ApiError::SignIn { retryable: true, .. })
+    matches!(
+        e,
+        ApiError::Status { status: 429, .. }
+            | ApiError::Transport { lasting: false, unsent: true, .. }
+            | ApiError::SignIn { retryable: true, .. }
+    )
 }
 
 /// Whether a write call that failed with `e` may have been carried out all the same: a server
@@ -121,11 +126,19 @@ mod tests {
 
     #[test]
     fn only_transient_failures_are_retried() {
-        for e in [status(429, None), status(503, None), status(400, Some("RESOURCE_EXHAUSTED")), status(500, Some("TEMPORARILY_UNAVAILABLE"))] {
+        for e in
+            [status(429, None), status(503, None), status(400, Some("RESOURCE_EXHAUSTED")), status(500, Some("TEMPORARILY_UNAVAILABLE"))]
+        {
             assert!(is_retryable(&e), "{e:?}");
         }
         assert!(is_retryable(&transport(false, false, false)));
-        assert!(!is_retryable(&ApiError::Transport { path: "GET /p".into(), problem: "invalid peer certificate".into(), timeout: false, lasting: true, unsent: true }));
+        assert!(!is_retryable(&ApiError::Transport {
+            path: "GET /p".into(),
+            problem: "invalid peer certificate".into(),
+            timeout: false,
+            lasting: true,
+            unsent: true
+        }));
         for s in [400, 401, 403, 404, 409, 500, 501, 502, 504] {
             assert!(!is_retryable(&status(s, None)), "{s}");
         }
@@ -190,7 +203,9 @@ mod tests {
         let p = RetryPolicy::default();
         let e = status(429, None);
         assert_eq!(p.decide(&e, Some(Duration::from_secs(3)), 0, Duration::ZERO, 0.7), Decision::Wait(Duration::from_secs(3)));
-        assert!(matches!(p.decide(&e, Some(Duration::from_secs(30)), 0, Duration::ZERO, 0.0), Decision::GiveUp(Some(m)) if m.contains("30 s")));
+        assert!(
+            matches!(p.decide(&e, Some(Duration::from_secs(30)), 0, Duration::ZERO, 0.0), Decision::GiveUp(Some(m)) if m.contains("30 s"))
+        );
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000);
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         let later = httpdate::fmt_http_date(now + Duration::from_secs(5));

@@ -130,7 +130,13 @@ impl ListingSource {
             .columns
             .iter()
             .filter(|(from, _)| parent.resource.param(from).is_some())
-            .flat_map(|(from, to)| request.given.iter().filter(move |g| g.column == *to).map(move |g| GivenValues { column: from.to_string(), values: g.values.clone() }))
+            .flat_map(|(from, to)| {
+                request
+                    .given
+                    .iter()
+                    .filter(move |g| g.column == *to)
+                    .map(move |g| GivenValues { column: from.to_string(), values: g.values.clone() })
+            })
             .collect();
         let mut fields: Vec<&'static str> = Vec::new();
         let values = parent
@@ -153,7 +159,15 @@ impl ListingSource {
             (fields.len() - 1, rule)
         });
         let parent_config = FetchConfig { list_key: parent.resource.list_key, fields: fields.into(), rows: None, ..config.clone() };
-        let parent_request = Request { resource: parent.resource, endpoint: request.endpoint, page_size: None, given: parent_given, max_listings: request.max_listings, list_parents: true, deployment_unbound: false };
+        let parent_request = Request {
+            resource: parent.resource,
+            endpoint: request.endpoint,
+            page_size: None,
+            given: parent_given,
+            max_listings: request.max_listings,
+            list_parents: true,
+            deployment_unbound: false,
+        };
         let parent_source = ListingSource::new(parent_request, &parent_config)?;
         Ok(ListingSource::PerParent(Box::new(PerParent {
             parent: Listing::new(parent_source, &parent_config, None),
@@ -214,7 +228,8 @@ impl ListingSource {
                 };
                 p.counts.listed += 1;
                 if let Some((field, rule)) = p.skip {
-                    if matches!(page.field(item, field).map(serde_json::from_str::<String>), Some(Ok(v)) if rule.values.contains(&v.as_str())) {
+                    if matches!(page.field(item, field).map(serde_json::from_str::<String>), Some(Ok(v)) if rule.values.contains(&v.as_str()))
+                    {
                         p.counts.skipped += 1;
                         continue;
                     }
@@ -234,15 +249,22 @@ impl ListingSource {
                     }
                 }
                 let mut given = p.child.given.clone();
-                given.extend(mapped.into_iter().filter_map(|(column, v)| Some(GivenValues { column: column.to_string(), values: vec![v?] })));
+                given.extend(
+                    mapped.into_iter().filter_map(|(column, v)| Some(GivenValues { column: column.to_string(), values: vec![v?] })),
+                );
                 let c = &p.child;
                 match Targets::new(c.resource, &c.endpoint, c.page_size, &given, usize::MAX) {
                     // An item the API lists nothing for (a table's revisions).
                     Ok(targets) if targets.is_empty() => p.counts.skipped += 1,
                     Ok(targets) => p.current = Some((targets, 0)),
-                    Err(RequestError::Unusable { column, value }) => p.unusable(column, &format!("{:?}", super::error::excerpt(&value, 64))),
+                    Err(RequestError::Unusable { column, value }) => {
+                        p.unusable(column, &format!("{:?}", super::error::excerpt(&value, 64)))
+                    }
                     Err(e) => {
-                        return Err(ApiError::BadResponse { path: format!("GET {}", c.resource.path), problem: format!("a listed item cannot be followed: {e}") });
+                        return Err(ApiError::BadResponse {
+                            path: format!("GET {}", c.resource.path),
+                            problem: format!("a listed item cannot be followed: {e}"),
+                        });
                     }
                 }
             },
@@ -287,7 +309,10 @@ impl PerParent {
     fn unusable(&mut self, column: &str, shown: &str) {
         self.counts.unusable += 1;
         if self.notices.len() < MAX_NOTICES {
-            self.notices.push(format!("skipped an item of {} whose {column} is {shown}: it cannot name a request, so its rows are missing", self.parent_name()));
+            self.notices.push(format!(
+                "skipped an item of {} whose {column} is {shown}: it cannot name a request, so its rows are missing",
+                self.parent_name()
+            ));
         }
     }
 
@@ -300,7 +325,12 @@ impl PerParent {
 /// none, as on a server without deployment_name, and neither has the child's, which goes to
 /// the same workspace); `Err` names a column whose value cannot be requested.
 #[allow(clippy::type_complexity)]
-fn item_values(values: &[(ParentValue, &'static str)], page: &Page, item: usize, parent_target: &Target) -> Result<Vec<(&'static str, Option<String>)>, (&'static str, String)> {
+fn item_values(
+    values: &[(ParentValue, &'static str)],
+    page: &Page,
+    item: usize,
+    parent_target: &Target,
+) -> Result<Vec<(&'static str, Option<String>)>, (&'static str, String)> {
     values
         .iter()
         .map(|(value, to)| match value {

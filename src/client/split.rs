@@ -83,7 +83,16 @@ pub struct Splitter {
 
 impl Splitter {
     pub fn new(list_key: &str, max_value: usize) -> Splitter {
-        Splitter { list_key: list_key.to_string(), state: State::Start, value: None, key: None, items: Vec::new(), token: None, max_value, offset: 0 }
+        Splitter {
+            list_key: list_key.to_string(),
+            state: State::Start,
+            value: None,
+            key: None,
+            items: Vec::new(),
+            token: None,
+            max_value,
+            offset: 0,
+        }
     }
 
     /// Feeds the next chunk of the body.
@@ -238,7 +247,8 @@ impl Splitter {
         let text = || String::from_utf8_lossy(&v.text).into_owned();
         match v.reading {
             Reading::Key => {
-                let key: String = serde_json::from_slice(&v.text).map_err(|e| SplitError::Bad(format!("a key is not a JSON string ({e})")))?;
+                let key: String =
+                    serde_json::from_slice(&v.text).map_err(|e| SplitError::Bad(format!("a key is not a JSON string ({e})")))?;
                 self.key = Some(key);
                 self.state = State::Colon;
             }
@@ -247,9 +257,12 @@ impl Splitter {
                 self.state = State::AfterItem;
             }
             Reading::ListScalar if v.text == b"null" => self.state = State::AfterValue,
-            Reading::ListScalar => return Err(SplitError::Bad(format!("\"{}\" is {}, not an array", self.list_key, super::error::excerpt(&text(), 40)))),
+            Reading::ListScalar => {
+                return Err(SplitError::Bad(format!("\"{}\" is {}, not an array", self.list_key, super::error::excerpt(&text(), 40))))
+            }
             Reading::Token => {
-                let token: Option<String> = serde_json::from_slice(&v.text).map_err(|_| SplitError::Bad(format!("\"next_page_token\" is {}, not a string", super::error::excerpt(&text(), 40))))?;
+                let token: Option<String> = serde_json::from_slice(&v.text)
+                    .map_err(|_| SplitError::Bad(format!("\"next_page_token\" is {}, not a string", super::error::excerpt(&text(), 40))))?;
                 self.token = Some(token.filter(|t| !t.is_empty()));
                 self.state = State::AfterValue;
             }
@@ -341,7 +354,21 @@ mod tests {
 
     #[test]
     fn what_is_not_a_page_is_refused() {
-        for body in ["", "[]", "null", r#"{"x":}"#, r#"{"x":,"runs":[]}"#, "{\x0c}", r#"{"runs": 7}"#, r#"{"runs": [1,]}"#, r#"{"runs": [{"a":1}]"#, r#"{"runs": []} x"#, r#"{"next_page_token": 5}"#, r#"{"a" 1}"#, r#"{"runs": [{"a":1}}]}"#] {
+        for body in [
+            "",
+            "[]",
+            "null",
+            r#"{"x":}"#,
+            r#"{"x":,"runs":[]}"#,
+            "{\x0c}",
+            r#"{"runs": 7}"#,
+            r#"{"runs": [1,]}"#,
+            r#"{"runs": [{"a":1}]"#,
+            r#"{"runs": []} x"#,
+            r#"{"next_page_token": 5}"#,
+            r#"{"a" 1}"#,
+            r#"{"runs": [{"a":1}}]}"#,
+        ] {
             assert!(matches!(split(body, 2), Err(SplitError::Bad(_))), "{body}: {:?}", split(body, 2));
         }
     }
@@ -380,9 +407,20 @@ mod speed {
             }
             let split = started.elapsed();
             let started = std::time::Instant::now();
-            let page = crate::client::pages::Page::decode(body.clone().into_bytes(), Some("runs"), &["notebook_name", "start_time", "notebook_job_run_state"]).unwrap();
+            let page = crate::client::pages::Page::decode(
+                body.clone().into_bytes(),
+                Some("runs"),
+                &["notebook_name", "start_time", "notebook_job_run_state"],
+            )
+            .unwrap();
             let decode = started.elapsed();
-            eprintln!("{items} items, {} MB: split {:?} ({:.0} MB/s), whole decode {:?}", body.len() / 1_000_000, split, body.len() as f64 / split.as_secs_f64() / 1e6, decode);
+            eprintln!(
+                "{items} items, {} MB: split {:?} ({:.0} MB/s), whole decode {:?}",
+                body.len() / 1_000_000,
+                split,
+                body.len() as f64 / split.as_secs_f64() / 1e6,
+                decode
+            );
             assert_eq!((items, page.len()), (n, n));
         }
     }

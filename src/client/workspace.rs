@@ -117,4 +117,3 @@ pub fn check_base_url(url: &Url) -> Result<(), String> {
         other => Err(format!("scheme \"{other}\" is not supported; use https")),
     }
 }
-

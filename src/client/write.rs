@@ -79,10 +79,15 @@ pub enum Effect {
 pub enum Outcome {
     /// Carried out: the object the API answered (empty for a DELETE, also one whose retry
     /// found the object gone after an attempt that may have deleted it).
-    Done { answer: Map<String, Value> },
+    Done {
+        answer: Map<String, Value>,
+    },
     /// The object was not there (404 RESOURCE_DOES_NOT_EXIST): nothing changed.
     Gone,
-    Failed { error: ApiError, effect: Effect },
+    Failed {
+        error: ApiError,
+        effect: Effect,
+    },
 }
 
 /// Sends `change` and says what came of it.
@@ -105,7 +110,8 @@ fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
             Ok(Value::Object(answer)) => Outcome::Done { answer },
             _ => {
                 let text = String::from_utf8_lossy(&body);
-                let problem = format!("the answer to a successful call is not a JSON object: \"{}\"", super::error::excerpt(text.trim(), 100));
+                let problem =
+                    format!("the answer to a successful call is not a JSON object: \"{}\"", super::error::excerpt(text.trim(), 100));
                 let path = format!("{} {}", request.method, request.url.path());
                 Outcome::Failed { error: ApiError::BadResponse { path, problem }, effect: Effect::Made }
             }
@@ -129,11 +135,19 @@ mod tests {
     use serde_json::json;
 
     fn endpoint(url: &str, deployment: Option<&str>) -> Endpoint {
-        Endpoint { workspace: WorkspaceUrl::parse(url).unwrap(), deployment_name: deployment.map(str::to_string), allowed_deployments: None }
+        Endpoint {
+            workspace: WorkspaceUrl::parse(url).unwrap(),
+            deployment_name: deployment.map(str::to_string),
+            allowed_deployments: None,
+        }
     }
 
     fn row(keys: &[(&'static str, &str)], fields: Value) -> RowValues {
-        RowValues { keys: keys.iter().map(|(k, v)| (*k, v.to_string())).collect(), deployment: None, fields: fields.as_object().cloned().unwrap_or_default() }
+        RowValues {
+            keys: keys.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+            deployment: None,
+            fields: fields.as_object().cloned().unwrap_or_default(),
+        }
     }
 
     fn body(c: &Change) -> Value {
@@ -144,11 +158,18 @@ mod tests {
     fn each_call_has_the_sdks_path_and_body_shape() {
         let e = endpoint("https://{deployment_name}.cloud.databricks.com", Some("dbc-1"));
         let rules = find("auto_approval_rules").unwrap();
-        let c = change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "a b/c")], json!({"runner_collaborator_alias": "r"}))).unwrap();
+        let c =
+            change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "a b/c")], json!({"runner_collaborator_alias": "r"}))).unwrap();
         assert_eq!(c.request.method, reqwest::Method::POST);
         assert_eq!(c.request.url.as_str(), "https://dbc-1.cloud.databricks.com/api/2.0/clean-rooms/a%20b%2Fc/auto-approval-rules");
         assert_eq!(body(&c), json!({"auto_approval_rule": {"runner_collaborator_alias": "r"}}));
-        let c = change(rules, &e, Operation::Update, &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({"author_scope": "ANY_AUTHOR"}))).unwrap();
+        let c = change(
+            rules,
+            &e,
+            Operation::Update,
+            &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({"author_scope": "ANY_AUTHOR"})),
+        )
+        .unwrap();
         assert_eq!(c.request.url.path(), "/api/2.0/clean-rooms/x/auto-approval-rules/r1");
         assert_eq!(body(&c), json!({"rule_id": "r1", "author_scope": "ANY_AUTHOR"}), "the rule update is not wrapped, and names its rule");
         let c = change(rules, &e, Operation::Delete, &row(&[("clean_room_name", "x"), ("rule_id", "r1")], json!({}))).unwrap();
@@ -172,27 +193,47 @@ mod tests {
         let e = endpoint("https://dbc-1.cloud.databricks.com", Some("dbc-1"));
         let rules = find("auto_approval_rules").unwrap();
         let post = change(rules, &e, Operation::Insert, &row(&[("clean_room_name", "x")], json!({}))).unwrap().request;
-        let status = |s: u16, code: &str| ApiError::Status { path: "p".into(), status: s, error_code: Some(code.into()), message: None, details: Default::default() };
+        let status = |s: u16, code: &str| ApiError::Status {
+            path: "p".into(),
+            status: s,
+            error_code: Some(code.into()),
+            message: None,
+            details: Default::default(),
+        };
         let ok = |b: &'static str| Ok(bytes::Bytes::from_static(b.as_bytes()));
         let outcome = |op, p: &HttpRequest, result: Result<bytes::Bytes, ApiError>, earlier| {
             let accepted = result.is_ok();
             outcome(op, p, Sent { result, earlier_may_have_applied: earlier, accepted })
         };
-        assert!(matches!(outcome(Operation::Insert, &post, ok(r#"{"rule_id":"1"}"#), false), Outcome::Done { answer, .. } if answer["rule_id"] == "1"));
+        assert!(
+            matches!(outcome(Operation::Insert, &post, ok(r#"{"rule_id":"1"}"#), false), Outcome::Done { answer, .. } if answer["rule_id"] == "1")
+        );
         for body in ["", "<html>ok</html>", "[1]"] {
             assert!(matches!(outcome(Operation::Insert, &post, ok(body), false), Outcome::Failed { effect: Effect::Made, .. }), "{body:?}");
         }
         assert!(matches!(outcome(Operation::Delete, &post, ok(""), false), Outcome::Done { .. }), "a DELETE's answer is not read");
-        assert!(matches!(outcome(Operation::Insert, &post, Err(status(503, "TEMPORARILY_UNAVAILABLE")), false), Outcome::Failed { effect: Effect::Maybe, .. }));
-        assert!(matches!(outcome(Operation::Insert, &post, Err(status(400, "INVALID_PARAMETER_VALUE")), false), Outcome::Failed { effect: Effect::None, .. }));
+        assert!(matches!(
+            outcome(Operation::Insert, &post, Err(status(503, "TEMPORARILY_UNAVAILABLE")), false),
+            Outcome::Failed { effect: Effect::Maybe, .. }
+        ));
+        assert!(matches!(
+            outcome(Operation::Insert, &post, Err(status(400, "INVALID_PARAMETER_VALUE")), false),
+            Outcome::Failed { effect: Effect::None, .. }
+        ));
         let gone = || Err(status(404, "RESOURCE_DOES_NOT_EXIST"));
         assert!(matches!(outcome(Operation::Delete, &post, gone(), false), Outcome::Gone));
         assert!(matches!(outcome(Operation::Delete, &post, gone(), true), Outcome::Done { .. }), "the first attempt deleted it");
-        assert!(matches!(outcome(Operation::Insert, &post, gone(), false), Outcome::Failed { effect: Effect::None, .. }), "no such clean room");
+        assert!(
+            matches!(outcome(Operation::Insert, &post, gone(), false), Outcome::Failed { effect: Effect::None, .. }),
+            "no such clean room"
+        );
         assert!(matches!(outcome(Operation::Update, &post, Err(status(400, "X")), true), Outcome::Failed { effect: Effect::Maybe, .. }));
         let broken = || ApiError::Transport { path: "p".into(), problem: "reset".into(), timeout: false, lasting: false, unsent: false };
         let after_2xx = |op| super::outcome(op, &post, Sent { result: Err(broken()), earlier_may_have_applied: false, accepted: true });
-        assert!(matches!(after_2xx(Operation::Insert), Outcome::Failed { effect: Effect::Made, .. }), "a 2xx status says the change was made");
+        assert!(
+            matches!(after_2xx(Operation::Insert), Outcome::Failed { effect: Effect::Made, .. }),
+            "a 2xx status says the change was made"
+        );
         assert!(matches!(after_2xx(Operation::Delete), Outcome::Done { .. }));
     }
 

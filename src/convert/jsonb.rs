@@ -242,7 +242,11 @@ impl Doc<'_, '_> {
         let keys = kids.iter().filter(|_| is_object).map(|k| (k.0, true));
         let values = kids.iter().map(|k| (if is_object { k.1 } else { k.0 }, false));
         for (i, (child, is_key)) in keys.chain(values).enumerate() {
-            let meta = if is_key { string(str_of(self.text, self.unescaped, self.nodes[child as usize]), out)? } else { self.child(child, out, base, groups)? };
+            let meta = if is_key {
+                string(str_of(self.text, self.unescaped, self.nodes[child as usize]), out)?
+            } else {
+                self.child(child, out, base, groups)?
+            };
             total = total.checked_add(meta & JENTRY_OFFLENMASK).filter(|t| *t <= JENTRY_OFFLENMASK)?;
             set_u32(out, entries, entry(meta, total, i));
             entries += 4;
@@ -584,7 +588,24 @@ mod tests {
 
     #[test]
     fn declines_what_jsonb_in_must_decide() {
-        for text in [r#""\u0000""#, r#""\ud800""#, r#""\udc00x""#, "1e301", "[1,]", "01", "1.", ".5", "+1", "tru", "nul", "\"a\u{1}\"", "{\"a\" 1}", "[1] x", "NaN", "[truex]"] {
+        for text in [
+            r#""\u0000""#,
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            "1e301",
+            "[1,]",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "tru",
+            "nul",
+            "\"a\u{1}\"",
+            "{\"a\" 1}",
+            "[1] x",
+            "NaN",
+            "[truex]",
+        ] {
             assert!(jsonb(text).is_none(), "{text:?}");
         }
         let deep = format!("{}{}", "[".repeat(70), "]".repeat(70));

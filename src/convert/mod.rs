@@ -99,7 +99,6 @@ pub fn json_type(raw: &str) -> &'static str {
     }
 }
 
-
 /// Microseconds between the Unix epoch and Postgres's epoch (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 /// Postgres's timestamp range, in microseconds since its epoch (4714-11-24 BC to 294277 AD).
@@ -119,7 +118,8 @@ pub fn convert(raw: Option<&str>, target: TargetType) -> Result<Cell<'_>, Conver
         TargetType::Text => Cell::Text(scalar_text(raw)?),
         TargetType::Json | TargetType::Jsonb => Cell::Json(raw),
         TargetType::Int8 | TargetType::Int4 | TargetType::Int2 => {
-            let n = integer(raw)?.ok_or_else(|| fail(if kind == "string" { Reason::BadValue } else { Reason::WrongType }, "is not a whole number"))?;
+            let n = integer(raw)?
+                .ok_or_else(|| fail(if kind == "string" { Reason::BadValue } else { Reason::WrongType }, "is not a whole number"))?;
             let (lo, hi) = match target {
                 TargetType::Int4 => (i32::MIN as i64, i32::MAX as i64),
                 TargetType::Int2 => (i16::MIN as i64, i16::MAX as i64),
@@ -131,7 +131,9 @@ pub fn convert(raw: Option<&str>, target: TargetType) -> Result<Cell<'_>, Conver
             Cell::Int(n)
         }
         TargetType::Float8 | TargetType::Float4 => match kind {
-            "number" | "string" => Cell::Float(float(&scalar_text(raw)?, target == TargetType::Float4).map_err(|(reason, problem)| fail(reason, problem))?),
+            "number" | "string" => {
+                Cell::Float(float(&scalar_text(raw)?, target == TargetType::Float4).map_err(|(reason, problem)| fail(reason, problem))?)
+            }
             _ => return Err(fail(Reason::WrongType, "is not a number")),
         },
         TargetType::Bool => match (kind, scalar_text(raw)?.as_ref()) {
@@ -142,7 +144,9 @@ pub fn convert(raw: Option<&str>, target: TargetType) -> Result<Cell<'_>, Conver
         },
         TargetType::Timestamptz | TargetType::Timestamp => match (kind, integer(raw)?) {
             // Epoch milliseconds, the API's time representation.
-            (_, Some(ms)) => Cell::Timestamp(epoch_ms_to_pg_us(ms).ok_or_else(|| fail(Reason::OutOfRange, &format!("{ms} ms is out of range for a timestamp")))?),
+            (_, Some(ms)) => Cell::Timestamp(
+                epoch_ms_to_pg_us(ms).ok_or_else(|| fail(Reason::OutOfRange, &format!("{ms} ms is out of range for a timestamp")))?,
+            ),
             // An ISO 8601 string: the type's input function parses it.
             ("string", None) => Cell::Input(scalar_text(raw)?),
             _ => return Err(fail(Reason::WrongType, "is not epoch milliseconds or a timestamp string")),
@@ -186,8 +190,14 @@ fn integer(raw: &str) -> Result<Option<i64>, ConvertError> {
     let Some(decimal) = Decimal::parse(text) else { return Ok(None) };
     match decimal.integer() {
         Some(Ok(n)) => Ok(Some(n)),
-        Some(Err(())) => Err(ConvertError::new(kind, Reason::OutOfRange, format!("{} is out of range for the column's type", crate::client::error::excerpt(text, 40)))),
-        None => Err(ConvertError::new(kind, Reason::BadValue, format!("{} is not a whole number", crate::client::error::excerpt(text, 40)))),
+        Some(Err(())) => Err(ConvertError::new(
+            kind,
+            Reason::OutOfRange,
+            format!("{} is out of range for the column's type", crate::client::error::excerpt(text, 40)),
+        )),
+        None => {
+            Err(ConvertError::new(kind, Reason::BadValue, format!("{} is not a whole number", crate::client::error::excerpt(text, 40))))
+        }
     }
 }
 

@@ -72,7 +72,8 @@ impl PreparedRows {
 /// Prepares `items` rows by `recipe`; `field(item, field)` is the JSON text of a wanted field.
 pub fn prepare<'p>(items: usize, field: impl Fn(usize, usize) -> Option<&'p str>, recipe: &RowRecipe) -> PreparedRows {
     let columns = recipe.columns.len();
-    let mut rows = PreparedRows { columns, cells: Vec::with_capacity(items * columns), rows: Vec::with_capacity(items), ..Default::default() };
+    let mut rows =
+        PreparedRows { columns, cells: Vec::with_capacity(items * columns), rows: Vec::with_capacity(items), ..Default::default() };
     // Fields that `path` columns reach into, parsed once per row.
     let mut parsed: Vec<(usize, Result<Option<serde_json::Value>, String>)> = Vec::new();
     let mut jsonb = Encoder::default();
@@ -94,7 +95,9 @@ pub fn prepare<'p>(items: usize, field: impl Fn(usize, usize) -> Option<&'p str>
                     parsed.push((column.field, value));
                 }
                 match &parsed.iter().find(|(f, _)| *f == column.field).expect("parsed above").1 {
-                    Err(e) => rows.fail(ConvertError::new("object", Reason::BadValue, format!("cannot be read for the column's path ({e})"))),
+                    Err(e) => {
+                        rows.fail(ConvertError::new("object", Reason::BadValue, format!("cannot be read for the column's path ({e})")))
+                    }
                     Ok(top) => {
                         let nested = top.as_ref().and_then(|v| column.path.iter().try_fold(v, |v, key| v.get(key))).map(|v| v.to_string());
                         rows.put(convert(nested.as_deref(), column.target), column.target, recipe.binary_jsonb.then_some(&mut jsonb), start)
@@ -179,13 +182,24 @@ mod tests {
     use super::*;
 
     fn recipe(targets: &[TargetType]) -> RowRecipe {
-        RowRecipe { columns: targets.iter().enumerate().map(|(i, t)| Some(ColumnRecipe { field: i, path: vec![], target: *t })).collect(), binary_jsonb: true }
+        RowRecipe {
+            columns: targets.iter().enumerate().map(|(i, t)| Some(ColumnRecipe { field: i, path: vec![], target: *t })).collect(),
+            binary_jsonb: true,
+        }
     }
 
     #[test]
     fn values_become_words_varlenas_inputs_or_errors() {
         let item = [Some("\"acme\""), Some("-5"), Some("1.5"), Some("{\"a\":1}"), Some("\"2026-01-01\""), Some("\"x\\u0000\""), None];
-        let targets = [TargetType::Text, TargetType::Int4, TargetType::Float4, TargetType::Jsonb, TargetType::Other, TargetType::Text, TargetType::Int8];
+        let targets = [
+            TargetType::Text,
+            TargetType::Int4,
+            TargetType::Float4,
+            TargetType::Jsonb,
+            TargetType::Other,
+            TargetType::Text,
+            TargetType::Int8,
+        ];
         let rows = prepare(1, |_, f| item[f], &recipe(&targets));
         let (bytes, cells) = rows.row(0);
         let Prepared::Varlena(text) = cells[0] else { panic!("{cells:?}") };

@@ -118,10 +118,8 @@ pub unsafe fn column_names(relid: pg_sys::Oid) -> Vec<Option<String>> {
     }
     let desc = (*rel).rd_att;
     let attrs = super::compat::attributes(desc);
-    let names = attrs
-        .iter()
-        .map(|a| (!a.attisdropped).then(|| CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned()))
-        .collect();
+    let names =
+        attrs.iter().map(|a| (!a.attisdropped).then(|| CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned())).collect();
     pg_sys::RelationClose(rel);
     names
 }

@@ -32,7 +32,12 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
     // SAFETY: a valid C string; missing_ok makes a missing server a NULL result, not an ERROR.
     let server = unsafe { pg_sys::GetForeignServerByName(name.as_ptr(), true) };
     if server.is_null() {
-        return fail(rows, "server", format!("there is no foreign server \"{server_name}\""), Some("CREATE SERVER ... FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '...')".into()));
+        return fail(
+            rows,
+            "server",
+            format!("there is no foreign server \"{server_name}\""),
+            Some("CREATE SERVER ... FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url '...')".into()),
+        );
     }
     // SAFETY: `server` is a valid ForeignServer from the catalog.
     let (server_id, info) = unsafe { ((*server).serverid, catalog::server((*server).serverid)) };
@@ -42,7 +47,12 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
     }
     // SAFETY: as above, for the current user.
     if !unsafe { catalog::has_usage(server_id, pg_sys::GetUserId()) } {
-        return fail(rows, "server", format!("permission denied for foreign server \"{server_name}\""), Some(format!("GRANT USAGE ON FOREIGN SERVER {server_name} TO ...; is needed to check it.")));
+        return fail(
+            rows,
+            "server",
+            format!("permission denied for foreign server \"{server_name}\""),
+            Some(format!("GRANT USAGE ON FOREIGN SERVER {server_name} TO ...; is needed to check it.")),
+        );
     }
     let options = match ServerOptions::from_options(&info.name, &info.options) {
         Ok(o) => o,
@@ -79,7 +89,10 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
     let mut url = workspace.clone();
     url.set_path(&format!("{}/api/2.0/clean-rooms", workspace.path().trim_end_matches('/')));
     url.set_query(Some("page_size=1"));
-    let fetched = runtime::run(async move { client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut Stats::default()).await }, &PgInterrupts);
+    let fetched = runtime::run(
+        async move { client.fetch_page(&workspace, url, Some("clean_rooms"), &[], &mut Stats::default()).await },
+        &PgInterrupts,
+    );
     match fetched.unwrap_or_else(|_| Err(crate::client::error::ApiError::Internal { problem: "the request task failed".into() })) {
         Ok(page) => {
             ok(rows, "list clean rooms", format!("signed in; {} clean room(s) on the first page", page.len()));
@@ -104,8 +117,12 @@ fn sign_in(rows: &mut Vec<Row>, client: &ApiClient, workspace: &url::Url) -> Res
         Ok(s) => {
             let detail = match (s.endpoint, s.cached) {
                 (None, _) => format!("{method}: the token is sent as it is (no token endpoint)"),
-                (Some(url), false) => format!("{method}: the token endpoint {url} answered; the token is renewed in {} s", s.renewed_in.as_secs()),
-                (Some(url), true) => format!("{method}: a token from {url} cached in this session, renewed in {} s", s.renewed_in.as_secs()),
+                (Some(url), false) => {
+                    format!("{method}: the token endpoint {url} answered; the token is renewed in {} s", s.renewed_in.as_secs())
+                }
+                (Some(url), true) => {
+                    format!("{method}: a token from {url} cached in this session, renewed in {} s", s.renewed_in.as_secs())
+                }
             };
             ok(rows, "sign in", detail);
             Ok(())

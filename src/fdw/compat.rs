@@ -79,7 +79,20 @@ pub unsafe fn foreignscan_path(
     #[cfg(feature = "pg17")]
     let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, startup, total, null(), required_outer, null(), null(), null());
     #[cfg(feature = "pg18")]
-    let path = pg_sys::create_foreignscan_path(root, rel, null(), rows, disabled as i32, startup, total, null(), required_outer, null(), null(), null());
+    let path = pg_sys::create_foreignscan_path(
+        root,
+        rel,
+        null(),
+        rows,
+        disabled as i32,
+        startup,
+        total,
+        null(),
+        required_outer,
+        null(),
+        null(),
+        null(),
+    );
     path
 }
 

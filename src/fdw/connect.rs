@@ -24,6 +24,9 @@ pub unsafe fn open(server_id: pg_sys::Oid, user: pg_sys::Oid) -> Remote {
     let mapping = catalog::user_mapping(user, server_id, &server_info.name).or_raise();
     let credentials = server.credentials(&mapping).or_raise();
     let auth = credentials.auth(server_id.to_u32(), user.to_u32(), &server.auth_endpoints);
-    let client = ApiClient::new(auth, &server.client).map_err(|p| FdwError::bad_option_value("ca_certificate", p)).or_raise().waits_counted_for(&server_info.name);
+    let client = ApiClient::new(auth, &server.client)
+        .map_err(|p| FdwError::bad_option_value("ca_certificate", p))
+        .or_raise()
+        .waits_counted_for(&server_info.name);
     Remote { server, client }
 }

@@ -1,9 +1,9 @@
 //! Cells into Datums for the declared column types, and parameter values out of Datums.
 
-use crate::fdw::raise;
 use crate::convert::prepare::{Prepared, PreparedRows};
 use crate::convert::{Cell, ConvertError, Reason, TargetType};
 use crate::error::FdwError;
+use crate::fdw::raise;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode::*;
 use std::ffi::{CStr, CString};
@@ -60,7 +60,8 @@ impl ColumnWriter {
             _ => TargetType::Other,
         };
         let type_name = CStr::from_ptr(pg_sys::format_type_with_typemod(type_oid, typmod)).to_string_lossy().into_owned();
-        let needs_input = matches!(target, TargetType::Json | TargetType::Jsonb | TargetType::Other | TargetType::Timestamptz | TargetType::Timestamp);
+        let needs_input =
+            matches!(target, TargetType::Json | TargetType::Jsonb | TargetType::Other | TargetType::Timestamptz | TargetType::Timestamp);
         let input = needs_input.then(|| {
             let mut func = pg_sys::InvalidOid;
             let mut ioparam = pg_sys::InvalidOid;
@@ -79,9 +80,12 @@ impl ColumnWriter {
             Reason::BadValue => ERRCODE_INVALID_TEXT_REPRESENTATION,
             Reason::WrongType => ERRCODE_FDW_INVALID_DATA_TYPE,
         };
-        FdwError::new(code, format!("column \"{}\" of foreign table \"{table}\" cannot hold a JSON {}: the value {}", self.name, e.json_type, e.problem))
-            .detail(format!("The column is declared {}.", self.type_name))
-            .hint("Declare the column as jsonb (or text) to take the value as it comes.")
+        FdwError::new(
+            code,
+            format!("column \"{}\" of foreign table \"{table}\" cannot hold a JSON {}: the value {}", self.name, e.json_type, e.problem),
+        )
+        .detail(format!("The column is declared {}.", self.type_name))
+        .hint("Declare the column as jsonb (or text) to take the value as it comes.")
     }
 
     /// The Datum for `cell`, or `None` for NULL. Raises on a value the type rejects.
@@ -148,7 +152,10 @@ impl ColumnWriter {
 
     fn check_no_nul(&self, s: &str, table: &str) {
         if s.contains('\0') {
-            raise(self.conversion_error(table, ConvertError::new("string", Reason::BadValue, "contains a NUL character, which Postgres text cannot hold")));
+            raise(self.conversion_error(
+                table,
+                ConvertError::new("string", Reason::BadValue, "contains a NUL character, which Postgres text cannot hold"),
+            ));
         }
     }
 
@@ -183,7 +190,11 @@ unsafe fn with_context<T>(context: &CStr, f: impl FnOnce() -> T) -> T {
             unsafe { pg_sys::error_context_stack = self.0 };
         }
     }
-    let mut callback = pg_sys::ErrorContextCallback { previous: pg_sys::error_context_stack, callback: Some(add_context), arg: context.as_ptr() as *mut std::ffi::c_void };
+    let mut callback = pg_sys::ErrorContextCallback {
+        previous: pg_sys::error_context_stack,
+        callback: Some(add_context),
+        arg: context.as_ptr() as *mut std::ffi::c_void,
+    };
     let _pop = Pop(callback.previous);
     pg_sys::error_context_stack = &mut callback;
     f()
@@ -255,7 +266,11 @@ pub unsafe fn json_value(datum: pg_sys::Datum, type_oid: pg_sys::Oid, kind: crat
             "f" | "false" => Ok(false.into()),
             _ => Err(format!("{:?} is not a boolean", crate::client::error::excerpt(&text, 64))),
         },
-        Kind::Integer => text.trim().parse::<i64>().map(Into::into).map_err(|_| format!("{:?} is not an integer", crate::client::error::excerpt(&text, 64))),
+        Kind::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(Into::into)
+            .map_err(|_| format!("{:?} is not an integer", crate::client::error::excerpt(&text, 64))),
         Kind::Object => serde_json::from_str(&text).map_err(|e| format!("is not JSON ({e})")),
         Kind::EpochMillis => Err("is a time the service sets".into()),
     }

@@ -16,13 +16,22 @@ fn quoted(v: &str) -> String {
 
 /// A column of a foreign table that its resource does not have.
 pub fn unknown_column(name: &str, table: &str, resource: &Resource) -> FdwError {
-    FdwError::new(ERRCODE_FDW_INVALID_COLUMN_NAME, format!("column \"{name}\" of foreign table \"{table}\" is not a field of resource {}", resource.name))
-        .hint(format!("Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').", resource.name, resource.column_names().join(", ")))
+    FdwError::new(
+        ERRCODE_FDW_INVALID_COLUMN_NAME,
+        format!("column \"{name}\" of foreign table \"{table}\" is not a field of resource {}", resource.name),
+    )
+    .hint(format!(
+        "Columns of {} are: {}; or give the column OPTIONS (path 'field.subfield').",
+        resource.name,
+        resource.column_names().join(", ")
+    ))
 }
 
 pub fn missing_required(table: &str, column: &str) -> FdwError {
     FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" needs a value for column \"{column}\""))
-        .detail(format!("The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."))
+        .detail(format!(
+            "The Databricks API lists this resource per {column}; a condition like {column} > '...' or none at all cannot be sent."
+        ))
         .hint(format!("Add WHERE {column} = '...' (or {column} IN (...), or join on {column})."))
 }
 
@@ -30,16 +39,22 @@ pub fn missing_required(table: &str, column: &str) -> FdwError {
 pub fn request_error(e: RequestError, table: &str, server: &str) -> FdwError {
     match e {
         RequestError::MissingValue { column } => missing_required(table, column),
-        RequestError::Unusable { column, value } => {
-            FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("{column} {} cannot be used in a query on foreign table \"{table}\"", quoted(&value)))
+        RequestError::Unusable { column, value } => FdwError::new(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{column} {} cannot be used in a query on foreign table \"{table}\"", quoted(&value)),
+        ),
+        RequestError::BadDeployment { problem } => {
+            FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid deployment_name: {problem}"))
         }
-        RequestError::BadDeployment { problem } => FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid deployment_name: {problem}")),
-        RequestError::NotAllowed { deployment, allowed } => {
-            FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("deployment {} is not allowed on server \"{server}\"", quoted(&deployment)))
-                .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", ")))
+        RequestError::NotAllowed { deployment, allowed } => FdwError::new(
+            ERRCODE_INSUFFICIENT_PRIVILEGE,
+            format!("deployment {} is not allowed on server \"{server}\"", quoted(&deployment)),
+        )
+        .hint(format!("The server's allowed_deployments are: {}.", allowed.join(", "))),
+        RequestError::NoDeployment => {
+            FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, "no deployment_name to build the workspace URL with")
+                .hint("Add WHERE deployment_name = '...' to the query, or set the server option deployment_name.")
         }
-        RequestError::NoDeployment => FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, "no deployment_name to build the workspace URL with")
-            .hint("Add WHERE deployment_name = '...' to the query, or set the server option deployment_name."),
         RequestError::BadWorkspaceUrl { problem } => FdwError::bad_option_value("workspace_url", problem),
         RequestError::TooManyListings { needed, max } => FdwError::new(
             ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -159,7 +174,8 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
 /// A token endpoint that refused or failed: the method, the endpoint's status and OAuth error
 /// code and its explanation (secrets cut out), and what to check.
 fn sign_in_error(method: &str, option: &str, error: ApiError, subject: &str) -> FdwError {
-    let credentials = "Check the credentials of this auth_type in the user mapping (ALTER USER MAPPING ... OPTIONS (SET ...)), or the server's profile.";
+    let credentials =
+        "Check the credentials of this auth_type in the user mapping (ALTER USER MAPPING ... OPTIONS (SET ...)), or the server's profile.";
     match error {
         ApiError::Exhausted { last, why } => {
             let mut e = sign_in_error(method, option, *last, subject);
@@ -171,7 +187,10 @@ fn sign_in_error(method: &str, option: &str, error: ApiError, subject: &str) -> 
             let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             let (sqlstate, hint) = match status {
                 400 | 401 | 403 => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, credentials.to_string()),
-                404 => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, format!("Check the server option {option}: it may not name a token endpoint.")),
+                404 => (
+                    ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+                    format!("Check the server option {option}: it may not name a token endpoint."),
+                ),
                 429 => (ERRCODE_INSUFFICIENT_RESOURCES, "The token endpoint is rate-limiting requests; try again later.".to_string()),
                 _ => (ERRCODE_FDW_ERROR, "The token endpoint failed; try again later.".to_string()),
             };
@@ -182,19 +201,24 @@ fn sign_in_error(method: &str, option: &str, error: ApiError, subject: &str) -> 
         ApiError::Transport { path, problem, timeout, .. } => {
             let what = if timeout { "timed out" } else { "failed" };
             let hint = if method == "azure-msi" {
-                "Is PostgreSQL running on an Azure VM or container with a managed identity? Check the server option azure_msi_url.".to_string()
+                "Is PostgreSQL running on an Azure VM or container with a managed identity? Check the server option azure_msi_url."
+                    .to_string()
             } else {
                 format!("Check that the token endpoint is reachable from the database host (server option {option}).")
             };
-            FdwError::new(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION, format!("cannot sign in to Databricks with {method} for {subject}: the request to the token endpoint {what}"))
-                .detail(format!("{path}: {}", excerpt(&problem, 500)))
-                .hint(hint)
+            FdwError::new(
+                ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+                format!("cannot sign in to Databricks with {method} for {subject}: the request to the token endpoint {what}"),
+            )
+            .detail(format!("{path}: {}", excerpt(&problem, 500)))
+            .hint(hint)
         }
-        ApiError::BadResponse { path, problem } => {
-            FdwError::new(ERRCODE_FDW_ERROR, format!("cannot sign in to Databricks with {method} for {subject}: the token endpoint sent an unreadable response"))
-                .detail(format!("{path}: {problem}"))
-                .hint(format!("Check the server option {option}: it may not name a token endpoint."))
-        }
+        ApiError::BadResponse { path, problem } => FdwError::new(
+            ERRCODE_FDW_ERROR,
+            format!("cannot sign in to Databricks with {method} for {subject}: the token endpoint sent an unreadable response"),
+        )
+        .detail(format!("{path}: {problem}"))
+        .hint(format!("Check the server option {option}: it may not name a token endpoint.")),
         other => api_error_for(other, subject),
     }
 }
@@ -214,44 +238,64 @@ pub fn call_error(e: ApiError, function: &str) -> FdwError {
 /// A statement on a resource the API cannot change.
 pub fn read_only(table: &str, resource: &Resource, op: Operation) -> FdwError {
     let writable: Vec<&str> = crate::resources::RESOURCES.iter().filter(|r| r.writes.is_some()).map(|r| r.name).collect();
-    FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot {} foreign table \"{table}\": the Databricks API cannot change resource {}", op.phrase(), resource.name))
-        .hint(format!("Writable resources are: {}.", writable.join(", ")))
+    FdwError::new(
+        ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("cannot {} foreign table \"{table}\": the Databricks API cannot change resource {}", op.phrase(), resource.name),
+    )
+    .hint(format!("Writable resources are: {}.", writable.join(", ")))
 }
 
 /// A statement on a writable table whose `updatable` option is off.
 pub fn not_updatable(table: &str, op: Operation) -> FdwError {
     FdwError::new(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, format!("foreign table \"{table}\" does not allow {}", op.sql()))
-        .detail("Changes made through the Databricks API are applied at once and cannot be rolled back, so tables are read-only until allowed.")
+        .detail(
+            "Changes made through the Databricks API are applied at once and cannot be rolled back, so tables are read-only until allowed.",
+        )
         .hint(format!("ALTER FOREIGN TABLE {table} OPTIONS (ADD updatable 'true'), or set updatable on its server."))
 }
 
 /// A column whose value is the service's (an id, a time, a status), given a value.
 pub fn set_by_service(table: &str, column: &str, op: Operation, settable: &[&str]) -> FdwError {
-    FdwError::new(ERRCODE_GENERATED_ALWAYS, format!("column \"{column}\" of foreign table \"{table}\" is set by Databricks and cannot be given in an {}", op.sql()))
-        .hint(format!("Columns an {} can give: {}. RETURNING shows the values Databricks sets.", op.sql(), settable.join(", ")))
+    FdwError::new(
+        ERRCODE_GENERATED_ALWAYS,
+        format!("column \"{column}\" of foreign table \"{table}\" is set by Databricks and cannot be given in an {}", op.sql()),
+    )
+    .hint(format!("Columns an {} can give: {}. RETURNING shows the values Databricks sets.", op.sql(), settable.join(", ")))
 }
 
 /// An UPDATE of a column that identifies the row, or chooses its workspace.
 pub fn key_change(table: &str, column: &str) -> FdwError {
-    FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot change column \"{column}\" of foreign table \"{table}\": it identifies the row"))
-        .hint("Delete the row and insert a new one.")
+    FdwError::new(
+        ERRCODE_FEATURE_NOT_SUPPORTED,
+        format!("cannot change column \"{column}\" of foreign table \"{table}\": it identifies the row"),
+    )
+    .hint("Delete the row and insert a new one.")
 }
 
 /// An UPDATE or DELETE on a table that lacks a column identifying its rows.
 pub fn missing_key(table: &str, column: &str, op: Operation) -> FdwError {
-    FdwError::new(ERRCODE_UNDEFINED_COLUMN, format!("foreign table \"{table}\" has no column \"{column}\", which {} needs to identify rows", op.sql()))
-        .hint(format!("ALTER FOREIGN TABLE {table} ADD COLUMN {column} text."))
+    FdwError::new(
+        ERRCODE_UNDEFINED_COLUMN,
+        format!("foreign table \"{table}\" has no column \"{column}\", which {} needs to identify rows", op.sql()),
+    )
+    .hint(format!("ALTER FOREIGN TABLE {table} ADD COLUMN {column} text."))
 }
 
 /// A row an UPDATE or DELETE reached whose identifying column is NULL.
 pub fn null_key(table: &str, column: &str, op: Operation) -> FdwError {
-    FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("cannot {} a row of foreign table \"{table}\": its \"{column}\" is NULL", op.sql()))
-        .detail("The Databricks API identifies the row by that column.")
+    FdwError::new(
+        ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        format!("cannot {} a row of foreign table \"{table}\": its \"{column}\" is NULL", op.sql()),
+    )
+    .detail("The Databricks API identifies the row by that column.")
 }
 
 /// A value that has no JSON form for its field.
 pub fn unsendable(table: &str, column: &str, problem: &str) -> FdwError {
-    FdwError::new(ERRCODE_INVALID_TEXT_REPRESENTATION, format!("the value of column \"{column}\" of foreign table \"{table}\" cannot be sent: it {problem}"))
+    FdwError::new(
+        ERRCODE_INVALID_TEXT_REPRESENTATION,
+        format!("the value of column \"{column}\" of foreign table \"{table}\" cannot be sent: it {problem}"),
+    )
 }
 
 /// An INSERT without a value the API requires (the room of the path, an asset's name).
@@ -263,7 +307,10 @@ pub fn missing_value(table: &str, column: &str, resource: &Resource) -> FdwError
 /// Why a change cannot be requested, in the user's terms.
 pub fn change_error(e: RequestError, table: &str, server: &str) -> FdwError {
     match e {
-        RequestError::MissingValue { column } => FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("a row of foreign table \"{table}\" has no value for column \"{column}\"")),
+        RequestError::MissingValue { column } => FdwError::new(
+            ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("a row of foreign table \"{table}\" has no value for column \"{column}\""),
+        ),
         e => request_error(e, table, server),
     }
 }
@@ -305,7 +352,11 @@ impl Applied {
             names.push(format!("and {} more", self.count - names.len() as u64));
         }
         let rows = if self.count == 1 { "1 row was".to_string() } else { format!("{} rows were", self.count) };
-        format!("{rows} {verb} by this statement before this error, and stay {verb} (the Databricks API is not transactional): {} {}.", self.column, names.join(", "))
+        format!(
+            "{rows} {verb} by this statement before this error, and stay {verb} (the Databricks API is not transactional): {} {}.",
+            self.column,
+            names.join(", ")
+        )
     }
 }
 
@@ -358,9 +409,19 @@ mod tests {
 
     #[test]
     fn databricks_error_bodies_become_messages_with_status_code_and_text() {
-        let e = api_error(ApiError::from_status("/api/2.0/clean-rooms/x/runs", 404, br#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Clean room 'x' does not exist."}"#), "task_runs");
+        let e = api_error(
+            ApiError::from_status(
+                "/api/2.0/clean-rooms/x/runs",
+                404,
+                br#"{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Clean room 'x' does not exist."}"#,
+            ),
+            "task_runs",
+        );
         assert_eq!(e.code, ERRCODE_UNDEFINED_OBJECT);
-        assert_eq!(e.message, "Databricks API returned HTTP 404 RESOURCE_DOES_NOT_EXIST for foreign table \"task_runs\": Clean room 'x' does not exist.");
+        assert_eq!(
+            e.message,
+            "Databricks API returned HTTP 404 RESOURCE_DOES_NOT_EXIST for foreign table \"task_runs\": Clean room 'x' does not exist."
+        );
         assert!(e.hint.is_some());
     }
 
@@ -381,14 +442,27 @@ mod tests {
         applied.push("r-1".into());
         applied.push("r-2".into());
         let body = br#"{"error_code":"RESOURCE_ALREADY_EXISTS","message":"Rule exists."}"#;
-        let e = write_error(ApiError::from_status("POST /api/2.0/clean-rooms/x/auto-approval-rules", 409, body), "rules", Operation::Insert, &applied, Effect::None);
+        let e = write_error(
+            ApiError::from_status("POST /api/2.0/clean-rooms/x/auto-approval-rules", 409, body),
+            "rules",
+            Operation::Insert,
+            &applied,
+            Effect::None,
+        );
         assert_eq!(e.code, ERRCODE_UNIQUE_VIOLATION);
-        assert_eq!(e.message, "Databricks API returned HTTP 409 RESOURCE_ALREADY_EXISTS for INSERT on foreign table \"rules\": Rule exists.");
+        assert_eq!(
+            e.message,
+            "Databricks API returned HTTP 409 RESOURCE_ALREADY_EXISTS for INSERT on foreign table \"rules\": Rule exists."
+        );
         let detail = e.detail.unwrap();
         assert!(detail.starts_with("2 rows were created by this statement before this error, and stay created"), "{detail}");
-        assert!(detail.contains("rule_id \"r-1\", \"r-2\"") && detail.ends_with("The request: POST /api/2.0/clean-rooms/x/auto-approval-rules"), "{detail}");
+        assert!(
+            detail.contains("rule_id \"r-1\", \"r-2\"") && detail.ends_with("The request: POST /api/2.0/clean-rooms/x/auto-approval-rules"),
+            "{detail}"
+        );
         let none = Applied { op: Some(Operation::Delete), column: "name", ..Applied::default() };
-        let timeout = ApiError::Transport { path: "DELETE /p".into(), problem: "timed out".into(), timeout: true, lasting: false, unsent: false };
+        let timeout =
+            ApiError::Transport { path: "DELETE /p".into(), problem: "timed out".into(), timeout: true, lasting: false, unsent: false };
         let detail = write_error(timeout, "t", Operation::Delete, &none, Effect::Maybe).detail.unwrap();
         assert!(detail.starts_with("No row was deleted") && detail.contains("may have been applied"), "{detail}");
         let mut many = Applied { op: Some(Operation::Update), column: "name", ..Applied::default() };
@@ -407,4 +481,3 @@ mod tests {
         assert_eq!(code(503), ERRCODE_FDW_ERROR);
     }
 }
-

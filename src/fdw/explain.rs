@@ -17,7 +17,12 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
         let chain = resource.listings(&given, plan.list_parents);
         let line = match &chain {
             // The parents' listings first, then one listing of the table's resource per item.
-            Some(chain) => chain.iter().enumerate().map(|(i, (r, g))| if i == 0 { r.request_line(g) } else { format!("{} for each", r.request_line(g)) }).collect::<Vec<_>>().join(", then "),
+            Some(chain) => chain
+                .iter()
+                .enumerate()
+                .map(|(i, (r, g))| if i == 0 { r.request_line(g) } else { format!("{} for each", r.request_line(g)) })
+                .collect::<Vec<_>>()
+                .join(", then "),
             None => resource.request_line(&given),
         };
         text(es, "Databricks", &line);
@@ -40,7 +45,8 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
                     // The Filter line was just deparsed with this plan node's context (every
                     // pushed condition is also in the Filter), so outer references resolve.
                     Some(expr) if !(*fsplan).scan.plan.qual.is_null() => {
-                        let text = CStr::from_ptr(pg_sys::deparse_expression(expr, (*es).deparse_cxt, true, false)).to_string_lossy().into_owned();
+                        let text =
+                            CStr::from_ptr(pg_sys::deparse_expression(expr, (*es).deparse_cxt, true, false)).to_string_lossy().into_owned();
                         format!("{} {op} {text}", p.column)
                     }
                     _ => format!("{} {op} (value from the outer query)", p.column),
@@ -81,7 +87,9 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
                 }
                 let line = match why.is_empty() {
                     true => format!("0 of {} {}", p.listed, parent.resource.name),
-                    false => format!("{} of {} {} ({})", p.skipped + p.unusable + p.filtered, p.listed, parent.resource.name, why.join(", ")),
+                    false => {
+                        format!("{} of {} {} ({})", p.skipped + p.unusable + p.filtered, p.listed, parent.resource.name, why.join(", "))
+                    }
                 };
                 text(es, "Skipped", &line);
             }
@@ -91,11 +99,21 @@ pub unsafe extern "C-unwind" fn explain_foreign_scan(node: *mut pg_sys::ForeignS
 
 /// The conditions checked on each parent item before its listings are made
 /// (`fdw/parent_filter.rs`), as Postgres deparses them.
-unsafe fn parent_filter_line(node: *mut pg_sys::ForeignScanState, es: *mut pg_sys::ExplainState, plan: &ScanPlan, resource: &'static resources::Resource, parent: &str) {
+unsafe fn parent_filter_line(
+    node: *mut pg_sys::ForeignScanState,
+    es: *mut pg_sys::ExplainState,
+    plan: &ScanPlan,
+    resource: &'static resources::Resource,
+    parent: &str,
+) {
     let Some((_, conditions)) = super::parent_filter::conditions(node, plan, resource) else { return };
     let shown: Vec<String> = conditions
         .iter_ptr()
-        .map(|expr| CStr::from_ptr(pg_sys::deparse_expression(expr as *mut pg_sys::Node, (*es).deparse_cxt, false, false)).to_string_lossy().into_owned())
+        .map(|expr| {
+            CStr::from_ptr(pg_sys::deparse_expression(expr as *mut pg_sys::Node, (*es).deparse_cxt, false, false))
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     text(es, "Parent Filter", &format!("{} on each of {parent}", shown.join(" AND ")));
 }

@@ -7,9 +7,9 @@
 use super::catalog;
 use super::connect::Remote;
 use super::errors;
+use super::raise;
 use super::scan::PgInterrupts;
 use super::transaction::{self, Answered};
-use super::raise;
 use crate::client::request::{fill_path, workspace_for};
 use crate::client::{retry, runtime, HttpRequest, Stats};
 use crate::error::FdwError;
@@ -21,7 +21,8 @@ use serde_json::{json, Map, Value};
 /// catalog; the API's answer (`{"output_catalog": {...}}`).
 pub fn create_output_catalog(server: Option<&str>, clean_room_name: Option<&str>, catalog_name: Option<&str>) -> Value {
     const FUNCTION: &str = "databricks_fdw_create_output_catalog";
-    let [server, room, catalog] = required(FUNCTION, [("server", server), ("clean_room_name", clean_room_name), ("catalog_name", catalog_name)]);
+    let [server, room, catalog] =
+        required(FUNCTION, [("server", server), ("clean_room_name", clean_room_name), ("catalog_name", catalog_name)]);
     let path = "/api/2.0/clean-rooms/{clean_room_name}/output-catalogs";
     call(FUNCTION, server, path, &[("clean_room_name", room)], json!({ "catalog_name": catalog }))
 }
@@ -41,7 +42,14 @@ pub fn review_asset(
     const FUNCTION: &str = "databricks_fdw_review_asset";
     let [server, room, asset_type, name, etag, state] = required(
         FUNCTION,
-        [("server", server), ("clean_room_name", clean_room_name), ("asset_type", asset_type), ("name", name), ("etag", etag), ("review_state", review_state)],
+        [
+            ("server", server),
+            ("clean_room_name", clean_room_name),
+            ("asset_type", asset_type),
+            ("name", name),
+            ("etag", etag),
+            ("review_state", review_state),
+        ],
     );
     // The body names the review by the asset's kind; only these two are reviewed.
     let key = match asset_type {
@@ -65,7 +73,9 @@ pub fn review_asset(
 /// The arguments' values; a NULL one is an error before anything is sent.
 fn required<'a, const N: usize>(function: &str, args: [(&str, Option<&'a str>); N]) -> [&'a str; N] {
     args.map(|(name, value)| {
-        value.unwrap_or_else(|| raise(FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{function}: argument {name} must not be NULL"))))
+        value.unwrap_or_else(|| {
+            raise(FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{function}: argument {name} must not be NULL")))
+        })
     })
 }
 
@@ -129,7 +139,10 @@ unsafe fn open(function: &str, server_name: &str) -> Remote {
     }
     let role = pg_sys::GetUserId();
     if !catalog::has_usage((*server).serverid, role) {
-        raise(FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("permission denied for foreign server {server_name}")).hint(format!("GRANT USAGE ON FOREIGN SERVER {server_name} TO ...;")));
+        raise(
+            FdwError::new(ERRCODE_INSUFFICIENT_PRIVILEGE, format!("permission denied for foreign server {server_name}"))
+                .hint(format!("GRANT USAGE ON FOREIGN SERVER {server_name} TO ...;")),
+        );
     }
     let info = catalog::server((*server).serverid);
     if !crate::options::updatable(&[], &info.options) {

@@ -12,7 +12,10 @@ use pgrx::PgSqlErrorCode::*;
 use std::ffi::CStr;
 
 #[pg_guard]
-pub unsafe extern "C-unwind" fn import_foreign_schema(stmt: *mut pg_sys::ImportForeignSchemaStmt, server_oid: pg_sys::Oid) -> *mut pg_sys::List {
+pub unsafe extern "C-unwind" fn import_foreign_schema(
+    stmt: *mut pg_sys::ImportForeignSchemaStmt,
+    server_oid: pg_sys::Oid,
+) -> *mut pg_sys::List {
     let text = |p: *const std::ffi::c_char| if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() };
     let tables: Vec<String> = PgList::<pg_sys::RangeVar>::from_pg((*stmt).table_list).iter_ptr().map(|rv| text((*rv).relname)).collect();
     let (limit_to, except) = match (*stmt).list_type {
@@ -32,7 +35,10 @@ pub unsafe extern "C-unwind" fn import_foreign_schema(stmt: *mut pg_sys::ImportF
     for resource in selected(&req).or_raise() {
         for sql in ddl::statements(resource, &req.local_schema, &req.server, raw) {
             if let Err(e) = Spi::run(&sql) {
-                super::raise(crate::error::FdwError::new(pgrx::PgSqlErrorCode::ERRCODE_FDW_ERROR, format!("IMPORT FOREIGN SCHEMA failed: {e}")).detail(sql));
+                super::raise(
+                    crate::error::FdwError::new(pgrx::PgSqlErrorCode::ERRCODE_FDW_ERROR, format!("IMPORT FOREIGN SCHEMA failed: {e}"))
+                        .detail(sql),
+                );
             }
         }
     }

@@ -3,11 +3,11 @@
 //! the plan, so a cached plan can be executed any number of times; executor state lives in the
 //! query's memory context and dies with one execution.
 
-pub(crate) mod datum;
 mod catalog;
 mod check;
 mod compat;
 mod connect;
+pub(crate) mod datum;
 pub(crate) mod errors;
 mod explain;
 mod functions;
@@ -16,22 +16,22 @@ mod modify;
 mod modify_plan;
 mod modify_row;
 mod parent_filter;
-pub(crate) mod shmem;
 mod paths;
 mod plan_data;
 mod quals;
 mod scan;
+pub(crate) mod shmem;
 mod slot;
 mod snapshot;
 mod transaction;
 
-pub use check::check;
-pub use functions::{create_output_catalog, review_asset};
 use crate::error::FdwError;
 use crate::options::{self, OptionContext};
+pub use check::check;
+pub use functions::{create_output_catalog, review_asset};
 use pgrx::pg_sys::panic::ErrorReport;
-use pgrx::PgSqlErrorCode;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
 
 pub fn fdw_routine() -> PgBox<pg_sys::FdwRoutine> {
     // SAFETY: alloc_node returns a zeroed, palloc'd FdwRoutine node; we only set callbacks.
@@ -135,8 +135,13 @@ pub fn validate(options: Option<Vec<Option<String>>>, catalog: Option<pg_sys::Oi
     if let Some(why) = options::superuser_only(context, &pairs) {
         // SAFETY: a plain check of the current user's role.
         if !unsafe { pg_sys::superuser() } {
-            raise(FdwError::new(PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE, format!("only a superuser may set this {}: {why}", context.label()))
-                .hint("Ask a superuser to create or alter it."));
+            raise(
+                FdwError::new(
+                    PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    format!("only a superuser may set this {}: {why}", context.label()),
+                )
+                .hint("Ask a superuser to create or alter it."),
+            );
         }
     }
     options::validate(context, &pairs).or_raise();

@@ -18,14 +18,14 @@ use super::{raise, OrRaise};
 use crate::client::runtime;
 use crate::client::write::{self, Effect, Outcome, RowValues};
 use crate::client::Stats;
-use crate::fdw::datum::ColumnWriter;
 use crate::error::FdwError;
+use crate::fdw::datum::ColumnWriter;
 use crate::options::ServerOptions;
 use crate::resources::{self, ColumnDef, Operation, Resource, Writes};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode::*;
 use pgrx::PgMemoryContexts;
+use pgrx::PgSqlErrorCode::*;
 use std::collections::HashSet;
 
 /// One column of the table, and what a change does with it.
@@ -105,8 +105,11 @@ pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::Modif
     // replace the update's state, and the update could then reach the new row.
     if !(*rinfo).ri_FdwState.is_null() {
         raise(
-            FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("cannot route rows into foreign table \"{}\": the same statement updates it", table.name))
-                .hint("Update the partitions in separate statements, or move the row with a DELETE and an INSERT."),
+            FdwError::new(
+                ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("cannot route rows into foreign table \"{}\": the same statement updates it", table.name),
+            )
+            .hint("Update the partitions in separate statements, or move the row with a DELETE and an INSERT."),
         );
     }
     let (resource, _) = writable(&table, Operation::Insert).or_raise();
@@ -121,7 +124,12 @@ pub unsafe extern "C-unwind" fn begin_foreign_insert(mtstate: *mut pg_sys::Modif
     begin(mtstate, rinfo, plan, std::ptr::null_mut());
 }
 
-unsafe fn begin(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::ResultRelInfo, plan: ModifyPlan, targetlist: *mut pg_sys::List) {
+unsafe fn begin(
+    mtstate: *mut pg_sys::ModifyTableState,
+    rinfo: *mut pg_sys::ResultRelInfo,
+    plan: ModifyPlan,
+    targetlist: *mut pg_sys::List,
+) {
     let resource = resources::find(&plan.resource)
         .unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_ERROR, format!("unknown resource \"{}\" in a cached plan", plan.resource))));
     let writes = resource.writes.as_ref().unwrap_or_else(|| raise(errors::read_only(&plan.table, resource, plan.op)));
@@ -136,7 +144,8 @@ unsafe fn begin(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::Resu
     let names = catalog::column_names(relid);
     let paths = catalog::column_paths(relid, &names);
     let attrs = compat::attributes((*relation).rd_att);
-    let identity = if plan.op == Operation::Insert { Vec::new() } else { identity_columns(resource, writes, &names, plan.op, plan.returning) };
+    let identity =
+        if plan.op == Operation::Insert { Vec::new() } else { identity_columns(resource, writes, &names, plan.op, plan.returning) };
     let mut columns = Vec::new();
     let mut writers = Vec::new();
     for (index, name) in names.iter().enumerate() {
@@ -146,7 +155,10 @@ unsafe fn begin(mtstate: *mut pg_sys::ModifyTableState, rinfo: *mut pg_sys::Resu
         let identity = identity.contains(name).then(|| {
             let attno = pg_sys::ExecFindJunkAttributeInTlist(targetlist, identity_name(name).as_ptr());
             if attno <= 0 {
-                raise(FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: the scan of \"{}\" did not carry column \"{name}\"", plan.table)));
+                raise(FdwError::new(
+                    ERRCODE_INTERNAL_ERROR,
+                    format!("databricks_fdw: the scan of \"{}\" did not carry column \"{name}\"", plan.table),
+                ));
             }
             attno
         });
@@ -265,7 +277,13 @@ impl ModifyState {
     /// Sends the change for one row. Returns the slot for RETURNING and AFTER triggers (what
     /// the API answered, or for a DELETE the row the scan read), or NULL when the row was
     /// already gone, or already changed by this statement (a join that reached it twice).
-    unsafe fn apply(&mut self, op: Operation, row: RowValues, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> *mut pg_sys::TupleTableSlot {
+    unsafe fn apply(
+        &mut self,
+        op: Operation,
+        row: RowValues,
+        slot: *mut pg_sys::TupleTableSlot,
+        plan_slot: *mut pg_sys::TupleTableSlot,
+    ) -> *mut pg_sys::TupleTableSlot {
         let change = write::change(self.resource, &self.server.endpoint, op, &row)
             .unwrap_or_else(|e| raise(errors::change_error(e, &self.plan.table, &self.server.server_name)));
         if let Some(seen) = self.seen.as_mut() {
@@ -287,7 +305,10 @@ impl ModifyState {
         self.waiting = false;
         let (outcome, stats) = outcome.unwrap_or_else(|_| {
             transaction::answered(Answered::InDoubt);
-            raise(FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for foreign table \"{}\" stopped without an answer", self.plan.table)))
+            raise(FdwError::new(
+                ERRCODE_INTERNAL_ERROR,
+                format!("databricks_fdw: a request for foreign table \"{}\" stopped without an answer", self.plan.table),
+            ))
         });
         self.stats += stats;
         let key = self.applied.column;

@@ -11,8 +11,8 @@ use crate::error::FdwError;
 use crate::options::{self, TableOptions};
 use crate::resources::{Operation, Resource, Writes};
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode::*;
 use pgrx::PgList;
+use pgrx::PgSqlErrorCode::*;
 use std::ffi::CString;
 
 /// The name of the row identity column that carries `column` from the scan to the change.
@@ -23,7 +23,13 @@ pub(super) fn identity_name(column: &str) -> CString {
 /// The columns an UPDATE or DELETE needs from the scan: the keys, the workspace column when the
 /// table has one, and for a DELETE with RETURNING every column (the API answers a DELETE with
 /// nothing, so the row returned is the row the scan read).
-pub(super) fn identity_columns(resource: &Resource, writes: &Writes, names: &[Option<String>], op: Operation, returning: bool) -> Vec<String> {
+pub(super) fn identity_columns(
+    resource: &Resource,
+    writes: &Writes,
+    names: &[Option<String>],
+    op: Operation,
+    returning: bool,
+) -> Vec<String> {
     let mut wanted: Vec<String> = writes.keys.iter().map(|k| k.to_string()).collect();
     if let Some(w) = resource.workspace_column().filter(|w| names.iter().flatten().any(|n| n == w)) {
         wanted.push(w.to_string());
@@ -94,11 +100,17 @@ pub unsafe extern "C-unwind" fn plan_foreign_modify(
     let relid = (*rte).relid;
     let table = catalog::table(relid);
     let Some(op) = operation((*plan).operation) else {
-        raise(FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("foreign table \"{}\" takes only INSERT, UPDATE and DELETE", table.name)));
+        raise(FdwError::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("foreign table \"{}\" takes only INSERT, UPDATE and DELETE", table.name),
+        ));
     };
     let (resource, writes) = writable(&table, op).or_raise();
     if (*plan).onConflictAction != pg_sys::OnConflictAction::ONCONFLICT_NONE {
-        raise(FdwError::new(ERRCODE_FEATURE_NOT_SUPPORTED, format!("INSERT ... ON CONFLICT is not supported on foreign table \"{}\"", table.name)));
+        raise(FdwError::new(
+            ERRCODE_FEATURE_NOT_SUPPORTED,
+            format!("INSERT ... ON CONFLICT is not supported on foreign table \"{}\"", table.name),
+        ));
     }
     let names = catalog::column_names(relid);
     let paths = catalog::column_paths(relid, &names);

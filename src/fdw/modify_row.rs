@@ -19,7 +19,8 @@ impl ModifyState {
     /// The JSON a column's value is sent as.
     pub(super) unsafe fn json(&self, column: &Column, datum: pg_sys::Datum) -> Value {
         let kind = column.def.map_or(crate::resources::Kind::Text, |d| d.kind);
-        json_value(datum, column.type_oid, kind).unwrap_or_else(|problem| raise(errors::unsendable(&self.plan.table, &column.name, &problem)))
+        json_value(datum, column.type_oid, kind)
+            .unwrap_or_else(|problem| raise(errors::unsendable(&self.plan.table, &column.name, &problem)))
     }
 
     /// What an inserted row gives: the create path's columns, the workspace, and the fields
@@ -64,7 +65,12 @@ impl ModifyState {
     /// BEFORE UPDATE trigger changed (checked as a SET list is). A PATCH has no field mask and
     /// the service reads a null field as "leave unchanged", so NULL is refused: it would change
     /// nothing.
-    pub(super) unsafe fn updated(&self, rinfo: *mut pg_sys::ResultRelInfo, slot: *mut pg_sys::TupleTableSlot, plan_slot: *mut pg_sys::TupleTableSlot) -> RowValues {
+    pub(super) unsafe fn updated(
+        &self,
+        rinfo: *mut pg_sys::ResultRelInfo,
+        slot: *mut pg_sys::TupleTableSlot,
+        plan_slot: *mut pg_sys::TupleTableSlot,
+    ) -> RowValues {
         let mut row = self.identified(plan_slot);
         let values = slot_values(slot);
         let old = (*rinfo).ri_oldTupleSlot;
@@ -122,7 +128,9 @@ impl ModifyState {
             let raw: Option<String> = match (&column.path, column.def.map(|d| d.source)) {
                 (Some(path), _) => lookup(answer, path),
                 (None, Some(Source::Field(field))) => lookup(answer, field),
-                (None, Some(Source::Request)) if self.resource.workspace_column() == Some(column.name.as_str()) => deployment.as_deref().map(json_string),
+                (None, Some(Source::Request)) if self.resource.workspace_column() == Some(column.name.as_str()) => {
+                    deployment.as_deref().map(json_string)
+                }
                 (None, Some(Source::Request)) => row.key(&column.name).map(json_string).or_else(|| lookup(answer, &column.name)),
                 (None, None) => None,
             };

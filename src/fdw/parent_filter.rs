@@ -36,7 +36,11 @@ pub type ParentColumns = Vec<(i16, &'static str)>;
 
 /// # Safety
 /// `node` must be a foreign scan that has been begun (its relation is open).
-pub unsafe fn conditions(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, resource: &'static Resource) -> Option<(ParentColumns, PgList<pg_sys::Expr>)> {
+pub unsafe fn conditions(
+    node: *mut pg_sys::ForeignScanState,
+    plan: &ScanPlan,
+    resource: &'static Resource,
+) -> Option<(ParentColumns, PgList<pg_sys::Expr>)> {
     let parent = resource.parent.as_ref()?;
     let fsplan = (*node).ss.ps.plan as *mut pg_sys::ForeignScan;
     let relation = (*node).ss.ss_currentRelation;

@@ -2,10 +2,10 @@
 
 use super::catalog;
 use super::compat;
+use super::errors::missing_required;
 use super::plan_data::{PlanData, PlannedColumn, PlannedParam, ScanPlan};
 use super::quals::{self, PushedQual};
 use super::{raise, OrRaise};
-use super::errors::missing_required;
 use crate::client::source::remembered_size;
 use crate::options::TableOptions;
 use crate::resources::Resource;
@@ -94,7 +94,13 @@ impl RelPlan {
             .resource
             .params
             .iter()
-            .map(|p| pushed.iter().filter(|q| q.column == p.column).map(|q| if q.list { list_length_guess(q.value) } else { 1.0 }).fold(f64::INFINITY, f64::min))
+            .map(|p| {
+                pushed
+                    .iter()
+                    .filter(|q| q.column == p.column)
+                    .map(|q| if q.list { list_length_guess(q.value) } else { 1.0 })
+                    .fold(f64::INFINITY, f64::min)
+            })
             .filter(|n| n.is_finite())
             .product();
         // A fan-out makes one listing per item its closest parent gave the last time it was
@@ -107,7 +113,8 @@ impl RelPlan {
         // listing is made only for values all of them allow): count it as halving the rows. It
         // keeps a parameterized path cheaper than the plain one of a partition whose bound
         // already names its room, which a parameterized Append over partitions needs.
-        let extra_conditions = pushed.len() - self.options.resource.params.iter().filter(|p| pushed.iter().any(|q| q.column == p.column)).count();
+        let extra_conditions =
+            pushed.len() - self.options.resource.params.iter().filter(|p| pushed.iter().any(|q| q.column == p.column)).count();
         let rows = self.options.expected_rows * listings * 0.5f64.powi(extra_conditions as i32);
         (rows, REQUEST_COST * (listings + parent_requests) + rows * PER_ROW_COST)
     }
@@ -137,8 +144,19 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
         Some(i) => column_mentioned(root, baserel, i as i16 + 1),
         None => false,
     };
-    let parent_items = options.resource.parent.as_ref().and_then(|p| remembered_size(endpoint.workspace.as_str(), p.resource.name)).map(|n| n as f64);
-    let plan = RelPlan { table: table.name, options, names, columns, bound, list_parents, deployments_by_name_only, deployment_mentioned, parent_items };
+    let parent_items =
+        options.resource.parent.as_ref().and_then(|p| remembered_size(endpoint.workspace.as_str(), p.resource.name)).map(|n| n as f64);
+    let plan = RelPlan {
+        table: table.name,
+        options,
+        names,
+        columns,
+        bound,
+        list_parents,
+        deployments_by_name_only,
+        deployment_mentioned,
+        parent_items,
+    };
     let pushed = plan.pushable(root, (*baserel).relid, (*baserel).baserestrictinfo);
     (*baserel).rows = plan.estimate(&pushed).0;
     (*(*baserel).reltarget).width = 64 * plan.columns.len().max(1) as i32;
@@ -188,8 +206,15 @@ pub unsafe extern "C-unwind" fn get_foreign_paths(root: *mut pg_sys::PlannerInfo
     add_scan_path(root, baserel, rows, total, std::ptr::null_mut());
 }
 
-unsafe fn add_scan_path(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, rows: f64, total: f64, required_outer: *mut pg_sys::Bitmapset) {
-    let path = compat::foreignscan_path(root, baserel, rows, REQUEST_COST, total.max(REQUEST_COST), required_outer, total >= IMPOSSIBLE_COST);
+unsafe fn add_scan_path(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    rows: f64,
+    total: f64,
+    required_outer: *mut pg_sys::Bitmapset,
+) {
+    let path =
+        compat::foreignscan_path(root, baserel, rows, REQUEST_COST, total.max(REQUEST_COST), required_outer, total >= IMPOSSIBLE_COST);
     pg_sys::add_path(baserel, path as *mut pg_sys::Path);
 }
 
@@ -227,7 +252,11 @@ unsafe fn column_mentioned(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys:
 }
 
 /// The join clauses equivalence classes imply for column `attnum` of `baserel`.
-unsafe fn implied_equalities(root: *mut pg_sys::PlannerInfo, baserel: *mut pg_sys::RelOptInfo, attnum: i16) -> Vec<*mut pg_sys::RestrictInfo> {
+unsafe fn implied_equalities(
+    root: *mut pg_sys::PlannerInfo,
+    baserel: *mut pg_sys::RelOptInfo,
+    attnum: i16,
+) -> Vec<*mut pg_sys::RestrictInfo> {
     let mut target = EcTarget { relid: (*baserel).relid, attnum };
     let list = pg_sys::generate_implied_equalities_for_column(
         root,
@@ -301,7 +330,16 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
     for &clause in &plan.bound {
         quals = pg_sys::lappend(quals, pg_sys::copyObjectImpl(clause as *const std::ffi::c_void));
     }
-    pg_sys::make_foreignscan(tlist, quals, (*baserel).relid, exprs.into_pg(), data.to_list(), std::ptr::null_mut(), std::ptr::null_mut(), outer_plan)
+    pg_sys::make_foreignscan(
+        tlist,
+        quals,
+        (*baserel).relid,
+        exprs.into_pg(),
+        data.to_list(),
+        std::ptr::null_mut(),
+        std::ptr::null_mut(),
+        outer_plan,
+    )
 }
 
 /// Every column of the table must be a column of its resource, or name a field of its items in
@@ -319,7 +357,12 @@ fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], pat
 
 /// The columns the query reads: in its target list, its conditions or the partition bound the
 /// scan checks (all, for a whole-row reference).
-unsafe fn used_columns(baserel: *mut pg_sys::RelOptInfo, bound: &[*mut pg_sys::Node], names: &[Option<String>], paths: &[Option<String>]) -> Vec<PlannedColumn> {
+unsafe fn used_columns(
+    baserel: *mut pg_sys::RelOptInfo,
+    bound: &[*mut pg_sys::Node],
+    names: &[Option<String>],
+    paths: &[Option<String>],
+) -> Vec<PlannedColumn> {
     let relid = (*baserel).relid;
     let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos((*(*baserel).reltarget).exprs as *mut pg_sys::Node, relid, &mut attrs);

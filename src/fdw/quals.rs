@@ -62,7 +62,11 @@ pub unsafe fn pushable(
 
 /// `(attnum, is_list, value)` for `Var = value`, `value = Var` or `Var = ANY(value)` on a column
 /// of relation `relid`, compared with text equality under a deterministic collation.
-unsafe fn column_condition(root: *mut pg_sys::PlannerInfo, clause: *mut pg_sys::Node, relid: u32) -> Option<(i16, bool, *mut pg_sys::Expr)> {
+unsafe fn column_condition(
+    root: *mut pg_sys::PlannerInfo,
+    clause: *mut pg_sys::Node,
+    relid: u32,
+) -> Option<(i16, bool, *mut pg_sys::Expr)> {
     match (*clause).type_ {
         pg_sys::NodeTag::T_OpExpr => {
             let op = clause as *mut pg_sys::OpExpr;
@@ -133,7 +137,9 @@ unsafe fn text_array(elements: *mut pg_sys::List) -> *mut pg_sys::Expr {
 /// The built-in `text = text` (which varchar and domains over text use too) under a
 /// deterministic collation: equal exactly when the bytes are equal.
 unsafe fn compares_exactly(opno: pg_sys::Oid, collation: pg_sys::Oid) -> bool {
-    opno == pg_sys::Oid::from(pg_sys::TextEqualOperator) && collation != pg_sys::InvalidOid && pg_sys::get_collation_isdeterministic(collation)
+    opno == pg_sys::Oid::from(pg_sys::TextEqualOperator)
+        && collation != pg_sys::InvalidOid
+        && pg_sys::get_collation_isdeterministic(collation)
 }
 
 /// `node` without the binary-compatible casts (RelabelType) around it.

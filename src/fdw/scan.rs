@@ -4,22 +4,22 @@
 //! fetches the next pages (see `client::listing`).
 
 use super::catalog;
-use crate::fdw::datum::{param_values, ColumnWriter};
 use super::plan_data::{PlanData, ScanPlan};
 use super::{raise, OrRaise};
 use crate::client::listing::{FetchConfig, Listing, ListingCache};
-use crate::client::source::{ListingSource, Request};
-use crate::client::Stats;
 use crate::client::request::{GivenValues, DEFAULT_MAX_LISTINGS};
 use crate::client::runtime::Interrupts;
+use crate::client::source::{ListingSource, Request};
+use crate::client::Stats;
 use crate::convert::prepare::{ColumnRecipe, RowRecipe};
 use crate::convert::{convert, Cell, TargetType};
 use crate::error::FdwError;
+use crate::fdw::datum::{param_values, ColumnWriter};
 use crate::options::ServerOptions;
 use crate::resources::{self, Resource, Source};
 use pgrx::prelude::*;
-use pgrx::{PgList, PgMemoryContexts};
 use pgrx::PgSqlErrorCode::*;
+use pgrx::{PgList, PgMemoryContexts};
 
 /// The state of one execution of a foreign scan. It lives in the executor's query memory
 /// context and is dropped with it, also when the query fails.
@@ -183,7 +183,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
     let cache = plan.cache_listings.then(ListingCache::default);
     let parent_filter = super::parent_filter::for_scan(node, &plan, resource);
     let fdw = (*pg_sys::GetForeignServer(table.server_id)).fdwid;
-    let snapshot = super::snapshot::needed(estate, fdw).then(|| super::snapshot::Snapshot::new((*(*node).ss.ss_ScanTupleSlot).tts_tupleDescriptor));
+    let snapshot =
+        super::snapshot::needed(estate, fdw).then(|| super::snapshot::Snapshot::new((*(*node).ss.ss_ScanTupleSlot).tts_tupleDescriptor));
     let state = ScanState {
         plan,
         resource,
@@ -298,7 +299,9 @@ unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -
                 .iter_mut()
                 .map(|(writer, source)| match source {
                     ColumnSource::Echo(column) => {
-                        let cell = echoed(target.echo_value(column), writer.target).map_err(|e| writer.conversion_error(&plan.table, e)).or_raise();
+                        let cell = echoed(target.echo_value(column), writer.target)
+                            .map_err(|e| writer.conversion_error(&plan.table, e))
+                            .or_raise();
                         writer.datum(cell, &plan.table)
                     }
                     ColumnSource::Field(..) => None,

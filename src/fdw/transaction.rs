@@ -136,9 +136,14 @@ unsafe extern "C-unwind" fn on_transaction_end(event: pg_sys::XactEvent::Type, _
             // The abort that follows this error warns that the changes stayed.
             let doubtful = if in_doubt > 0 { format!(" (and {in_doubt} more that may have been)") } else { String::new() };
             super::raise(
-                crate::error::FdwError::new(PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED, "cannot PREPARE a transaction that has changed Databricks through databricks_fdw")
-                    .detail(format!("{applied} change(s) made by this transaction were applied at once{doubtful}: ROLLBACK PREPARED could not undo them."))
-                    .hint("COMMIT the transaction instead."),
+                crate::error::FdwError::new(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    "cannot PREPARE a transaction that has changed Databricks through databricks_fdw",
+                )
+                .detail(format!(
+                    "{applied} change(s) made by this transaction were applied at once{doubtful}: ROLLBACK PREPARED could not undo them."
+                ))
+                .hint("COMMIT the transaction instead."),
             );
         }
         return;

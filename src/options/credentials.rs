@@ -19,8 +19,17 @@ pub const AUTH_TYPES: &[(&str, &[&str], &[&str])] = &[
 ];
 
 /// The options that hold or lead to credentials: user mappings only.
-pub const CREDENTIAL_OPTIONS: &[&str] =
-    &["auth_type", "token", "client_id", "client_secret", "azure_tenant_id", "azure_client_id", "azure_client_secret", "google_credentials", "oidc_token_file"];
+pub const CREDENTIAL_OPTIONS: &[&str] = &[
+    "auth_type",
+    "token",
+    "client_id",
+    "client_secret",
+    "azure_tenant_id",
+    "azure_client_id",
+    "azure_client_secret",
+    "google_credentials",
+    "oidc_token_file",
+];
 
 const ALL_WAYS: &str = "Give the user mapping the options of one way to sign in: (token '...'), (client_id '...', client_secret '...'), \
 (azure_tenant_id '...', azure_client_id '...', azure_client_secret '...'), (auth_type 'azure-msi'), (google_credentials '<key JSON>') \
@@ -67,23 +76,36 @@ impl UserOptions {
         let (name, required, optional) = AUTH_TYPES.iter().find(|(n, _, _)| *n == auth_type).copied().expect("a known auth_type");
         let takes = || {
             let all: Vec<String> = required.iter().chain(optional.iter()).map(|o| o.to_string()).collect();
-            if all.is_empty() { "no other option".to_string() } else { all.join(", ") }
+            if all.is_empty() {
+                "no other option".to_string()
+            } else {
+                all.join(", ")
+            }
         };
         for given in self.names() {
             if !required.contains(&given) && !optional.contains(&given) {
-                return Err(FdwError::new(ERRCODE_FDW_INVALID_OPTION_NAME, format!("option \"{given}\" does not belong to auth_type \"{name}\""))
-                    .hint(format!("auth_type '{name}' takes {}.", takes())));
+                return Err(FdwError::new(
+                    ERRCODE_FDW_INVALID_OPTION_NAME,
+                    format!("option \"{given}\" does not belong to auth_type \"{name}\""),
+                )
+                .hint(format!("auth_type '{name}' takes {}.", takes())));
             }
         }
         if let Some(missing) = required.iter().find(|r| self.get(r).is_none()) {
-            return Err(FdwError::missing_option(missing, &format!("a user mapping with auth_type \"{name}\""), format!("auth_type '{name}' takes {}.", takes())));
+            return Err(FdwError::missing_option(
+                missing,
+                &format!("a user mapping with auth_type \"{name}\""),
+                format!("auth_type '{name}' takes {}.", takes()),
+            ));
         }
         let text = |n: &str| self.get(n).map(str::to_string);
         let secret = |n: &str| self.get(n).map(|v| Secret::new(v.to_string())).expect("a required option");
         let required = |n: &str| text(n).expect("a required option");
         Ok(match name {
             "pat" => Credentials::Token(secret("token")),
-            "oauth-m2m" => Credentials::Exchange(Method::OAuthM2M { client_id: required("client_id"), client_secret: secret("client_secret") }),
+            "oauth-m2m" => {
+                Credentials::Exchange(Method::OAuthM2M { client_id: required("client_id"), client_secret: secret("client_secret") })
+            }
             "azure-client-secret" => Credentials::Exchange(Method::AzureClientSecret {
                 tenant_id: required("azure_tenant_id"),
                 client_id: required("azure_client_id"),
@@ -105,11 +127,16 @@ impl UserOptions {
             return Err(FdwError::new(ERRCODE_FDW_OPTION_NAME_NOT_FOUND, "the user mapping has no credentials").hint(ALL_WAYS));
         }
         // The ways each option belongs to; an option of a single way decides.
-        let ways = |o: &str| -> Vec<&'static str> { AUTH_TYPES.iter().filter(|(_, r, opt)| r.contains(&o) || opt.contains(&o)).map(|(n, _, _)| *n).collect() };
-        let mut decided: Vec<(&str, &'static str)> = names.iter().filter_map(|o| match ways(o).as_slice() {
-            [one] => Some((*o, *one)),
-            _ => None,
-        }).collect();
+        let ways = |o: &str| -> Vec<&'static str> {
+            AUTH_TYPES.iter().filter(|(_, r, opt)| r.contains(&o) || opt.contains(&o)).map(|(n, _, _)| *n).collect()
+        };
+        let mut decided: Vec<(&str, &'static str)> = names
+            .iter()
+            .filter_map(|o| match ways(o).as_slice() {
+                [one] => Some((*o, *one)),
+                _ => None,
+            })
+            .collect();
         decided.dedup_by_key(|(_, w)| *w);
         let mut distinct: Vec<(&str, &'static str)> = Vec::new();
         for d in decided {
@@ -133,12 +160,19 @@ impl UserOptions {
 }
 
 fn two_ways(a: &str, way_a: &str, b: &str, way_b: &str) -> FdwError {
-    FdwError::new(ERRCODE_FDW_INVALID_OPTION_NAME, format!("the user mapping gives the options of two ways to sign in: {a} ({way_a}) and {b} ({way_b})"))
-        .hint(format!("Keep the options of one: ALTER USER MAPPING ... OPTIONS (DROP ...). {ALL_WAYS}"))
+    FdwError::new(
+        ERRCODE_FDW_INVALID_OPTION_NAME,
+        format!("the user mapping gives the options of two ways to sign in: {a} ({way_a}) and {b} ({way_b})"),
+    )
+    .hint(format!("Keep the options of one: ALTER USER MAPPING ... OPTIONS (DROP ...). {ALL_WAYS}"))
 }
 
 pub(super) fn parse_auth_type(v: &str) -> Result<&'static str, String> {
-    AUTH_TYPES.iter().map(|(n, _, _)| *n).find(|n| *n == v.trim()).ok_or_else(|| format!("unknown auth_type {:?}", crate::client::error::excerpt(v, 40)))
+    AUTH_TYPES
+        .iter()
+        .map(|(n, _, _)| *n)
+        .find(|n| *n == v.trim())
+        .ok_or_else(|| format!("unknown auth_type {:?}", crate::client::error::excerpt(v, 40)))
 }
 
 pub(super) fn valid_auth_types() -> String {
@@ -228,7 +262,10 @@ mod tests {
         let e = creds(&[("auth_type", "azure_msi")]).unwrap_err();
         assert_eq!(e.code, ERRCODE_INVALID_PARAMETER_VALUE);
         assert!(e.message.contains("unknown auth_type \"azure_msi\""), "{}", e.message);
-        assert_eq!(e.hint.as_deref(), Some("Valid auth_types are: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials, file-oidc."));
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Valid auth_types are: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials, file-oidc.")
+        );
     }
 
     #[test]

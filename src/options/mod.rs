@@ -48,7 +48,6 @@ pub struct OptionSpec {
     pub check: fn(&str) -> Result<(), String>,
 }
 
-
 pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "workspace_url",
@@ -285,7 +284,6 @@ pub static OPTIONS: &[OptionSpec] = &[
     },
 ];
 
-
 /// Credential options, which must never be given outside a user mapping.
 const SECRET_OPTIONS: &[&str] = credentials::CREDENTIAL_OPTIONS;
 
@@ -323,7 +321,11 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> FdwResu
             let problem = if SECRET_OPTIONS.contains(&spec.name) { problem } else { problem.replace('\0', "") };
             // What the option is for, from the options' table.
             let e = FdwError::bad_option_value(name, problem).detail(format!("{}: {}.", spec.name, spec.description.trim_end_matches('.')));
-            if spec.name == "auth_type" { e.hint(credentials::valid_auth_types()) } else { e }
+            if spec.name == "auth_type" {
+                e.hint(credentials::valid_auth_types())
+            } else {
+                e
+            }
         })?;
     }
     // A user mapping without credentials takes its server's profile's.
@@ -425,8 +427,16 @@ mod tests {
     fn user_mappings_take_one_kind_of_credentials() {
         let creds = |pairs: &[(&str, &str)]| UserOptions::from_options(&opts(pairs)).credentials();
         assert_eq!(creds(&[("token", "t")]).unwrap(), Credentials::Token(Secret::new("t".into())));
-        assert!(matches!(creds(&[("client_id", "c"), ("client_secret", "s")]).unwrap(), Credentials::Exchange(crate::client::auth::Method::OAuthM2M { .. })));
-        for bad in [&[][..], &[("client_id", "c")][..], &[("client_secret", "s")][..], &[("token", "t"), ("client_id", "c"), ("client_secret", "s")][..]] {
+        assert!(matches!(
+            creds(&[("client_id", "c"), ("client_secret", "s")]).unwrap(),
+            Credentials::Exchange(crate::client::auth::Method::OAuthM2M { .. })
+        ));
+        for bad in [
+            &[][..],
+            &[("client_id", "c")][..],
+            &[("client_secret", "s")][..],
+            &[("token", "t"), ("client_id", "c"), ("client_secret", "s")][..],
+        ] {
             let e = creds(bad).unwrap_err();
             assert!(e.hint.unwrap().contains("client_secret"), "{bad:?}");
         }
@@ -442,7 +452,8 @@ mod tests {
     #[test]
     fn allowed_deployments_must_include_the_default() {
         assert!(validate(OptionContext::Server, &opts(&[("deployment_name", "dbc-a"), ("allowed_deployments", "dbc-a, dbc-b")])).is_ok());
-        let e = validate(OptionContext::Server, &opts(&[("deployment_name", "dbc-c"), ("allowed_deployments", "dbc-a,dbc-b")])).unwrap_err();
+        let e =
+            validate(OptionContext::Server, &opts(&[("deployment_name", "dbc-c"), ("allowed_deployments", "dbc-a,dbc-b")])).unwrap_err();
         assert!(e.message.contains("not in allowed_deployments"), "{}", e.message);
         assert!(validate(OptionContext::Server, &opts(&[("allowed_deployments", "dbc-a,evil.com")])).is_err());
         assert!(validate(OptionContext::Server, &opts(&[("ca_certificate", "not a pem")])).is_err());
@@ -499,4 +510,3 @@ mod tests {
         assert_eq!(s.endpoint.deployment_name.as_deref(), Some("dbc-1"));
     }
 }
-

@@ -16,7 +16,9 @@ pub(super) fn check_credential(what: &str, v: &str) -> Result<(), String> {
         return Err(format!("the {what} is empty"));
     }
     if !v.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(format!("the {what} holds a character that cannot be sent in an HTTP header (a space, a line break or a non-ASCII character)"));
+        return Err(format!(
+            "the {what} holds a character that cannot be sent in an HTTP header (a space, a line break or a non-ASCII character)"
+        ));
     }
     Ok(())
 }
@@ -57,7 +59,10 @@ pub(super) fn parse_rate(v: &str) -> Result<Option<Duration>, String> {
     match v.trim().parse::<f64>() {
         Ok(0.0) => Ok(None),
         Ok(r) if r.is_finite() && (0.01..=10_000.0).contains(&r) => Ok(Some(Duration::from_secs_f64(1.02 / r))),
-        _ => Err(format!("{:?} is not a number of requests a second (0.01 to 10000, or 0 for no limit)", crate::client::error::excerpt(v, 64))),
+        _ => Err(format!(
+            "{:?} is not a number of requests a second (0.01 to 10000, or 0 for no limit)",
+            crate::client::error::excerpt(v, 64)
+        )),
     }
 }
 
@@ -73,14 +78,12 @@ pub(super) fn parse_concurrency(v: &str) -> Result<usize, String> {
     parse_count(v, 1, 64).map(|n| n as usize)
 }
 
-
 pub(super) fn parse_expected_rows(v: &str) -> Result<f64, String> {
     match v.trim().parse::<f64>() {
         Ok(n) if n.is_finite() && n >= 1.0 => Ok(n),
         _ => Err(format!("\"{v}\" is not a number of rows (1 or more)")),
     }
 }
-
 
 pub(super) fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
@@ -90,13 +93,20 @@ pub(super) fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
-
 /// The instance metadata service's token endpoint: the link-local address Azure serves it on,
 /// or a loopback host (tests); no credentials, query or fragment.
 pub(super) fn parse_msi_url(v: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(v.trim()).map_err(|e| format!("\"{}\" is not a URL ({e})", crate::client::error::excerpt(v, 64)))?;
-    if url.host_str() == Some("169.254.169.254") && url.scheme() == "http" && url.username().is_empty() && url.password().is_none() && url.query().is_none() && url.fragment().is_none() {
+    if url.host_str() == Some("169.254.169.254")
+        && url.scheme() == "http"
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.query().is_none()
+        && url.fragment().is_none()
+    {
         return Ok(url);
     }
-    crate::client::workspace::check_base_url(&url).map(|_| url).map_err(|p| format!("{p} (or the instance metadata service at http://169.254.169.254)"))
+    crate::client::workspace::check_base_url(&url)
+        .map(|_| url)
+        .map_err(|p| format!("{p} (or the instance metadata service at http://169.254.169.254)"))
 }

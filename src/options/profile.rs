@@ -65,12 +65,15 @@ pub fn parse(text: &str, path: &str, name: &str) -> FdwResult<Profile> {
     for (key, value, line) in pairs {
         match key.as_str() {
             "host" => host = Some(value),
-            "token" | "client_id" | "client_secret" | "azure_tenant_id" | "azure_client_id" | "azure_client_secret" | "auth_type" => options.push((key, value)),
+            "token" | "client_id" | "client_secret" | "azure_tenant_id" | "azure_client_id" | "azure_client_secret" | "auth_type" => {
+                options.push((key, value))
+            }
             "oidc_token_filepath" | "oidc_token_file" => options.push(("oidc_token_file".into(), value)),
             // The SDKs take the key's JSON or the path of its file.
             "google_credentials" if value.starts_with('{') => options.push((key, value)),
             "google_credentials" => {
-                let json = std::fs::read_to_string(&value).map_err(|e| bad_line(path, line, &format!("names a google_credentials file that cannot be read ({})", e.kind())))?;
+                let json = std::fs::read_to_string(&value)
+                    .map_err(|e| bad_line(path, line, &format!("names a google_credentials file that cannot be read ({})", e.kind())))?;
                 options.push((key, json));
             }
             "azure_use_msi" if value.eq_ignore_ascii_case("true") => options.push(("auth_type".into(), "azure-msi".into())),
@@ -107,7 +110,9 @@ mod tests {
         let p = parse(FILE, "/etc/dbx.cfg", "azure").unwrap();
         assert_eq!(p.host.as_deref(), Some("https://adb-1.2.azuredatabricks.net/"));
         assert!(matches!(p.credentials.credentials().unwrap(), Credentials::Exchange(m) if m.name() == "azure-client-secret"));
-        assert!(matches!(parse(FILE, "f", "msi").unwrap().credentials.credentials().unwrap(), Credentials::Exchange(m) if m.name() == "azure-msi"));
+        assert!(
+            matches!(parse(FILE, "f", "msi").unwrap().credentials.credentials().unwrap(), Credentials::Exchange(m) if m.name() == "azure-msi")
+        );
         assert!(parse(FILE, "f", "empty").unwrap().credentials.is_empty());
     }
 

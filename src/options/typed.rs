@@ -37,16 +37,25 @@ impl ServerOptions {
     pub fn from_options(server_name: &str, options: &[(String, String)]) -> FdwResult<Self> {
         let profile = match (option(options, "config_file"), option(options, "profile")) {
             (Some(file), name) => Some(profile::load(file, name.unwrap_or(profile::DEFAULT_PROFILE))?),
-            (None, Some(_)) => return Err(FdwError::missing_option("config_file", "a server with a profile", "ALTER SERVER ... OPTIONS (ADD config_file '/path/to/.databrickscfg'); only a superuser may.")),
+            (None, Some(_)) => {
+                return Err(FdwError::missing_option(
+                    "config_file",
+                    "a server with a profile",
+                    "ALTER SERVER ... OPTIONS (ADD config_file '/path/to/.databrickscfg'); only a superuser may.",
+                ))
+            }
             (None, None) => None,
         };
         let host = profile.as_ref().and_then(|p| p.host.as_deref());
         let workspace = match (option(options, "workspace_url"), host) {
             (Some(_), Some(_)) => {
-                return Err(FdwError::bad_option_value("workspace_url", "the server's profile gives the workspace (host) too").hint("Keep one: drop workspace_url, or the profile's host."));
+                return Err(FdwError::bad_option_value("workspace_url", "the server's profile gives the workspace (host) too")
+                    .hint("Keep one: drop workspace_url, or the profile's host."));
             }
             (Some(v), None) => WorkspaceUrl::parse(v).map_err(|p| FdwError::bad_option_value("workspace_url", p))?,
-            (None, Some(h)) => WorkspaceUrl::parse(h).map_err(|p| FdwError::bad_option_value("config_file", format!("the profile's host: {p}")))?,
+            (None, Some(h)) => {
+                WorkspaceUrl::parse(h).map_err(|p| FdwError::bad_option_value("config_file", format!("the profile's host: {p}")))?
+            }
             (None, None) => WorkspaceUrl::default_template(),
         };
         let deployment_name = option(options, "deployment_name").map(str::to_string).or_else(|| workspace.implied_deployment());
@@ -61,7 +70,10 @@ impl ServerOptions {
             .map_err(|p| FdwError::bad_option_value("allowed_deployments", p))?;
         if let (Some(allowed), Some(d)) = (&allowed_deployments, &deployment_name) {
             if !allowed.contains(d) {
-                return Err(FdwError::bad_option_value("deployment_name", format!("\"{d}\" is not in allowed_deployments ({})", allowed.join(", "))));
+                return Err(FdwError::bad_option_value(
+                    "deployment_name",
+                    format!("\"{d}\" is not in allowed_deployments ({})", allowed.join(", ")),
+                ));
             }
         }
         Ok(ServerOptions {
@@ -116,7 +128,11 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
         option(options, name).map(parse_seconds).transpose().map_err(|p| FdwError::bad_option_value(name, p)).map(|v| v.unwrap_or(default))
     };
     let count = |name: &str, min: u64, max: u64, default: u64| -> FdwResult<u64> {
-        option(options, name).map(|v| parse_count(v, min, max)).transpose().map_err(|p| FdwError::bad_option_value(name, p)).map(|v| v.unwrap_or(default))
+        option(options, name)
+            .map(|v| parse_count(v, min, max))
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value(name, p))
+            .map(|v| v.unwrap_or(default))
     };
     Ok(ClientSettings {
         http: HttpSettings {
@@ -129,12 +145,17 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
             max_wait: seconds("retry_max_wait", defaults.retry.max_wait)?,
             total_wait: seconds("retry_total_wait", defaults.retry.total_wait)?,
         },
-        max_response_bytes: count("max_response_bytes", 1024, MAX_RESPONSE_BYTES_LIMIT as u64, defaults.max_response_bytes as u64)? as usize,
+        max_response_bytes: count("max_response_bytes", 1024, MAX_RESPONSE_BYTES_LIMIT as u64, defaults.max_response_bytes as u64)?
+            as usize,
         cache_ttl: match option(options, "cache_ttl").map(str::trim) {
             None | Some("0") => None,
             Some(v) => Some(parse_seconds(v).map_err(|p| FdwError::bad_option_value("cache_ttl", p))?),
         },
-        request_interval: option(options, "max_requests_per_second").map(parse_rate).transpose().map_err(|p| FdwError::bad_option_value("max_requests_per_second", p))?.flatten(),
+        request_interval: option(options, "max_requests_per_second")
+            .map(parse_rate)
+            .transpose()
+            .map_err(|p| FdwError::bad_option_value("max_requests_per_second", p))?
+            .flatten(),
     })
 }
 
@@ -179,17 +200,22 @@ impl TableOptions {
             FdwError::missing_option(
                 "resource",
                 &format!("foreign table \"{table_name}\""),
-                format!("ALTER FOREIGN TABLE {table_name} OPTIONS (ADD resource '...'); valid resources are: {}.", resources::names().join(", ")),
+                format!(
+                    "ALTER FOREIGN TABLE {table_name} OPTIONS (ADD resource '...'); valid resources are: {}.",
+                    resources::names().join(", ")
+                ),
             )
         })?;
         let resource = resources::find(name).ok_or_else(|| {
             FdwError::bad_option_value("resource", format!("unknown resource \"{name}\" on foreign table \"{table_name}\""))
                 .hint(format!("Valid resources are: {}.", resources::names().join(", ")))
         })?;
-        let page_size = option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
+        let page_size =
+            option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
         match (page_size, resource.max_page_size) {
             (Some(_), None) => {
-                return Err(FdwError::bad_option_value("page_size", format!("the {} endpoint takes no page_size", resource.name)).hint("Drop the option: ALTER FOREIGN TABLE ... OPTIONS (DROP page_size)."));
+                return Err(FdwError::bad_option_value("page_size", format!("the {} endpoint takes no page_size", resource.name))
+                    .hint("Drop the option: ALTER FOREIGN TABLE ... OPTIONS (DROP page_size)."));
             }
             (Some(n), Some(max)) if n > max => {
                 return Err(FdwError::bad_option_value("page_size", format!("{n} is more than {} takes ({max})", resource.name)));
@@ -205,4 +231,3 @@ impl TableOptions {
         Ok(TableOptions { resource, page_size, expected_rows, max_listings: parse_max_listings(options)? })
     }
 }
-

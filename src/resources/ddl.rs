@@ -61,7 +61,11 @@ mod tests {
         assert!(sql[1].starts_with("COMMENT ON FOREIGN TABLE \"clean rooms\".\"task_runs\" IS 'Historical notebook task runs"));
         assert!(!sql[1].contains("INSERT"));
         let rules = statements(resources::find("auto_approval_rules").unwrap(), "s", "dbx", false);
-        assert!(rules[1].ends_with("auto-approval-rules; INSERT, UPDATE and DELETE once the option updatable is ''true'')'"), "{}", rules[1]);
+        assert!(
+            rules[1].ends_with("auto-approval-rules; INSERT, UPDATE and DELETE once the option updatable is ''true'')'"),
+            "{}",
+            rules[1]
+        );
         let raw = statements(r, "clean rooms", "dbx", true);
         assert!(raw[0].contains("\"start_time\" bigint,"));
         assert_eq!(literal("it's"), "'it''s'");

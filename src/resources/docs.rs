@@ -18,12 +18,8 @@ pub fn markdown() -> String {
         }
         out.push_str("\n\n");
         let required: Vec<String> = r.required_params().map(|p| format!("`{}`", p.column)).collect();
-        let optional: Vec<String> = r
-            .params
-            .iter()
-            .filter(|p| !p.required && p.place != ParamPlace::Workspace)
-            .map(|p| format!("`{}`", p.column))
-            .collect();
+        let optional: Vec<String> =
+            r.params.iter().filter(|p| !p.required && p.place != ParamPlace::Workspace).map(|p| format!("`{}`", p.column)).collect();
         if !required.is_empty() {
             out.push_str(&format!("Required in WHERE (or from a join): {}. ", required.join(", ")));
         }

@@ -5,9 +5,9 @@
 //! reference all come from these definitions.
 
 mod cleanrooms;
+pub mod ddl;
 #[cfg(test)]
 mod docs;
-pub mod ddl;
 
 /// One readable API resource (the table option `resource` names it).
 #[derive(Debug)]
@@ -289,8 +289,12 @@ impl Resource {
             return Some(vec![(self, given.to_vec())]);
         }
         let parent = self.parent.as_ref().filter(|_| list_parents)?;
-        let parent_given: Vec<&'static str> =
-            parent.columns.iter().filter(|(from, to)| parent.resource.param(from).is_some() && given.contains(to)).map(|(from, _)| *from).collect();
+        let parent_given: Vec<&'static str> = parent
+            .columns
+            .iter()
+            .filter(|(from, to)| parent.resource.param(from).is_some() && given.contains(to))
+            .map(|(from, _)| *from)
+            .collect();
         let mut chain = parent.resource.listings(&parent_given, true)?;
         chain.push((self, given.to_vec()));
         Some(chain)
@@ -310,7 +314,6 @@ impl Resource {
         let params: &'static [Param] = self.params;
         params.iter().find(|p| p.place == ParamPlace::Workspace).map(|p| p.column)
     }
-
 }
 
 #[cfg(test)]
@@ -327,7 +330,10 @@ mod tests {
         let revisions = find("asset_revisions").unwrap();
         assert_eq!(names(revisions.listings(&[], true)), Some(vec!["clean_rooms", "assets", "asset_revisions"]));
         let chain = revisions.listings(&["clean_room_name", "deployment_name"], true).unwrap();
-        assert_eq!(chain.iter().map(|(r, g)| (r.name, g.clone())).collect::<Vec<_>>(), [("assets", vec!["clean_room_name", "deployment_name"]), ("asset_revisions", vec!["clean_room_name", "deployment_name"])]);
+        assert_eq!(
+            chain.iter().map(|(r, g)| (r.name, g.clone())).collect::<Vec<_>>(),
+            [("assets", vec!["clean_room_name", "deployment_name"]), ("asset_revisions", vec!["clean_room_name", "deployment_name"])]
+        );
         let rooms = find("clean_rooms").unwrap();
         assert_eq!(rooms.request_line(&["name"]), "GET /api/2.0/clean-rooms/{name}");
         assert_eq!(rooms.request_line(&[]), "GET /api/2.0/clean-rooms");
@@ -337,7 +343,8 @@ mod tests {
     fn check_writes(r: &Resource, w: &Writes) {
         for name in w.insertable.iter().chain(w.updatable) {
             let c = r.column(name).unwrap_or_else(|| panic!("{}: writable {name} is not a column", r.name));
-            let plain = matches!(c.source, Source::Field(f) if f == c.name) || (c.source == Source::Request && r.workspace_column() != Some(c.name));
+            let plain = matches!(c.source, Source::Field(f) if f == c.name)
+                || (c.source == Source::Request && r.workspace_column() != Some(c.name));
             assert!(plain, "{}: writable {name} must be a plain field", r.name);
             assert!(matches!(c.kind, Kind::Text | Kind::Boolean | Kind::Object), "{}: {name} has no JSON form for a body", r.name);
             assert!(!w.keys.contains(name) || w.insertable.contains(name), "{}: key {name} cannot be updated", r.name);
@@ -357,7 +364,11 @@ mod tests {
             assert!(w.required.contains(&name), "{}: the create path's {name} is required", r.name);
         }
         for name in w.required {
-            assert!(w.insertable.contains(name) || placeholders(w.create.path).contains(name), "{}: required {name} cannot be given", r.name);
+            assert!(
+                w.insertable.contains(name) || placeholders(w.create.path).contains(name),
+                "{}: required {name} cannot be given",
+                r.name
+            );
         }
         for key in w.update.body_keys {
             assert!(w.keys.contains(key), "{}: {key} is not a key", r.name);

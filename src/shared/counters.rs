@@ -31,7 +31,18 @@ pub struct Totals {
 
 impl Totals {
     fn fields(&self) -> [u64; FIELDS] {
-        [self.scans, self.requests, self.pages, self.rows, self.retries, self.errors, self.bytes, self.throttled, self.cache_hits, self.cache_misses]
+        [
+            self.scans,
+            self.requests,
+            self.pages,
+            self.rows,
+            self.retries,
+            self.errors,
+            self.bytes,
+            self.throttled,
+            self.cache_hits,
+            self.cache_misses,
+        ]
     }
 
     fn from_fields(f: [u64; FIELDS]) -> Totals {
@@ -217,7 +228,15 @@ mod tests {
         t.waiting(t.slot("new", ""), -2);
         let rows = t.rows();
         assert_eq!(rows.len(), 2, "{rows:?}");
-        assert_eq!(rows[1], Row { server: "dbx".into(), resource: "task_runs".into(), totals: Totals { scans: 2, requests: 6, rows: 114, cache_hits: 4, ..Totals::default() }, waiting: 1 });
+        assert_eq!(
+            rows[1],
+            Row {
+                server: "dbx".into(),
+                resource: "task_runs".into(),
+                totals: Totals { scans: 2, requests: 6, rows: 114, cache_hits: 4, ..Totals::default() },
+                waiting: 1
+            }
+        );
         assert_eq!(rows[0].totals.throttled, 1);
         t.reset();
         assert!(t.rows().iter().all(|r| r.totals == Totals::default()));

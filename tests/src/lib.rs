@@ -150,7 +150,8 @@ impl World {
         let notices = Notices::default();
         let kept = notices.clone();
         let mut config: postgres::Config = connection_string().parse().expect("a valid connection string");
-        config.notice_callback(move |n| kept.0.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {}", n.severity(), n.message())));
+        config
+            .notice_callback(move |n| kept.0.lock().unwrap_or_else(|p| p.into_inner()).push(format!("{}: {}", n.severity(), n.message())));
         self.db = config.connect(NoTls).expect("connect");
         self.db.batch_execute(&format!("SET search_path = {}", self.schema)).expect("search_path");
         notices
@@ -163,7 +164,9 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        let _ = self.db.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE; DROP SERVER IF EXISTS {} CASCADE;", self.schema, self.server));
+        let _ = self
+            .db
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE; DROP SERVER IF EXISTS {} CASCADE;", self.schema, self.server));
     }
 }
 
@@ -218,7 +221,8 @@ impl std::fmt::Display for DbError {
 
 /// The server log of the test cluster (`DATABRICKS_FDW_TEST_PGLOG`, set by scripts/test.sh).
 fn server_log_path() -> String {
-    std::env::var("DATABRICKS_FDW_TEST_PGLOG").expect("DATABRICKS_FDW_TEST_PGLOG names the test cluster's log; run the tests through scripts/test.sh")
+    std::env::var("DATABRICKS_FDW_TEST_PGLOG")
+        .expect("DATABRICKS_FDW_TEST_PGLOG names the test cluster's log; run the tests through scripts/test.sh")
 }
 
 /// The part of the server log one session writes from now on: tests run in parallel against
@@ -269,5 +273,11 @@ pub fn server_log_len() -> u64 {
 /// The runs of a fixture room, as the simulator serves them.
 pub fn fixture_runs(room: &str) -> Vec<Value> {
     let fixture: Value = serde_json::from_str(include_str!("../../simulator/fixtures/cleanrooms.json")).unwrap();
-    fixture["clean_rooms"].as_array().unwrap().iter().find(|r| r["name"] == room).map(|r| r["runs"].as_array().unwrap().clone()).unwrap_or_default()
+    fixture["clean_rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == room)
+        .map(|r| r["runs"].as_array().unwrap().clone())
+        .unwrap_or_default()
 }

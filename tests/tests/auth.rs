@@ -13,8 +13,11 @@ const Q: &str = "SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_
 const BANK_RUNS: &str = "/api/2.0/clean-rooms/bank_x_insurer/runs";
 
 fn map(w: &mut World, options: &str) {
-    w.db.batch_execute(&format!("DROP USER MAPPING IF EXISTS FOR CURRENT_USER SERVER {s}; CREATE USER MAPPING FOR CURRENT_USER SERVER {s} OPTIONS ({options})", s = w.server))
-        .unwrap_or_else(|e| panic!("{options}: {}", DbError::from(e)));
+    w.db.batch_execute(&format!(
+        "DROP USER MAPPING IF EXISTS FOR CURRENT_USER SERVER {s}; CREATE USER MAPPING FOR CURRENT_USER SERVER {s} OPTIONS ({options})",
+        s = w.server
+    ))
+    .unwrap_or_else(|e| panic!("{options}: {}", DbError::from(e)));
 }
 
 fn server_option(w: &mut World, name: &str, value: &str) {
@@ -41,7 +44,11 @@ fn jwt(iss: &str, sub: &str) -> String {
     use base64::Engine;
     let b64 = |s: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 3600;
-    format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#.into()), b64(serde_json::json!({"iss": iss, "sub": sub, "aud": "databricks", "exp": exp}).to_string()))
+    format!(
+        "{}.{}.sig",
+        b64(r#"{"alg":"RS256"}"#.into()),
+        b64(serde_json::json!({"iss": iss, "sub": sub, "aud": "databricks", "exp": exp}).to_string())
+    )
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -63,7 +70,10 @@ fn an_entra_id_service_principal_signs_in_and_its_token_is_cached_and_renewed() 
     let mut w = World::with_config("entra", config);
     let url = format!("{}/entra", w.sim.url());
     server_option(&mut w, "azure_login_url", &url);
-    map(&mut w, &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret '{AZURE_CLIENT_SECRET}'"));
+    map(
+        &mut w,
+        &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret '{AZURE_CLIENT_SECRET}'"),
+    );
     let token = (
         format!("/entra/{AZURE_TENANT}/oauth2/token"),
         format!("client_id={AZURE_CLIENT_ID}&client_secret=***&grant_type=client_credentials&resource={AZURE_DATABRICKS_RESOURCE}&scope=all-apis"),
@@ -118,7 +128,14 @@ fn a_managed_identity_is_asked_with_the_metadata_header_and_only_by_superusers()
     server_option(&mut w, "azure_msi_url", &url);
     map(&mut w, "auth_type 'azure-msi'");
     assert_eq!(w.count(Q), 12);
-    let msi = |id: &str| ("/metadata/identity/oauth2/token".to_string(), format!("api-version=2018-02-01{id}&resource={AZURE_DATABRICKS_RESOURCE}"), "valid", 200);
+    let msi = |id: &str| {
+        (
+            "/metadata/identity/oauth2/token".to_string(),
+            format!("api-version=2018-02-01{id}&resource={AZURE_DATABRICKS_RESOURCE}"),
+            "valid",
+            200,
+        )
+    };
     assert_eq!(log(&w), [msi(""), runs_ok()]);
     w.clear_requests();
     map(&mut w, &format!("auth_type 'azure-msi', azure_client_id '{USER_ASSIGNED_IDENTITY}'"));
@@ -126,11 +143,18 @@ fn a_managed_identity_is_asked_with_the_metadata_header_and_only_by_superusers()
     assert_eq!(log(&w), [msi(&format!("&client_id={USER_ASSIGNED_IDENTITY}")), runs_ok()], "a user-assigned identity by its client id");
     map(&mut w, "auth_type 'azure-msi', azure_client_id 'nobody'");
     let e = w.error(Q);
-    assert!(e.code == "28000" && e.message.contains("azure-msi") && e.message.contains("HTTP 400 invalid_request: Identity not found"), "{e}");
+    assert!(
+        e.code == "28000" && e.message.contains("azure-msi") && e.message.contains("HTTP 400 invalid_request: Identity not found"),
+        "{e}"
+    );
 
     // No metadata service (nothing listens): a quick error that says what to check.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (SET azure_msi_url 'http://127.0.0.1:{closed}/metadata/identity/oauth2/token')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "ALTER SERVER {} OPTIONS (SET azure_msi_url 'http://127.0.0.1:{closed}/metadata/identity/oauth2/token')",
+        w.server
+    ))
+    .unwrap();
     map(&mut w, "auth_type 'azure-msi'");
     let started = std::time::Instant::now();
     let e = w.error(Q);
@@ -140,7 +164,11 @@ fn a_managed_identity_is_asked_with_the_metadata_header_and_only_by_superusers()
 
     // The machine's identity is not every role's.
     let role = "dbx_auth_msi_role";
-    w.db.batch_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role}; GRANT USAGE ON FOREIGN SERVER {} TO {role}; SET ROLE {role}", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "DROP ROLE IF EXISTS {role}; CREATE ROLE {role}; GRANT USAGE ON FOREIGN SERVER {} TO {role}; SET ROLE {role}",
+        w.server
+    ))
+    .unwrap();
     for options in ["auth_type 'azure-msi'", "oidc_token_file '/etc/passwd'"] {
         let e = w.error(&format!("CREATE USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS ({options})", w.server));
         assert_eq!(e.code, "42501", "{options}: {e}");
@@ -157,7 +185,8 @@ fn a_google_service_account_sends_an_id_token_for_the_workspace_and_an_access_to
     let token_uri = format!("{}/google/token", w.sim.url());
     map(&mut w, &format!("google_credentials '{}'", google_key(&token_uri, GOOGLE_ACCOUNT)));
     assert_eq!(w.count(Q), 12);
-    let google = ("/google/token".to_string(), "assertion=***&grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(), "valid", 200);
+    let google =
+        ("/google/token".to_string(), "assertion=***&grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(), "valid", 200);
     assert_eq!(log(&w), [google.clone(), google.clone(), runs_ok()], "an ID token and an access token, both accepted by the workspace");
     w.clear_requests();
     assert_eq!(w.count(Q), 12);
@@ -169,7 +198,12 @@ fn a_google_service_account_sends_an_id_token_for_the_workspace_and_an_access_to
 
     map(&mut w, &format!("google_credentials '{}'", google_key(&token_uri, "stranger@p.iam.gserviceaccount.com")));
     let e = w.error(Q);
-    assert!(e.code == "28000" && e.message.contains("google-credentials") && e.message.contains("HTTP 400 invalid_grant: Invalid grant: account not found"), "{e}");
+    assert!(
+        e.code == "28000"
+            && e.message.contains("google-credentials")
+            && e.message.contains("HTTP 400 invalid_grant: Invalid grant: account not found"),
+        "{e}"
+    );
     assert_no_secret(&e.everything(), &["PRIVATE KEY", &TEST_GOOGLE_KEY[40..80]]);
     let e = w.error(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET google_credentials '/etc/key.json')", w.server));
     assert!(e.code == "22023" && e.message.contains("not JSON"), "{e}");
@@ -223,8 +257,16 @@ fn a_databrickscfg_profile_gives_the_workspace_and_the_credentials() {
         ),
     )
     .unwrap();
-    let mut w = World::with_server_options("profile", sim, &format!("config_file '{}', profile 'sim', azure_login_url '{url}/entra'", file.display()));
-    w.db.batch_execute(&format!("DROP USER MAPPING FOR CURRENT_USER SERVER {s}; CREATE USER MAPPING FOR CURRENT_USER SERVER {s}", s = w.server)).unwrap();
+    let mut w = World::with_server_options(
+        "profile",
+        sim,
+        &format!("config_file '{}', profile 'sim', azure_login_url '{url}/entra'", file.display()),
+    );
+    w.db.batch_execute(&format!(
+        "DROP USER MAPPING FOR CURRENT_USER SERVER {s}; CREATE USER MAPPING FOR CURRENT_USER SERVER {s}",
+        s = w.server
+    ))
+    .unwrap();
     assert_eq!(w.count(Q), 12, "the profile's host and token");
     assert_eq!(w.requests().iter().map(|e| (e.deployment.as_str(), e.auth)).collect::<Vec<_>>(), [("dbc-east", "valid")]);
     w.clear_requests();
@@ -233,7 +275,10 @@ fn a_databrickscfg_profile_gives_the_workspace_and_the_credentials() {
     let paths: Vec<String> = w.requests().into_iter().map(|e| format!("{} {}", e.deployment, e.path)).collect();
     assert_eq!(paths[1..], [format!("dbc-west {BANK_RUNS}")]);
     assert!(paths[0].ends_with(&format!("/entra/{AZURE_TENANT}/oauth2/token")), "{paths:?}");
-    let check = w.rows(&format!("SELECT step, ok::text, detail FROM public.databricks_fdw_check('{}') WHERE step IN ('credentials', 'sign in')", w.server));
+    let check = w.rows(&format!(
+        "SELECT step, ok::text, detail FROM public.databricks_fdw_check('{}') WHERE step IN ('credentials', 'sign in')",
+        w.server
+    ));
     assert!(check[0][2].as_deref().unwrap().ends_with("(azure-client-secret) from the server's profile"), "{check:?}");
     assert_eq!(check[1][1].as_deref(), Some("true"), "{check:?}");
 
@@ -244,7 +289,10 @@ fn a_databrickscfg_profile_gives_the_workspace_and_the_credentials() {
     let e = w.error(&format!("ALTER SERVER {} OPTIONS (ADD workspace_url 'https://dbc-x.cloud.databricks.com')", w.server));
     assert!(e.message.contains("profile gives the workspace"), "{e}");
     let e = w.error(&format!("ALTER SERVER {} OPTIONS (SET profile 'prod')", w.server));
-    assert!(e.message.contains("\"prod\" is not a profile") && e.hint.as_deref() == Some("Profiles in the file: DEFAULT, sim, entra."), "{e}");
+    assert!(
+        e.message.contains("\"prod\" is not a profile") && e.hint.as_deref() == Some("Profiles in the file: DEFAULT, sim, entra."),
+        "{e}"
+    );
     std::fs::write(&file, "[sim]\nhost = x\ntoken dapi-SECRET-canary-12\n").unwrap();
     let e = w.error(Q);
     assert_eq!(e.code, "F0000", "{e}");
@@ -258,8 +306,14 @@ fn auth_type_typos_and_two_ways_at_once_are_refused_when_the_mapping_is_made() {
     let e = w.error(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (ADD auth_type 'azure_msi')", w.server));
     assert_eq!(e.code, "22023", "{e}");
     assert!(e.message.contains("unknown auth_type \"azure_msi\""), "{e}");
-    assert_eq!(e.hint.as_deref(), Some("Valid auth_types are: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials, file-oidc."));
-    let e = w.error(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (ADD azure_client_secret 'azure-SECRET-canary-13')", w.server));
+    assert_eq!(
+        e.hint.as_deref(),
+        Some("Valid auth_types are: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials, file-oidc.")
+    );
+    let e = w.error(&format!(
+        "ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (ADD azure_client_secret 'azure-SECRET-canary-13')",
+        w.server
+    ));
     assert_eq!(e.code, "HV00D", "{e}");
     assert!(e.message.contains("two ways to sign in: token (pat) and azure_client_secret (azure-client-secret)"), "{e}");
     assert_no_secret(&e.everything(), &["canary", TOKEN]);
@@ -276,18 +330,31 @@ fn the_check_says_which_method_signed_in_and_what_its_token_endpoint_said() {
     let url = format!("{}/entra", w.sim.url());
     server_option(&mut w, "azure_login_url", &url);
     let sign_in = |w: &mut World| {
-        let rows = w.rows(&format!("SELECT ok::text, detail, hint FROM public.databricks_fdw_check('{}') WHERE step = 'sign in'", w.server));
+        let rows =
+            w.rows(&format!("SELECT ok::text, detail, hint FROM public.databricks_fdw_check('{}') WHERE step = 'sign in'", w.server));
         rows.into_iter().next().unwrap_or_else(|| panic!("no sign in step"))
     };
     let row = sign_in(&mut w);
     assert_eq!(row[0].as_deref(), Some("true"));
     assert_eq!(row[1].as_deref(), Some("pat: the token is sent as it is (no token endpoint)"));
-    map(&mut w, &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret '{AZURE_CLIENT_SECRET}'"));
+    map(
+        &mut w,
+        &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret '{AZURE_CLIENT_SECRET}'"),
+    );
     let row = sign_in(&mut w);
     let endpoint = format!("{}/entra/{AZURE_TENANT}/oauth2/token", w.sim.url());
     assert_eq!(row[0].as_deref(), Some("true"), "{row:?}");
-    assert!(row[1].as_deref().unwrap().starts_with(&format!("azure-client-secret: the token endpoint {endpoint} answered; the token is renewed in ")), "{row:?}");
-    map(&mut w, &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret 'azure-SECRET-canary-14'"));
+    assert!(
+        row[1]
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("azure-client-secret: the token endpoint {endpoint} answered; the token is renewed in ")),
+        "{row:?}"
+    );
+    map(
+        &mut w,
+        &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret 'azure-SECRET-canary-14'"),
+    );
     let row = sign_in(&mut w);
     assert_eq!(row[0].as_deref(), Some("false"));
     assert!(row[1].as_deref().unwrap().contains("HTTP 401 invalid_client"), "{row:?}");

@@ -31,11 +31,14 @@ fn a_table_opens_without_where_by_listing_every_clean_room() {
     assert_eq!(firsts.len(), 5, "{firsts:?}");
     // Rows echo the room they came from.
     let rows = w.rows("SELECT clean_room_name, count(*) FROM task_runs GROUP BY 1 ORDER BY 1");
-    assert_eq!(rows, [
-        vec![Some("acme_x_retailer".into()), Some("57".into())],
-        vec![Some("bank_x_insurer".into()), Some("12".into())],
-        vec![Some("partners/2024 é".into()), Some("3".into())],
-    ]);
+    assert_eq!(
+        rows,
+        [
+            vec![Some("acme_x_retailer".into()), Some("57".into())],
+            vec![Some("bank_x_insurer".into()), Some("12".into())],
+            vec![Some("partners/2024 é".into()), Some("3".into())],
+        ]
+    );
     // Other conditions still go to the API, for every room.
     w.clear_requests();
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE notebook_name = 'risk_overlap'"), 12);
@@ -109,7 +112,8 @@ fn explain_shows_both_levels_and_analyze_counts_both() {
     let sent = w.requests().len();
     assert!(analyzed.iter().any(|l| l.trim() == format!("Requests: {sent}")), "{sent} requests: {analyzed:?}");
     // The single-object endpoint shows as what it is.
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE rooms (name text, owner text) SERVER {} OPTIONS (resource 'clean_rooms')", w.server)).unwrap();
+    w.db.batch_execute(&format!("CREATE FOREIGN TABLE rooms (name text, owner text) SERVER {} OPTIONS (resource 'clean_rooms')", w.server))
+        .unwrap();
     let plan = w.explain("SELECT * FROM rooms WHERE name = 'acme_x_retailer'");
     assert!(plan.contains("Databricks: GET /api/2.0/clean-rooms/{name}"), "{plan}");
 }
@@ -117,7 +121,10 @@ fn explain_shows_both_levels_and_analyze_counts_both() {
 #[test]
 fn joins_keep_their_plans_and_work_without_nested_loops() {
     let mut w = World::new("bi_joins");
-    w.db.batch_execute("CREATE TABLE my_rooms (name text); INSERT INTO my_rooms VALUES ('acme_x_retailer'), ('bank_x_insurer'); ANALYZE my_rooms;").unwrap();
+    w.db.batch_execute(
+        "CREATE TABLE my_rooms (name text); INSERT INTO my_rooms VALUES ('acme_x_retailer'), ('bank_x_insurer'); ANALYZE my_rooms;",
+    )
+    .unwrap();
     let sql = "SELECT count(*) FROM my_rooms r JOIN task_runs t ON t.clean_room_name = r.name";
     let plan = w.explain(sql);
     assert!(plan.contains("Pushed: clean_room_name = r.name"), "a join supplying the room is cheaper: {plan}");

@@ -100,7 +100,10 @@ fn a_role_never_reads_what_another_roles_credentials_fetched() {
     let auths: Vec<&str> = w.requests().iter().map(|e| e.auth).collect();
     assert_eq!(auths, ["valid", "invalid", "valid"], "one request per distinct credentials");
     other.batch_execute("RESET ROLE").unwrap();
-    w.db.batch_execute("DROP OWNED BY dash_second, dash_wrong, dash_none; DROP ROLE dash_second; DROP ROLE dash_wrong; DROP ROLE dash_none").unwrap();
+    w.db.batch_execute(
+        "DROP OWNED BY dash_second, dash_wrong, dash_none; DROP ROLE dash_second; DROP ROLE dash_wrong; DROP ROLE dash_none",
+    )
+    .unwrap();
 }
 
 #[test]
@@ -121,7 +124,10 @@ fn three_sessions_share_one_request_budget() {
             most_waiting = most_waiting.max(row[6]);
         }
         let waiting: i64 = watcher
-            .query_one("SELECT coalesce(max(backends_waiting), 0)::bigint FROM public.databricks_fdw_cluster_stats() WHERE server = $1", &[&w.server])
+            .query_one(
+                "SELECT coalesce(max(backends_waiting), 0)::bigint FROM public.databricks_fdw_cluster_stats() WHERE server = $1",
+                &[&w.server],
+            )
             .unwrap()
             .get(0);
         most_waiting = most_waiting.max(waiting);
@@ -138,7 +144,13 @@ fn three_sessions_share_one_request_budget() {
     let busiest = times.iter().map(|&t| times.iter().filter(|&&u| u >= t && u < t + 1_000_000).count()).max().unwrap();
     assert!(busiest <= 30, "{busiest} requests within one second");
     assert!(most_waiting >= 2, "backends waiting seen: {most_waiting}");
-    let waiting: i64 = watcher.query_one("SELECT coalesce(max(backends_waiting), 0)::bigint FROM public.databricks_fdw_cluster_stats() WHERE server = $1", &[&w.server]).unwrap().get(0);
+    let waiting: i64 = watcher
+        .query_one(
+            "SELECT coalesce(max(backends_waiting), 0)::bigint FROM public.databricks_fdw_cluster_stats() WHERE server = $1",
+            &[&w.server],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(waiting, 0, "nobody waits once the queries are done");
 }
 
@@ -165,7 +177,11 @@ fn a_429_to_one_session_holds_the_others() {
     let held = Duration::from_micros(other.at_us - refused);
     assert!(held >= Duration::from_millis(1900), "the other session's request left {held:?} after the 429");
     let row = cluster(&mut b, &w.server, "task_runs").unwrap();
-    assert_eq!((row[0] - before[0], row[1] - before[1], row[3] - before[3]), (2, 3, 1), "two scans, three requests, one of them refused with 429");
+    assert_eq!(
+        (row[0] - before[0], row[1] - before[1], row[3] - before[3]),
+        (2, 3, 1),
+        "two scans, three requests, one of them refused with 429"
+    );
 }
 
 #[test]

@@ -9,9 +9,8 @@ const ACME: &str = "acme_x_retailer";
 #[test]
 fn the_seed_query_returns_every_run_of_the_room_across_pages() {
     let mut w = World::paged("seed");
-    let rows = w
-        .db
-        .query(
+    let rows =
+        w.db.query(
             "SELECT notebook_name, notebook_job_run_state->>'result_state', start_time, clean_room_name, deployment_name
              FROM task_runs WHERE clean_room_name = 'acme_x_retailer'",
             &[],
@@ -67,7 +66,10 @@ fn every_column_matches_the_fixture_and_missing_fields_are_null() {
 fn count_star_and_column_subsets_work() {
     let mut w = World::new("count");
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"), 57);
-    assert_eq!(w.count("SELECT count(run_duration) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"), fixture_runs(ACME).iter().filter(|r| r.get("run_duration").is_some()).count() as i64);
+    assert_eq!(
+        w.count("SELECT count(run_duration) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"),
+        fixture_runs(ACME).iter().filter(|r| r.get("run_duration").is_some()).count() as i64
+    );
     let failed = fixture_runs(ACME).iter().filter(|r| r["notebook_job_run_state"]["result_state"] == "FAILED").count() as i64;
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_job_run_state->>'result_state' = 'FAILED'"), failed);
 }
@@ -103,7 +105,8 @@ fn a_missing_clean_room_is_a_404_error_with_the_api_message() {
 #[test]
 fn a_wrong_token_is_an_authorization_error_that_never_shows_the_token() {
     let mut w = World::new("badtoken");
-    w.db.batch_execute(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET token 'dapi-wrong-secret-42')", w.server)).unwrap();
+    w.db.batch_execute(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET token 'dapi-wrong-secret-42')", w.server))
+        .unwrap();
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "28000", "{e}");
     assert!(e.message.contains("HTTP 401"), "{e}");
@@ -129,7 +132,12 @@ fn a_role_without_a_user_mapping_is_told_how_to_create_one() {
 fn clean_room_names_are_sent_as_one_encoded_path_segment() {
     let mut w = World::new("encoding");
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'partners/2024 é'"), 3);
-    let names: Vec<String> = w.db.query("SELECT DISTINCT clean_room_name FROM task_runs WHERE clean_room_name = 'partners/2024 é'", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    let names: Vec<String> =
+        w.db.query("SELECT DISTINCT clean_room_name FROM task_runs WHERE clean_room_name = 'partners/2024 é'", &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
     assert_eq!(names, ["partners/2024 é"]);
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = '../../api/2.0/clean-rooms'");
     assert_eq!(e.code, "42704", "{e}");
@@ -145,7 +153,10 @@ fn clean_room_names_are_sent_as_one_encoded_path_segment() {
 fn notebook_name_is_sent_as_a_query_parameter() {
     let mut w = World::new("notebook");
     let expected = fixture_runs(ACME).iter().filter(|r| r["notebook_name"] == "reach_frequency").count() as i64;
-    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'reach_frequency'"), expected);
+    assert_eq!(
+        w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'reach_frequency'"),
+        expected
+    );
     assert_eq!(w.requests()[0].query, "notebook_name=reach_frequency");
 }
 
@@ -173,7 +184,15 @@ fn empty_results_and_both_ends_of_a_listing() {
 fn in_lists_make_one_listing_per_value_and_skip_nulls() {
     let mut w = World::new("inlist");
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name IN ('acme_x_retailer', 'bank_x_insurer', NULL)"), 69);
-    let rooms: Vec<String> = w.db.query("SELECT DISTINCT clean_room_name FROM task_runs WHERE clean_room_name = ANY($1) ORDER BY 1", &[&vec!["bank_x_insurer", "empty_room"]]).unwrap().iter().map(|r| r.get(0)).collect();
+    let rooms: Vec<String> =
+        w.db.query(
+            "SELECT DISTINCT clean_room_name FROM task_runs WHERE clean_room_name = ANY($1) ORDER BY 1",
+            &[&vec!["bank_x_insurer", "empty_room"]],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
     assert_eq!(rooms, ["bank_x_insurer"]);
 }
 
@@ -228,7 +247,13 @@ fn query_cancel_interrupts_a_hung_request_and_the_session_goes_on() {
         let mut other = connect();
         // Wait until the request is in flight, then cancel the backend that waits on it.
         for _ in 0..200 {
-            let waiting: i64 = other.query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%acme_x_retailer%' AND state = 'active'", &[&pid]).unwrap().get(0);
+            let waiting: i64 = other
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%acme_x_retailer%' AND state = 'active'",
+                    &[&pid],
+                )
+                .unwrap()
+                .get(0);
             if waiting == 1 {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 return other.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap().get::<_, bool>(0);
@@ -279,21 +304,40 @@ fn declared_types_drive_conversion() {
 #[test]
 fn a_value_the_declared_type_cannot_hold_names_the_column_and_the_json_type() {
     let mut w = World::new("badtype");
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE wrong (clean_room_name text, notebook_job_run_state bigint) SERVER {} OPTIONS (resource 'task_runs')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE wrong (clean_room_name text, notebook_job_run_state bigint) SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ))
+    .unwrap();
     let e = w.error("SELECT notebook_job_run_state FROM wrong WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "HV004", "{e}");
     assert!(e.message.contains("column \"notebook_job_run_state\" of foreign table \"wrong\"") && e.message.contains("JSON object"), "{e}");
     // Not asking for the column means not converting it.
     assert_eq!(w.count("SELECT count(*) FROM wrong WHERE clean_room_name = 'acme_x_retailer'"), 57);
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE narrow (clean_room_name text, start_time smallint) SERVER {} OPTIONS (resource 'task_runs')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE narrow (clean_room_name text, start_time smallint) SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ))
+    .unwrap();
     let e = w.error("SELECT start_time FROM narrow WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "22003", "{e}");
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE uuids (clean_room_name text, notebook_name uuid) SERVER {} OPTIONS (resource 'task_runs')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE uuids (clean_room_name text, notebook_name uuid) SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ))
+    .unwrap();
     // The type's own input function decides, with its own SQLSTATE; the context names the column.
     let e = w.error("SELECT notebook_name FROM uuids WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "22P02", "{e}");
-    assert!(e.message.contains("uuid") && e.context.as_deref().unwrap_or("").contains("column \"notebook_name\" of foreign table \"uuids\""), "{e}");
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE short (clean_room_name text, notebook_etag varchar(8)) SERVER {} OPTIONS (resource 'task_runs')", w.server)).unwrap();
+    assert!(
+        e.message.contains("uuid") && e.context.as_deref().unwrap_or("").contains("column \"notebook_name\" of foreign table \"uuids\""),
+        "{e}"
+    );
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE short (clean_room_name text, notebook_etag varchar(8)) SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ))
+    .unwrap();
     let e = w.error("SELECT notebook_etag FROM short WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "22001", "{e}");
     assert!(e.message.contains("character varying(8)") && e.context.as_deref().unwrap_or("").contains("column \"notebook_etag\""), "{e}");
@@ -302,7 +346,11 @@ fn a_value_the_declared_type_cannot_hold_names_the_column_and_the_json_type() {
 #[test]
 fn unknown_columns_are_refused_at_the_first_scan() {
     let mut w = World::new("unknowncol");
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE typo (clean_room_name text, notebok_name text) SERVER {} OPTIONS (resource 'task_runs')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE typo (clean_room_name text, notebok_name text) SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ))
+    .unwrap();
     let e = w.error("SELECT * FROM typo WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "HV007", "{e}");
     assert!(e.message.contains("\"notebok_name\""), "{e}");
@@ -325,7 +373,10 @@ fn the_validator_refuses_unknown_options_and_misplaced_secrets() {
     assert!(e.message.contains("resource"), "{e}");
     let e = w.error(&format!("CREATE FOREIGN TABLE badres (clean_room_name text) SERVER {} OPTIONS (resource 'task_run')", w.server));
     assert!(e.message.contains("task_runs"), "{e}");
-    let e = w.error(&format!("CREATE FOREIGN TABLE badpage (clean_room_name text) SERVER {} OPTIONS (resource 'task_runs', page_size 'ten')", w.server));
+    let e = w.error(&format!(
+        "CREATE FOREIGN TABLE badpage (clean_room_name text) SERVER {} OPTIONS (resource 'task_runs', page_size 'ten')",
+        w.server
+    ));
     assert_eq!(e.code, "22023", "{e}");
     let e = w.error(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (ADD secret 'x')", w.server));
     assert!(e.hint.unwrap().contains("token"));
@@ -334,7 +385,10 @@ fn the_validator_refuses_unknown_options_and_misplaced_secrets() {
 #[test]
 fn prepared_statements_run_fifty_times_with_changing_parameters() {
     let mut w = World::new("prepared");
-    let stmt = w.db.prepare("SELECT count(*), min(clean_room_name) FROM task_runs WHERE clean_room_name = $1 AND notebook_name IS DISTINCT FROM $2").unwrap();
+    let stmt = w
+        .db
+        .prepare("SELECT count(*), min(clean_room_name) FROM task_runs WHERE clean_room_name = $1 AND notebook_name IS DISTINCT FROM $2")
+        .unwrap();
     let rooms = [(ACME, 57i64), ("bank_x_insurer", 12), ("empty_room", 0), ("partners/2024 é", 3)];
     for i in 0..50 {
         let (room, expected) = rooms[i % rooms.len()];
@@ -385,7 +439,10 @@ fn a_plpgsql_loop_runs_the_cached_query_again_and_again() {
 #[test]
 fn values_from_subqueries_and_outer_rows_reach_the_request() {
     let mut w = World::new("subquery");
-    w.db.batch_execute("CREATE TABLE my_rooms (name text, owner text); INSERT INTO my_rooms VALUES ('acme_x_retailer', 'ann'), ('bank_x_insurer', 'bob')").unwrap();
+    w.db.batch_execute(
+        "CREATE TABLE my_rooms (name text, owner text); INSERT INTO my_rooms VALUES ('acme_x_retailer', 'ann'), ('bank_x_insurer', 'bob')",
+    )
+    .unwrap();
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = (SELECT name FROM my_rooms WHERE owner = 'bob')"), 12);
     let rows = w
         .db
@@ -398,14 +455,22 @@ fn values_from_subqueries_and_outer_rows_reach_the_request() {
 #[test]
 fn deployment_name_is_echoed_and_filters_by_workspace() {
     let mut w = World::new("deploy");
-    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name = 'dbc-abcd0123-a1bc'"), 12);
+    assert_eq!(
+        w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name = 'dbc-abcd0123-a1bc'"),
+        12
+    );
     w.clear_requests();
     // This server is one workspace: asking for another one needs no request at all.
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name = 'dbc-other'"), 0);
     assert!(w.requests().is_empty());
     // With {deployment_name} in the URL, the value chooses the workspace.
     w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (SET workspace_url '{}/ws/{{deployment_name}}')", w.server, w.sim.url())).unwrap();
-    let rows = w.db.query("SELECT DISTINCT deployment_name FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name = 'dbc-west'", &[]).unwrap();
+    let rows =
+        w.db.query(
+            "SELECT DISTINCT deployment_name FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name = 'dbc-west'",
+            &[],
+        )
+        .unwrap();
     assert_eq!(rows[0].get::<_, String>(0), "dbc-west");
     assert_eq!(w.requests()[0].deployment, "dbc-west");
     let before = w.requests().len();

@@ -12,7 +12,8 @@ const ACME: &str = "acme_x_retailer";
 const BANK: &str = "bank_x_insurer";
 const PARTNERS: &str = "partners/2024 é";
 /// Per-room tables and how many rows the shipped fixture holds in each, over all rooms.
-const PER_ROOM: [(&str, i64); 5] = [("task_runs", 72), ("clean_room_task_runs", 83), ("assets", 17), ("asset_revisions", 7), ("auto_approval_rules", 6)];
+const PER_ROOM: [(&str, i64); 5] =
+    [("task_runs", 72), ("clean_room_task_runs", 83), ("assets", 17), ("asset_revisions", 7), ("auto_approval_rules", 6)];
 
 /// The rest of the service next to the world's own `task_runs`.
 fn import_the_service(w: &mut World) {
@@ -50,7 +51,12 @@ fn a_fixed_ip_url_without_deployment_name_lists_every_room_of_every_table() {
     let mut w = world_on_a_bare_ip("er_ip_all", Config::with_fixture());
     import_the_service(&mut w);
     assert_every_table_is_whole(&mut w);
-    let reach = fixture_runs(ACME).iter().chain(&fixture_runs(BANK)).chain(&fixture_runs(PARTNERS)).filter(|r| r["notebook_name"] == "reach_frequency").count() as i64;
+    let reach = fixture_runs(ACME)
+        .iter()
+        .chain(&fixture_runs(BANK))
+        .chain(&fixture_runs(PARTNERS))
+        .filter(|r| r["notebook_name"] == "reach_frequency")
+        .count() as i64;
     assert!(reach > 0, "the fixture has reach_frequency runs");
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE notebook_name = 'reach_frequency'"), reach);
     assert_eq!(w.count("SELECT count(deployment_name) FROM task_runs"), 0, "no deployment: the column is NULL");
@@ -83,7 +89,10 @@ fn a_delete_without_a_room_on_a_fixed_ip_url_deletes_every_rule() {
 /// `want` holds two rooms: 12 + 3 runs, one page each.
 fn want_table(w: &mut World, temporary: bool) {
     let kind = if temporary { "TEMP " } else { "" };
-    w.db.batch_execute(&format!("DROP TABLE IF EXISTS want; CREATE {kind}TABLE want (name text); INSERT INTO want VALUES ('{BANK}'), ('{PARTNERS}')")).unwrap();
+    w.db.batch_execute(&format!(
+        "DROP TABLE IF EXISTS want; CREATE {kind}TABLE want (name text); INSERT INTO want VALUES ('{BANK}'), ('{PARTNERS}')"
+    ))
+    .unwrap();
 }
 
 const JOIN: &str = "SELECT count(*) FROM want w JOIN task_runs t ON t.clean_room_name = w.name";
@@ -185,7 +194,9 @@ fn an_endpoint_the_workspace_does_not_have_is_an_error_not_an_empty_table() {
     let mut w = World::new("er_endpoint");
     import_the_service(&mut w);
     w.fault(json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"}));
-    for sql in ["SELECT count(*) FROM clean_room_task_runs", "SELECT count(*) FROM clean_room_task_runs WHERE clean_room_name = 'bank_x_insurer'"] {
+    for sql in
+        ["SELECT count(*) FROM clean_room_task_runs", "SELECT count(*) FROM clean_room_task_runs WHERE clean_room_name = 'bank_x_insurer'"]
+    {
         let e = w.error(sql);
         assert!(e.message.contains("ENDPOINT_NOT_FOUND"), "{sql}: {e}");
     }
@@ -280,7 +291,9 @@ fn without_allowed_deployments_only_the_named_ones_are_read_and_other_conditions
     }
     // A join or semi-join on the column: the planner may hand the scan the values (then every
     // named deployment is read) or not (then it is an error); never the default's rows alone.
-    for condition in ["WHERE deployment_name IN (SELECT name FROM deps)", "WHERE EXISTS (SELECT 1 FROM deps d WHERE d.name = t.deployment_name)"] {
+    for condition in
+        ["WHERE deployment_name IN (SELECT name FROM deps)", "WHERE EXISTS (SELECT 1 FROM deps d WHERE d.name = t.deployment_name)"]
+    {
         match w.db.query(&format!("SELECT deployment_name, count(*) FROM task_runs t {condition} GROUP BY 1 ORDER BY 1"), &[]) {
             Ok(rows) => assert_eq!(rows.len(), 2, "{condition}: both deployments"),
             Err(e) => assert_eq!(DbError::from(e).code, "HV002", "{condition}"),
@@ -296,7 +309,9 @@ fn without_allowed_deployments_a_semi_join_on_deployment_name_through_partitions
     parted_table(&mut w);
     let sql = "SELECT deployment_name, count(*) FROM parted t WHERE t.clean_room_name IN ('acme_x_retailer', 'bank_x_insurer') AND t.deployment_name IN (SELECT name FROM deps) GROUP BY 1 ORDER BY 1";
     match w.db.query(sql, &[]) {
-        Ok(rows) => assert_eq!(rows.len(), 2, "both deployments, or HV002: {:?}", rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()),
+        Ok(rows) => {
+            assert_eq!(rows.len(), 2, "both deployments, or HV002: {:?}", rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>())
+        }
         Err(e) => assert_eq!(DbError::from(e).code, "HV002"),
     }
 }
@@ -316,7 +331,12 @@ fn items_without_a_usable_name_are_skipped_with_a_warning() {
             "{table}: {warnings:?}"
         );
     }
-    let followed: Vec<String> = w.requests().into_iter().map(|e| e.path).filter(|p| ["/null/", "/7/", "//", "/./", "/../", "/%2E"].iter().any(|bad| p.contains(bad))).collect();
+    let followed: Vec<String> = w
+        .requests()
+        .into_iter()
+        .map(|e| e.path)
+        .filter(|p| ["/null/", "/7/", "//", "/./", "/../", "/%2E"].iter().any(|bad| p.contains(bad)))
+        .collect();
     assert!(followed.is_empty(), "{followed:?}");
 }
 
@@ -371,7 +391,12 @@ fn max_listings_bounds_the_fan_out_too() {
 fn a_plain_count_is_costed_below_jit() {
     let mut w = World::new("er_jit");
     let plan = w.explain("SELECT count(*) FROM task_runs");
-    let total: f64 = plan.split("..").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no cost in {plan}"));
+    let total: f64 = plan
+        .split("..")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no cost in {plan}"));
     assert!(total < 100_000.0, "total cost {total}: {plan}");
     let analyzed = w.plan_lines("ANALYZE", "SELECT count(*) FROM task_runs").join("\n");
     assert!(!analyzed.contains("JIT:"), "{analyzed}");

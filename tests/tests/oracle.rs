@@ -26,7 +26,13 @@ fn context<'a>(c: &Configuration, setup: &'a Setup, rules: &Rules) -> Context<'a
         want: &setup.want,
         deployment_values: c.deployment_values(),
         // Upstream faults are judged on queries that always make their requests.
-        deployment_percent: if c.fault() != Fault::None { 0 } else if c.url == Url::Template { 50 } else { 15 },
+        deployment_percent: if c.fault() != Fault::None {
+            0
+        } else if c.url == Url::Template {
+            50
+        } else {
+            15
+        },
         join_clean_rooms: !c.lists_unfollowable_rooms() && rules.deployments != DeploymentMode::DefaultOnly,
     }
 }
@@ -59,7 +65,14 @@ fn run_queries(c: Configuration, default: usize) {
         outcomes.len() - compared,
         started.elapsed().as_secs_f64()
     );
-    assert!(failures.is_empty(), "{} of {count} queries failed in configuration {:?} (seed {}):\n\n{}", failures.len(), c, rng::seed(), failures.iter().take(8).cloned().collect::<Vec<_>>().join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} queries failed in configuration {:?} (seed {}):\n\n{}",
+        failures.len(),
+        c,
+        rng::seed(),
+        failures.iter().take(8).cloned().collect::<Vec<_>>().join("\n\n")
+    );
     // An oracle whose queries all come back empty compares nothing.
     assert!(compared == 0 || with_rows * 2 >= compared, "only {with_rows} of {compared} compared queries returned rows");
 }
@@ -81,7 +94,12 @@ fn fixed_localhost_url_without_deployment_name() {
 
 #[test]
 fn template_url_with_allowed_deployments() {
-    run_configuration(Configuration { url: Url::Template, deployment_name: Some("a"), allowed: true, ..Configuration::base("template_allowed") });
+    run_configuration(Configuration {
+        url: Url::Template,
+        deployment_name: Some("a"),
+        allowed: true,
+        ..Configuration::base("template_allowed")
+    });
 }
 
 #[test]

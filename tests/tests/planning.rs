@@ -24,7 +24,8 @@ fn requests(w: &World) -> Vec<(String, String)> {
 }
 
 fn first_pages(w: &World) -> Vec<String> {
-    let mut p: Vec<String> = w.requests().into_iter().filter(|e| !e.query.contains("page_token")).map(|e| format!("{}?{}", e.path, e.query)).collect();
+    let mut p: Vec<String> =
+        w.requests().into_iter().filter(|e| !e.query.contains("page_token")).map(|e| format!("{}?{}", e.path, e.query)).collect();
     p.sort();
     p
 }
@@ -45,8 +46,18 @@ fn a_join_with_a_local_table_runs_one_listing_per_distinct_outer_value() {
     assert!(plan.contains("Pushed: clean_room_name = r.name"), "{plan}");
     assert!(w.requests().is_empty(), "EXPLAIN makes no request");
     let rows = w.rows(sql);
-    assert_eq!(rows, [vec![Some("ann".into()), Some("57".into())], vec![Some("bea".into()), Some("12".into())], vec![Some("bob".into()), Some("12".into())]]);
-    assert_eq!(first_pages(&w), [format!("{}?", runs_path(ACME)), format!("{}?", runs_path("bank_x_insurer")), format!("{}?", runs_path("empty_room"))]);
+    assert_eq!(
+        rows,
+        [
+            vec![Some("ann".into()), Some("57".into())],
+            vec![Some("bea".into()), Some("12".into())],
+            vec![Some("bob".into()), Some("12".into())]
+        ]
+    );
+    assert_eq!(
+        first_pages(&w),
+        [format!("{}?", runs_path(ACME)), format!("{}?", runs_path("bank_x_insurer")), format!("{}?", runs_path("empty_room"))]
+    );
     assert_eq!(w.requests().len(), 3 + 1 + 1, "acme has three pages, the others one each");
     let analyzed = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF", sql);
     assert!(analyzed.iter().any(|l| l.contains("Listings From Cache: 1")), "{analyzed:?}");
@@ -117,7 +128,13 @@ fn in_lists_and_any_arrays_make_the_cartesian_product_of_listings() {
          GROUP BY 1, 2 ORDER BY 1, 2",
     );
     let reach = fixture_runs(ACME).iter().filter(|r| r["notebook_name"] == "reach_frequency").count();
-    assert_eq!(rows, [vec![Some(ACME.into()), Some("reach_frequency".into()), Some(reach.to_string())], vec![Some("bank_x_insurer".into()), Some("risk_overlap".into()), Some("12".into())]]);
+    assert_eq!(
+        rows,
+        [
+            vec![Some(ACME.into()), Some("reach_frequency".into()), Some(reach.to_string())],
+            vec![Some("bank_x_insurer".into()), Some("risk_overlap".into()), Some("12".into())]
+        ]
+    );
     assert_eq!(
         requests(&w),
         [
@@ -183,7 +200,8 @@ fn explain_shows_request_and_pushed_conditions_and_makes_no_request() {
     assert!(w.requests().is_empty());
     let plan = w.explain("SELECT * FROM task_runs WHERE clean_room_name IN ('a', 'b')");
     assert!(plan.contains("Pushed: clean_room_name = ANY ('{a,b}')"), "{plan}");
-    let analyzed = w.plan_lines("ANALYZE, VERBOSE, COSTS OFF, TIMING OFF", "SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
+    let analyzed =
+        w.plan_lines("ANALYZE, VERBOSE, COSTS OFF, TIMING OFF", "SELECT * FROM task_runs WHERE clean_room_name = 'acme_x_retailer'");
     for line in ["Requests: 3", "Pages: 3", "Bytes Received: "] {
         assert!(analyzed.iter().any(|l| l.trim_start().starts_with(line)), "{line}: {analyzed:?}");
     }

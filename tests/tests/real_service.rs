@@ -30,7 +30,11 @@ fn a_room_of_runs_is_one_page_and_every_request_asks_for_json() {
 #[test]
 fn assets_are_listed_without_page_size_and_only_notebooks_have_revisions() {
     let mut w = World::new("assets_shapes");
-    w.db.batch_execute(&format!("IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (assets, asset_revisions) FROM SERVER {} INTO {}", w.server, w.schema)).unwrap();
+    w.db.batch_execute(&format!(
+        "IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (assets, asset_revisions) FROM SERVER {} INTO {}",
+        w.server, w.schema
+    ))
+    .unwrap();
     // The option is refused where the endpoint takes none.
     let e = w.error("ALTER FOREIGN TABLE assets OPTIONS (ADD page_size '10')");
     assert_eq!(e.code, "22023", "{e}");

@@ -52,7 +52,9 @@ fn slow_down_codes_connection_resets_and_timeouts_are_retried() {
 #[test]
 fn errors_the_same_request_would_get_again_are_not_retried() {
     let mut w = World::new("no_retry");
-    for (status, code) in [(400, "INVALID_PARAMETER_VALUE"), (403, "PERMISSION_DENIED"), (404, "RESOURCE_DOES_NOT_EXIST"), (500, "INTERNAL_ERROR")] {
+    for (status, code) in
+        [(400, "INVALID_PARAMETER_VALUE"), (403, "PERMISSION_DENIED"), (404, "RESOURCE_DOES_NOT_EXIST"), (500, "INTERNAL_ERROR")]
+    {
         w.clear_requests();
         w.sim.state.disarm_all();
         w.fault(json!({"room": BANK, "kind": "status", "status": status, "error_code": code}));
@@ -143,7 +145,10 @@ fn bad_responses_are_clear_errors_and_the_backend_lives_on() {
 #[test]
 fn a_field_of_the_wrong_type_names_the_column() {
     let mut config = Config::with_fixture();
-    let odd = Dataset::from_fixture_json(r#"{"clean_rooms":[{"name":"odd","runs":[{"notebook_name":"nb","start_time":"yesterday","run_duration":12}]}]}"#).unwrap();
+    let odd = Dataset::from_fixture_json(
+        r#"{"clean_rooms":[{"name":"odd","runs":[{"notebook_name":"nb","start_time":"yesterday","run_duration":12}]}]}"#,
+    )
+    .unwrap();
     config.data.rooms.extend(odd.rooms);
     let mut w = World::with_config("wrong_type", config);
     let e = w.error("SELECT start_time FROM task_runs WHERE clean_room_name = 'odd'");

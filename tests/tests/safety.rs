@@ -16,14 +16,20 @@ fn notebook_params(w: &World) -> Vec<String> {
 fn only_exact_text_equality_is_pushed_down() {
     let mut w = World::new("shippable");
     // Plain text equality is pushed: the API filters by notebook.
-    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'attribution_model'"), 19);
+    assert_eq!(
+        w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'attribution_model'"),
+        19
+    );
     assert_eq!(notebook_params(&w), ["notebook_name=attribution_model"]);
 
     // A case-insensitive comparison is Postgres's to make: every run is fetched and filtered.
     w.clear_requests();
     // (citext's operators must be on the search path, or = compares as text.)
     w.db.batch_execute(&format!("CREATE EXTENSION IF NOT EXISTS citext SCHEMA public; SET search_path = {}, public", w.schema)).unwrap();
-    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name::citext = 'ATTRIBUTION_MODEL'"), 19);
+    assert_eq!(
+        w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name::citext = 'ATTRIBUTION_MODEL'"),
+        19
+    );
     assert!(notebook_params(&w).is_empty(), "{:?}", notebook_params(&w));
 
     // char(n) ignores trailing blanks; the API would not.
@@ -32,14 +38,22 @@ fn only_exact_text_equality_is_pushed_down() {
         w.server
     ))
     .unwrap();
-    assert_eq!(w.count("SELECT count(*) FROM runs_char WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'attribution_model   '"), 19);
+    assert_eq!(
+        w.count("SELECT count(*) FROM runs_char WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'attribution_model   '"),
+        19
+    );
     assert!(notebook_params(&w).is_empty());
 
     if !w.create_icu_collation() {
         eprintln!("skipped: the nondeterministic-collation part needs ICU, which this PostgreSQL build lacks");
         return;
     }
-    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'ATTRIBUTION_MODEL' COLLATE ci"), 19);
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = 'ATTRIBUTION_MODEL' COLLATE ci"
+        ),
+        19
+    );
     assert!(notebook_params(&w).is_empty());
     // Under such a collation the room cannot be sent: every room is listed and Postgres
     // compares (not a 404, not 0 rows).
@@ -64,7 +78,11 @@ fn a_partition_only_returns_rows_of_its_bound() {
     assert!(firsts.iter().all(|p| p.contains(ACME) || p.contains("bank_x_insurer")), "{firsts:?}");
 
     // A default partition cannot push its bound, but still keeps only its own rows.
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE runs_rest PARTITION OF runs_by_room DEFAULT SERVER {} OPTIONS (resource 'task_runs')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE runs_rest PARTITION OF runs_by_room DEFAULT SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ))
+    .unwrap();
     assert_eq!(w.count("SELECT count(*) FROM runs_by_room WHERE clean_room_name IN ('acme_x_retailer', 'partners/2024 é')"), 57 + 3);
 }
 
@@ -93,7 +111,10 @@ fn numbers_are_never_clamped_rounded_or_made_infinite() {
     // Whole numbers written as decimals are exact and fine.
     w.sim.state.disarm_all();
     w.fault(json!({"room": "bank_x_insurer", "kind": "field_value", "field": "run_duration", "raw": "9223372036854775807.000"}));
-    assert_eq!(w.rows("SELECT DISTINCT run_duration FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"), [vec![Some("9223372036854775807".into())]]);
+    assert_eq!(
+        w.rows("SELECT DISTINCT run_duration FROM task_runs WHERE clean_room_name = 'bank_x_insurer'"),
+        [vec![Some("9223372036854775807".into())]]
+    );
 }
 
 #[test]
@@ -179,7 +200,8 @@ fn an_absurd_token_lifetime_neither_panics_nor_hangs() {
 fn an_announced_length_is_never_trusted_with_an_allocation() {
     let mut w = World::new("announced_length");
     // A single object is read whole: refused on the announcement alone.
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE rooms (name text, owner text) SERVER {} OPTIONS (resource 'clean_rooms')", w.server)).unwrap();
+    w.db.batch_execute(&format!("CREATE FOREIGN TABLE rooms (name text, owner text) SERVER {} OPTIONS (resource 'clean_rooms')", w.server))
+        .unwrap();
     w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "announced_length", "bytes": 17_179_869_184u64}));
     let e = w.error("SELECT * FROM rooms WHERE name = 'bank_x_insurer'");
     assert!(e.message.contains("max_response_bytes"), "{e}");
@@ -231,7 +253,10 @@ fn the_check_function_needs_usage_and_a_databricks_server() {
     assert_eq!(row[1].as_deref(), Some("f"));
     assert!(row[2].as_deref().unwrap().contains("permission denied"), "{row:?}");
     assert!(w.requests().is_empty(), "nothing was signed in");
-    w.db.batch_execute("DROP SERVER check_other; DROP FOREIGN DATA WRAPPER check_other_fdw; DROP OWNED BY check_nouse; DROP ROLE check_nouse").unwrap();
+    w.db.batch_execute(
+        "DROP SERVER check_other; DROP FOREIGN DATA WRAPPER check_other_fdw; DROP OWNED BY check_nouse; DROP ROLE check_nouse",
+    )
+    .unwrap();
 }
 
 #[test]

@@ -54,7 +54,10 @@ fn the_public_mapping_is_the_fallback_and_a_role_s_own_mapping_wins() {
     assert!(e.hint.unwrap().contains("FOR PUBLIC"));
     // A role cannot read another role's credentials from the catalog.
     w.db.batch_execute(&format!("SET ROLE {role}")).unwrap();
-    let visible = w.rows(&format!("SELECT count(*) FROM pg_user_mappings WHERE srvname = '{}' AND umoptions IS NOT NULL AND usename <> '{role}'", w.server));
+    let visible = w.rows(&format!(
+        "SELECT count(*) FROM pg_user_mappings WHERE srvname = '{}' AND umoptions IS NOT NULL AND usename <> '{role}'",
+        w.server
+    ));
     assert_eq!(visible[0][0].as_deref(), Some("0"));
     w.db.batch_execute(&format!("RESET ROLE; DROP OWNED BY {role}; DROP ROLE {role}")).unwrap();
 }
@@ -78,7 +81,11 @@ fn oauth_tokens_are_issued_reused_renewed_and_refreshed_after_a_401() {
     w.clear_requests();
     w.sim.state.expire_issued_tokens();
     assert_eq!(w.count(q), 12);
-    assert_eq!(paths(&w), [(format!("/api/2.0/clean-rooms/{BANK}/runs"), "expired", 401), token_request.clone(), bank_runs()], "refresh after 401");
+    assert_eq!(
+        paths(&w),
+        [(format!("/api/2.0/clean-rooms/{BANK}/runs"), "expired", 401), token_request.clone(), bank_runs()],
+        "refresh after 401"
+    );
 
     // Near the end of its lifetime the token is renewed before it is used.
     w.clear_requests();
@@ -150,7 +157,10 @@ fn one_query_spans_several_workspaces_and_only_allowed_ones() {
     assert_eq!(w.sim.state.peak_in_flight(), 2, "both workspaces at once");
     w.clear_requests();
     // Without a condition, every allowed deployment: the table holds all of them.
-    assert_eq!(w.rows("SELECT DISTINCT deployment_name FROM task_runs WHERE clean_room_name = 'bank_x_insurer' ORDER BY 1"), [vec![Some("dbc-east".into())], vec![Some("dbc-west".into())]]);
+    assert_eq!(
+        w.rows("SELECT DISTINCT deployment_name FROM task_runs WHERE clean_room_name = 'bank_x_insurer' ORDER BY 1"),
+        [vec![Some("dbc-east".into())], vec![Some("dbc-west".into())]]
+    );
     // A condition that cannot be sent reads them all too, and filters.
     assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name LIKE '%west'"), 12);
     w.clear_requests();

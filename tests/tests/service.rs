@@ -20,17 +20,22 @@ fn import(w: &mut World, clause: &str) -> String {
 }
 
 fn tables(w: &mut World, schema: &str) -> Vec<String> {
-    w.rows(&format!("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' ORDER BY 1"))
-        .into_iter()
-        .map(|r| r[0].clone().unwrap())
-        .collect()
+    w.rows(&format!(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '{schema}' ORDER BY 1"
+    ))
+    .into_iter()
+    .map(|r| r[0].clone().unwrap())
+    .collect()
 }
 
 #[test]
 fn import_foreign_schema_creates_every_table_typed_and_commented() {
     let mut w = World::new("import_all");
     let schema = import(&mut w, "");
-    assert_eq!(tables(&mut w, &schema), ["asset_revisions", "assets", "auto_approval_rules", "clean_room_task_runs", "clean_rooms", "task_runs"]);
+    assert_eq!(
+        tables(&mut w, &schema),
+        ["asset_revisions", "assets", "auto_approval_rules", "clean_room_task_runs", "clean_rooms", "task_runs"]
+    );
     let types = w.rows(&format!(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum), array_to_string(a.attfdwoptions, ',')
          FROM pg_attribute a WHERE a.attrelid = '{schema}.task_runs'::regclass AND a.attnum > 0 ORDER BY a.attnum"
@@ -81,10 +86,21 @@ fn every_resource_reads_from_its_endpoint() {
     let schema = import(&mut w, "");
     let room = fixture_room(ACME);
 
-    let rooms = w.rows(&format!("SELECT name, owner, status, enable_shared_output, output_catalog->>'catalog_name' FROM {schema}.clean_rooms ORDER BY name"));
+    let rooms = w.rows(&format!(
+        "SELECT name, owner, status, enable_shared_output, output_catalog->>'catalog_name' FROM {schema}.clean_rooms ORDER BY name"
+    ));
     // The fixture's DELETED room is listed too, as collaborators who did not delete it see it.
     assert_eq!(rooms.len(), 5);
-    assert_eq!(rooms[0], [Some(ACME.into()), Some("analyst@acme.example".into()), Some("ACTIVE".into()), Some("t".into()), Some("acme_x_retailer_output".into())]);
+    assert_eq!(
+        rooms[0],
+        [
+            Some(ACME.into()),
+            Some("analyst@acme.example".into()),
+            Some("ACTIVE".into()),
+            Some("t".into()),
+            Some("acme_x_retailer_output".into())
+        ]
+    );
     assert_eq!(w.requests().last().unwrap().path, "/api/2.0/clean-rooms");
 
     // By name: the single-object endpoint; a missing one is no row.
@@ -116,13 +132,16 @@ fn every_resource_reads_from_its_endpoint() {
     // Without asset_type and name, every notebook of the room gives a listing of its revisions;
     // other assets are not asked (the service would refuse).
     w.clear_requests();
-    let notebooks: Vec<&serde_json::Value> = room["assets"].as_array().unwrap().iter().filter(|a| a["asset_type"] == "NOTEBOOK_FILE").collect();
+    let notebooks: Vec<&serde_json::Value> =
+        room["assets"].as_array().unwrap().iter().filter(|a| a["asset_type"] == "NOTEBOOK_FILE").collect();
     let all_revisions: usize = notebooks.iter().map(|a| a["_revisions"].as_array().map_or(0, |r| r.len())).sum();
     let n = w.count(&format!("SELECT count(*) FROM {schema}.asset_revisions WHERE clean_room_name = 'acme_x_retailer'"));
     assert_eq!(n as usize, all_revisions);
     assert_eq!(w.requests().iter().filter(|e| e.path.ends_with("/revisions")).count(), notebooks.len());
 
-    let rules = w.rows(&format!("SELECT rule_id, author_scope FROM {schema}.auto_approval_rules WHERE clean_room_name = 'acme_x_retailer' ORDER BY rule_id"));
+    let rules = w.rows(&format!(
+        "SELECT rule_id, author_scope FROM {schema}.auto_approval_rules WHERE clean_room_name = 'acme_x_retailer' ORDER BY rule_id"
+    ));
     assert_eq!(rules.len(), 2);
     assert_eq!(rules[0][0].as_deref(), room["rules"][0]["rule_id"].as_str());
 
@@ -197,7 +216,10 @@ fn a_path_option_maps_a_column_to_a_nested_field() {
     .unwrap();
     let rows = w.rows("SELECT room, x FROM any_field WHERE clean_room_name = 'acme_x_retailer'");
     assert!(!rows.is_empty() && rows.iter().all(|r| r[0].as_deref() == Some("acme_x_retailer") && r[1].is_none()), "{rows:?}");
-    let e = w.error(&format!("CREATE FOREIGN TABLE bad_syntax (x text OPTIONS (path 'a..b')) SERVER {} OPTIONS (resource 'task_runs')", w.server));
+    let e = w.error(&format!(
+        "CREATE FOREIGN TABLE bad_syntax (x text OPTIONS (path 'a..b')) SERVER {} OPTIONS (resource 'task_runs')",
+        w.server
+    ));
     assert_eq!(e.code, "22023", "{e}");
 }
 
@@ -209,12 +231,27 @@ fn stats_and_check_functions() {
     w.db.batch_execute("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'").unwrap();
     let _ = w.error("SELECT count(*) FROM task_runs WHERE clean_room_name = 'nope'");
     let stats = w.rows(&format!("SELECT scans, requests, pages, rows, retries, errors, bytes_received > 0 FROM public.databricks_fdw_stats() WHERE server = '{}' AND resource = 'task_runs'", w.server));
-    assert_eq!(stats, [vec![Some("3".into()), Some("6".into()), Some("4".into()), Some("69".into()), Some("1".into()), Some("1".into()), Some("t".into())]]);
+    assert_eq!(
+        stats,
+        [vec![
+            Some("3".into()),
+            Some("6".into()),
+            Some("4".into()),
+            Some("69".into()),
+            Some("1".into()),
+            Some("1".into()),
+            Some("t".into())
+        ]]
+    );
     assert_eq!(w.requests().len(), 6);
 
     let check = w.rows(&format!("SELECT step, ok, hint FROM public.databricks_fdw_check('{}')", w.server));
     let steps: Vec<(String, String)> = check.iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect();
-    assert_eq!(steps, [("options", "t"), ("workspace", "t"), ("credentials", "t"), ("sign in", "t"), ("list clean rooms", "t")].map(|(a, b)| (a.to_string(), b.to_string())));
+    assert_eq!(
+        steps,
+        [("options", "t"), ("workspace", "t"), ("credentials", "t"), ("sign in", "t"), ("list clean rooms", "t")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
     w.db.batch_execute(&format!("ALTER USER MAPPING FOR CURRENT_USER SERVER {} OPTIONS (SET token 'dapi-nope')", w.server)).unwrap();
     let check = w.rows(&format!("SELECT step, ok, detail, hint FROM public.databricks_fdw_check('{}')", w.server));
     let last = check.last().unwrap();

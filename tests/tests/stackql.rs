@@ -35,7 +35,8 @@ fn databricks_workspace() -> Client {
     let mut admin = Client::connect(&base, NoTls).expect("connect to the test cluster");
     admin.batch_execute("DROP DATABASE IF EXISTS databricks_workspace WITH (FORCE)").unwrap();
     admin.batch_execute("CREATE DATABASE databricks_workspace").unwrap();
-    let own: String = base.split_whitespace().filter(|p| !p.starts_with("dbname=")).chain(["dbname=databricks_workspace"]).collect::<Vec<_>>().join(" ");
+    let own: String =
+        base.split_whitespace().filter(|p| !p.starts_with("dbname=")).chain(["dbname=databricks_workspace"]).collect::<Vec<_>>().join(" ");
     Client::connect(&own, NoTls).expect("connect to databricks_workspace")
 }
 
@@ -45,7 +46,16 @@ fn the_seed_query_runs_as_written() {
     let real = spawn(Config::with_fixture());
     let mut db = databricks_workspace();
     import(&mut db, &real.url());
-    let query = fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "attribution_model"), ("page_size", "5"), ("page_token", "")]);
+    let query = fill(
+        SEED_QUERY,
+        &[
+            ("clean_room_name", "acme_x_retailer"),
+            ("deployment_name", "dbc-abcd0123-a1bc"),
+            ("notebook_name", "attribution_model"),
+            ("page_size", "5"),
+            ("page_token", ""),
+        ],
+    );
     let expected = expected_start_times();
     assert_eq!(start_times(&mut db, &query), expected, "every run of the notebook, in the API's order");
     let log = real.state.log.snapshot();
@@ -117,11 +127,25 @@ fn seed_paging(db: &mut Client, sim: &databricks_sim::SimHandle, total: usize) {
         .unwrap();
     assert_eq!(rest.len(), total - 5);
     assert!(rest.iter().all(|r| r.get::<_, String>(1) == token && r.get::<_, String>(2) == "5"));
-    assert_eq!(sim.state.log.snapshot()[0].query, format!("notebook_name=attribution_model&page_size=5&page_token={}", log[1].query.split("page_token=").nth(1).unwrap()));
+    assert_eq!(
+        sim.state.log.snapshot()[0].query,
+        format!("notebook_name=attribution_model&page_size=5&page_token={}", log[1].query.split("page_token=").nth(1).unwrap())
+    );
 
     // A page_size the API does not take is refused before any request.
     sim.state.reset_log();
-    let e = db.simple_query(&fill(SEED_QUERY, &[("clean_room_name", "acme_x_retailer"), ("deployment_name", "dbc-abcd0123-a1bc"), ("notebook_name", "x"), ("page_size", "0"), ("page_token", "")])).unwrap_err();
+    let e = db
+        .simple_query(&fill(
+            SEED_QUERY,
+            &[
+                ("clean_room_name", "acme_x_retailer"),
+                ("deployment_name", "dbc-abcd0123-a1bc"),
+                ("notebook_name", "x"),
+                ("page_size", "0"),
+                ("page_token", ""),
+            ],
+        ))
+        .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("22023"), "{e:?}");
     assert!(sim.state.log.snapshot().is_empty());
 }
@@ -160,7 +184,10 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     assert_eq!(answer, serde_json::json!({"output_catalog": {"catalog_name": "acme_output", "status": "CREATED"}}));
     let log = w.requests();
     assert_eq!((log[0].method.as_str(), log[0].path.as_str()), ("POST", "/api/2.0/clean-rooms/fresh_room/output-catalogs"));
-    assert_eq!(serde_json::from_str::<serde_json::Value>(log[0].body.as_deref().unwrap()).unwrap(), serde_json::json!({"catalog_name": "acme_output"}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(log[0].body.as_deref().unwrap()).unwrap(),
+        serde_json::json!({"catalog_name": "acme_output"})
+    );
     // The change shows in the clean room; a second one is the API's conflict.
     let e = w.error(&call_catalog);
     assert!(e.message.contains("409"), "{e}");
@@ -176,12 +203,21 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     let log = w.requests();
     assert_eq!(log[0].path, "/api/2.0/clean-rooms/acme_x_retailer/assets/NOTEBOOK_FILE/attribution_model/reviews");
     let body: serde_json::Value = serde_json::from_str(log[0].body.as_deref().unwrap()).unwrap();
-    assert_eq!(body, serde_json::json!({"notebook_review": {"etag": "attribution_model-v1", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}}));
+    assert_eq!(
+        body,
+        serde_json::json!({"notebook_review": {"etag": "attribution_model-v1", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}})
+    );
     // Other asset types cannot be reviewed: refused before any request; NULLs likewise.
     w.clear_requests();
-    let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'TABLE', 'transactions', 'x', 'APPROVED')", w.server));
+    let e = w.error(&format!(
+        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'TABLE', 'transactions', 'x', 'APPROVED')",
+        w.server
+    ));
     assert_eq!(e.code, "22023", "{e}");
-    let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', NULL, 'APPROVED')", w.server));
+    let e = w.error(&format!(
+        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', NULL, 'APPROVED')",
+        w.server
+    ));
     assert_eq!(e.code, "22004", "{e}");
     assert!(w.requests().is_empty());
     // A stale etag is the API's refusal, with its status.

@@ -19,7 +19,11 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
     assert_eq!(created[0][1..], [Some("t".into()), Some(ACME.into()), Some("creator".into())]);
     assert_eq!(
         writes(&w),
-        [("POST".into(), format!("/api/2.0/clean-rooms/{ACME}/auto-approval-rules"), Some(json!({"auto_approval_rule": {"author_collaborator_alias": "retailer", "runner_collaborator_alias": "creator"}})))]
+        [(
+            "POST".into(),
+            format!("/api/2.0/clean-rooms/{ACME}/auto-approval-rules"),
+            Some(json!({"auto_approval_rule": {"author_collaborator_alias": "retailer", "runner_collaborator_alias": "creator"}}))
+        )]
     );
     assert!(rule_ids(&mut w, ACME).contains(&id), "a following SELECT sees the new rule");
 
@@ -31,8 +35,15 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
     assert_eq!(updated, [vec![Some("retailer".into()), Some("retailer".into()), Some(id.clone())]]);
     let sent = writes(&w);
     assert_eq!(sent.len(), 1);
-    assert_eq!((sent[0].0.as_str(), sent[0].1.as_str()), ("PATCH", format!("/api/2.0/clean-rooms/{ACME}/auto-approval-rules/{id}").as_str()));
-    assert_eq!(sent[0].2, Some(json!({"rule_id": id, "runner_collaborator_alias": "retailer"})), "the changed fields and the rule's id (the SDK: it identifies the rule), not wrapped");
+    assert_eq!(
+        (sent[0].0.as_str(), sent[0].1.as_str()),
+        ("PATCH", format!("/api/2.0/clean-rooms/{ACME}/auto-approval-rules/{id}").as_str())
+    );
+    assert_eq!(
+        sent[0].2,
+        Some(json!({"rule_id": id, "runner_collaborator_alias": "retailer"})),
+        "the changed fields and the rule's id (the SDK: it identifies the rule), not wrapped"
+    );
 
     // A PATCH has no field mask and a null field means "unchanged": NULL would change nothing.
     w.clear_requests();
@@ -43,7 +54,10 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
     assert_eq!(sim_rules(&w, ACME).iter().find(|r| r["rule_id"] == id.as_str()).unwrap()["author_collaborator_alias"], "retailer");
 
     w.clear_requests();
-    assert_eq!(w.rows(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING rule_id")), [vec![Some(id.clone())]]);
+    assert_eq!(
+        w.rows(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING rule_id")),
+        [vec![Some(id.clone())]]
+    );
     assert_eq!(writes(&w), [("DELETE".into(), format!("/api/2.0/clean-rooms/{ACME}/auto-approval-rules/{id}"), None)]);
     assert!(!rule_ids(&mut w, ACME).contains(&id));
     assert!(sim_rules(&w, ACME).iter().all(|r| r["rule_id"] != id.as_str()));
@@ -53,7 +67,9 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
 fn clean_rooms_are_created_updated_and_deleted() {
     let mut w = writable("w_rooms");
     let info = json!({"cloud_vendor": "aws", "region": "us-west-2", "collaborators": [{"collaborator_alias": "creator", "global_metastore_id": "aws:us-west-2:1"}]});
-    let created = w.rows(&format!("INSERT INTO clean_rooms (name, comment, remote_detailed_info) VALUES ('q4 room/1', 'new', '{info}') RETURNING name, status, owner"));
+    let created = w.rows(&format!(
+        "INSERT INTO clean_rooms (name, comment, remote_detailed_info) VALUES ('q4 room/1', 'new', '{info}') RETURNING name, status, owner"
+    ));
     assert_eq!(created, [vec![Some("q4 room/1".into()), Some("PROVISIONING".into()), Some("sim-user@example.com".into())]]);
     let sent = writes(&w);
     assert_eq!(sent[0].1, "/api/2.0/clean-rooms");
@@ -62,7 +78,10 @@ fn clean_rooms_are_created_updated_and_deleted() {
     w.clear_requests();
     let updated = w.rows(&format!("UPDATE clean_rooms SET comment = 'Q4 campaign' WHERE name = '{ACME}' RETURNING comment, status"));
     assert_eq!(updated, [vec![Some("Q4 campaign".into()), Some("ACTIVE".into())]]);
-    assert_eq!(writes(&w), [("PATCH".into(), format!("/api/2.0/clean-rooms/{ACME}"), Some(json!({"clean_room": {"comment": "Q4 campaign"}})))]);
+    assert_eq!(
+        writes(&w),
+        [("PATCH".into(), format!("/api/2.0/clean-rooms/{ACME}"), Some(json!({"clean_room": {"comment": "Q4 campaign"}})))]
+    );
     assert_eq!(w.rows(&format!("SELECT comment FROM clean_rooms WHERE name = '{ACME}'")), [vec![Some("Q4 campaign".into())]]);
 
     w.clear_requests();
@@ -82,7 +101,12 @@ fn assets_are_shared_updated_and_unshared() {
     assert_eq!(created, [vec![Some(room.into()), Some("ACTIVE".into()), Some("creator".into())]]);
     let sent = writes(&w);
     assert_eq!(sent[0].1, "/api/2.0/clean-rooms/partners%2F2024%20%C3%A9/assets");
-    assert_eq!(sent[0].2, Some(json!({"clean_room_name": room, "name": "main.sales.orders", "asset_type": "TABLE", "table_local_details": {"local_name": "main.sales.orders"}})));
+    assert_eq!(
+        sent[0].2,
+        Some(
+            json!({"clean_room_name": room, "name": "main.sales.orders", "asset_type": "TABLE", "table_local_details": {"local_name": "main.sales.orders"}})
+        )
+    );
 
     w.clear_requests();
     w.db.batch_execute(&format!(
@@ -91,8 +115,14 @@ fn assets_are_shared_updated_and_unshared() {
     .unwrap();
     let sent = writes(&w);
     assert_eq!(sent[0].1, "/api/2.0/clean-rooms/partners%2F2024%20%C3%A9/assets/TABLE/main.sales.orders");
-    assert_eq!(sent[0].2, Some(json!({"name": "main.sales.orders", "asset_type": "TABLE", "table_local_details": {"local_name": "main.sales.orders_v2"}})), "the body names its asset");
-    let details = w.rows(&format!("SELECT table_local_details->>'local_name' FROM assets WHERE clean_room_name = '{room}' AND name = 'main.sales.orders'"));
+    assert_eq!(
+        sent[0].2,
+        Some(json!({"name": "main.sales.orders", "asset_type": "TABLE", "table_local_details": {"local_name": "main.sales.orders_v2"}})),
+        "the body names its asset"
+    );
+    let details = w.rows(&format!(
+        "SELECT table_local_details->>'local_name' FROM assets WHERE clean_room_name = '{room}' AND name = 'main.sales.orders'"
+    ));
     assert_eq!(details, [vec![Some("main.sales.orders_v2".into())]]);
 
     let e = w.error(&format!("INSERT INTO assets (clean_room_name, name, asset_type) VALUES ('{room}', 'nb', 'NOTEBOOK_FILE')"));
@@ -128,14 +158,21 @@ fn a_failure_in_the_middle_of_insert_select_names_what_was_already_created() {
 fn nothing_is_written_without_updatable_and_read_only_resources_say_so() {
     let mut w = writable("w_off");
     w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (DROP updatable)", w.server)).unwrap();
-    let insert = format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')");
+    let insert = format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')"
+    );
     let e = w.error(&insert);
     assert_eq!(e.code, "55000", "{e}");
     assert!(e.hint.as_deref().unwrap_or("").contains("OPTIONS (ADD updatable 'true')"));
     let e = w.error(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}'"));
     assert_eq!(e.code, "55000", "{e}");
     // BI tools read whether a table takes writes from the catalog.
-    let insertable = |w: &mut World| w.rows(&format!("SELECT is_insertable_into FROM information_schema.tables WHERE table_schema = '{}' AND table_name = 'auto_approval_rules'", w.schema));
+    let insertable = |w: &mut World| {
+        w.rows(&format!(
+            "SELECT is_insertable_into FROM information_schema.tables WHERE table_schema = '{}' AND table_name = 'auto_approval_rules'",
+            w.schema
+        ))
+    };
     assert_eq!(insertable(&mut w), [vec![Some("NO".into())]]);
     w.db.batch_execute("ALTER FOREIGN TABLE auto_approval_rules OPTIONS (ADD updatable 'true')").unwrap();
     assert_eq!(insertable(&mut w), [vec![Some("YES".into())]]);
@@ -143,7 +180,11 @@ fn nothing_is_written_without_updatable_and_read_only_resources_say_so() {
 
     let e = w.error(&format!("UPDATE task_runs SET notebook_name = 'x' WHERE clean_room_name = '{ACME}'"));
     assert_eq!(e.code, "0A000", "{e}");
-    assert!(e.message.contains("cannot update foreign table \"task_runs\"") && e.hint.as_deref().unwrap_or("").contains("clean_rooms, assets, auto_approval_rules"), "{e}");
+    assert!(
+        e.message.contains("cannot update foreign table \"task_runs\"")
+            && e.hint.as_deref().unwrap_or("").contains("clean_rooms, assets, auto_approval_rules"),
+        "{e}"
+    );
     let log = w.requests();
     assert!(log.iter().filter(|r| r.method != "GET").count() == 1, "only the allowed INSERT was sent: {log:?}");
 }
@@ -166,10 +207,14 @@ fn columns_the_service_sets_and_keys_are_refused_before_any_request() {
     let e = w.error(&format!("INSERT INTO assets (clean_room_name, name) VALUES ('{ACME}', 'x')"));
     assert_eq!(e.code, "23502", "an asset needs its type: {e}");
     assert!(e.message.contains("\"asset_type\""), "{e}");
-    let e = w.error(&format!("INSERT INTO assets (clean_room_name, name, asset_type, notebook) VALUES ('{ACME}', 'n', 'NOTEBOOK_FILE', 'not json'::text::jsonb)"));
+    let e = w.error(&format!(
+        "INSERT INTO assets (clean_room_name, name, asset_type, notebook) VALUES ('{ACME}', 'n', 'NOTEBOOK_FILE', 'not json'::text::jsonb)"
+    ));
     assert_eq!(e.code, "22P02", "Postgres itself refuses the value: {e}");
     w.db.batch_execute("ALTER FOREIGN TABLE assets ALTER COLUMN notebook TYPE text").unwrap();
-    let e = w.error(&format!("INSERT INTO assets (clean_room_name, name, asset_type, notebook) VALUES ('{ACME}', 'n', 'NOTEBOOK_FILE', 'not json')"));
+    let e = w.error(&format!(
+        "INSERT INTO assets (clean_room_name, name, asset_type, notebook) VALUES ('{ACME}', 'n', 'NOTEBOOK_FILE', 'not json')"
+    ));
     assert_eq!(e.code, "22P02", "a text column holding a JSON field must hold JSON: {e}");
     assert!(e.message.contains("column \"notebook\""), "{e}");
     let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x') ON CONFLICT DO NOTHING"));
@@ -180,7 +225,11 @@ fn columns_the_service_sets_and_keys_are_refused_before_any_request() {
 #[test]
 fn a_table_without_its_key_columns_cannot_update_or_delete() {
     let mut w = writable("w_keys");
-    w.db.batch_execute(&format!("CREATE FOREIGN TABLE rules_no_id (clean_room_name text, author_scope text) SERVER {} OPTIONS (resource 'auto_approval_rules')", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE FOREIGN TABLE rules_no_id (clean_room_name text, author_scope text) SERVER {} OPTIONS (resource 'auto_approval_rules')",
+        w.server
+    ))
+    .unwrap();
     let e = w.error(&format!("DELETE FROM rules_no_id WHERE clean_room_name = '{ACME}'"));
     assert_eq!(e.code, "42703", "{e}");
     assert!(e.message.contains("\"rule_id\"") && e.hint.as_deref().unwrap_or("").contains("ADD COLUMN rule_id"), "{e}");
@@ -200,7 +249,9 @@ fn privileges_are_checked_before_any_request_and_the_api_s_refusal_is_42501() {
     .unwrap();
     w.clear_requests();
     w.db.batch_execute(&format!("SET ROLE {role}")).unwrap();
-    let insert = format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')");
+    let insert = format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')"
+    );
     let e = w.error(&insert);
     assert_eq!(e.code, "42501", "{e}");
     assert!(e.message.contains("permission denied"), "Postgres's own refusal: {e}");
@@ -216,14 +267,18 @@ fn privileges_are_checked_before_any_request_and_the_api_s_refusal_is_42501() {
 fn explain_sends_nothing_and_explain_analyze_counts_requests() {
     let mut w = writable("w_explain");
     w.clear_requests();
-    let plan = w.explain(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')"));
+    let plan = w.explain(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')"
+    ));
     assert!(plan.contains("Databricks: POST /api/2.0/clean-rooms/{clean_room_name}/auto-approval-rules"), "{plan}");
     let plan = w.explain(&format!("UPDATE clean_rooms SET comment = 'x', owner = 'y' WHERE name = '{ACME}'"));
     assert!(plan.contains("Databricks: PATCH /api/2.0/clean-rooms/{name}") && plan.contains("Fields Sent: owner, comment"), "{plan}");
     let plan = w.explain(&format!("DELETE FROM assets WHERE clean_room_name = '{ACME}'"));
     assert!(plan.contains("Databricks: DELETE /api/2.0/clean-rooms/{clean_room_name}/assets/{asset_type}/{name}"), "{plan}");
     assert!(w.requests().is_empty(), "EXPLAIN sent {:?}", w.requests());
-    let analyzed = w.plan_lines("ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF", &format!("UPDATE clean_rooms SET comment = 'x' WHERE name = '{ACME}'")).join("\n");
+    let analyzed = w
+        .plan_lines("ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF", &format!("UPDATE clean_rooms SET comment = 'x' WHERE name = '{ACME}'"))
+        .join("\n");
     assert!(analyzed.contains("Requests: 1"), "{analyzed}");
 }
 
@@ -251,7 +306,12 @@ fn prepared_statements_and_plpgsql_loops_write_one_request_per_row() {
     let rules = sim_rules(&w, ACME);
     assert_eq!(rules.len(), before + 7);
     assert_eq!(rules.iter().filter(|r| r["runner_collaborator_alias"] == "retailer").count(), 7);
-    let deleted = w.db.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias LIKE 'loop%'"), &[]).unwrap();
+    let deleted =
+        w.db.execute(
+            &format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias LIKE 'loop%'"),
+            &[],
+        )
+        .unwrap();
     assert_eq!(deleted, 7);
     assert_eq!(sim_rules(&w, ACME).len(), before);
 }
@@ -261,7 +321,9 @@ fn a_row_already_gone_is_not_counted() {
     let mut w = writable("w_gone");
     // The scan's GET passes; the DELETE finds the rule gone, as after a concurrent delete.
     w.fault(json!({"kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST", "after": 1, "times": 1}));
-    let n = w.db.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = 'rule-acme-0'"), &[]).unwrap();
+    let n =
+        w.db.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = 'rule-acme-0'"), &[])
+            .unwrap();
     assert_eq!(n, 0);
     assert_eq!(writes(&w).iter().map(|(m, _, _)| m.as_str()).collect::<Vec<_>>(), ["DELETE"]);
 }
@@ -271,7 +333,10 @@ fn a_refused_post_is_retried_and_a_timed_out_one_is_not() {
     let mut w = writable("w_retry");
     let before = sim_rules(&w, ACME).len();
     w.fault(json!({"kind": "status", "status": 429, "times": 1, "retry_after": "0"}));
-    w.db.batch_execute(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')")).unwrap();
+    w.db.batch_execute(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x')"
+    ))
+    .unwrap();
     assert_eq!(writes(&w).len(), 2, "429 is a refusal before processing: sent again");
     assert_eq!(sim_rules(&w, ACME).len(), before + 1, "created once");
 
@@ -298,18 +363,27 @@ fn copy_from_creates_rules_and_a_rollback_warns_that_changes_stay() {
     let mut w = writable("w_copy");
     let notices = w.collect_notices();
     let before = sim_rules(&w, ACME).len();
-    let mut writer = w.db.copy_in("COPY auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) FROM STDIN").unwrap();
+    let mut writer =
+        w.db.copy_in("COPY auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) FROM STDIN")
+            .unwrap();
     use std::io::Write;
     writer.write_all(format!("{ACME}\tc1\tcreator\n{ACME}\tc2\tcreator\n").as_bytes()).unwrap();
     assert_eq!(writer.finish().unwrap(), 2);
     assert_eq!(sim_rules(&w, ACME).len(), before + 2);
 
     let mut tx = w.db.transaction().unwrap();
-    tx.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias IN ('c1', 'c2')"), &[]).unwrap();
+    tx.execute(
+        &format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias IN ('c1', 'c2')"),
+        &[],
+    )
+    .unwrap();
     tx.rollback().unwrap();
     assert_eq!(sim_rules(&w, ACME).len(), before, "a ROLLBACK cannot undo a remote delete");
     let warned = notices.take();
-    assert!(warned.iter().any(|n| n.starts_with("WARNING: 2 changes made on Databricks by this transaction were not rolled back")), "the abort warns: {warned:?}");
+    assert!(
+        warned.iter().any(|n| n.starts_with("WARNING: 2 changes made on Databricks by this transaction were not rolled back")),
+        "the abort warns: {warned:?}"
+    );
 }
 
 #[test]
@@ -321,7 +395,9 @@ fn deployment_name_chooses_the_workspace_a_row_is_written_to() {
         w.sim.url()
     ))
     .unwrap();
-    let insert = |d: &str| format!("INSERT INTO auto_approval_rules (deployment_name, clean_room_name, author_scope, runner_collaborator_alias) VALUES ({d}, '{ACME}', 'ANY_AUTHOR', 'x') RETURNING deployment_name");
+    let insert = |d: &str| {
+        format!("INSERT INTO auto_approval_rules (deployment_name, clean_room_name, author_scope, runner_collaborator_alias) VALUES ({d}, '{ACME}', 'ANY_AUTHOR', 'x') RETURNING deployment_name")
+    };
     assert_eq!(w.rows(&insert("'dbc-west'")), [vec![Some("dbc-west".into())]]);
     assert_eq!(w.requests().last().map(|e| (e.method.clone(), e.deployment.clone())), Some(("POST".into(), "dbc-west".into())));
     w.sim.state.data.write().unwrap().rooms.get_mut(ACME).unwrap().rules.clear();
@@ -331,7 +407,8 @@ fn deployment_name_chooses_the_workspace_a_row_is_written_to() {
     assert_eq!(e.code, "42501", "{e}");
     assert!(w.requests().is_empty(), "nothing is sent to a deployment the server does not allow");
     // UPDATE and DELETE go to the workspace the row was read from.
-    w.db.batch_execute(&format!("DELETE FROM auto_approval_rules WHERE deployment_name = 'dbc-west' AND clean_room_name = '{ACME}'")).unwrap();
+    w.db.batch_execute(&format!("DELETE FROM auto_approval_rules WHERE deployment_name = 'dbc-west' AND clean_room_name = '{ACME}'"))
+        .unwrap();
     let deletes: Vec<String> = w.requests().into_iter().filter(|e| e.method == "DELETE").map(|e| e.deployment).collect();
     assert_eq!(deletes, ["dbc-west"]);
 }
@@ -344,7 +421,10 @@ fn a_view_over_a_writable_table_takes_writes_with_its_owner_s_mapping() {
     ))
     .unwrap();
     let before = sim_rules(&w, ACME).len();
-    w.db.batch_execute(&format!("INSERT INTO acme_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'viewer')")).unwrap();
+    w.db.batch_execute(&format!(
+        "INSERT INTO acme_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'viewer')"
+    ))
+    .unwrap();
     assert_eq!(sim_rules(&w, ACME).len(), before + 1);
     w.db.batch_execute("DELETE FROM acme_rules WHERE runner_collaborator_alias = 'viewer'").unwrap();
     assert_eq!(sim_rules(&w, ACME).len(), before);
@@ -363,7 +443,10 @@ fn a_write_waiting_on_a_hung_api_is_cancelled_and_reported_as_in_doubt() {
     assert_eq!(w.count("SELECT 1::bigint"), 1, "the session stays usable");
     let warned = notices.take();
     assert!(
-        warned.iter().any(|n| n.starts_with("WARNING: ") && n.contains("1 more request(s) stopped before their answer came and may have been applied")),
+        warned
+            .iter()
+            .any(|n| n.starts_with("WARNING: ")
+                && n.contains("1 more request(s) stopped before their answer came and may have been applied")),
         "the abort says the change is in doubt: {warned:?}"
     );
 }

@@ -31,7 +31,11 @@ fn insert_select_from_the_same_table_inserts_exactly_the_rows_it_saw() {
     assert_eq!(served(&w, "GET"), before.div_ceil(2), "every page read once, before the first POST");
     let rules = sim_rules(&w, ACME);
     assert_eq!(rules.len(), 2 * before);
-    assert_eq!(rules.iter().filter(|r| r["author_collaborator_alias"].as_str().is_some_and(|a| a.starts_with("copy-copy-"))).count(), 0, "no copy of a copy");
+    assert_eq!(
+        rules.iter().filter(|r| r["author_collaborator_alias"].as_str().is_some_and(|a| a.starts_with("copy-copy-"))).count(),
+        0,
+        "no copy of a copy"
+    );
     let log = w.requests();
     let first_post = log.iter().position(|e| e.method == "POST").unwrap();
     assert!(log[first_post..].iter().all(|e| e.method == "POST"), "the listing is read whole before the first change");
@@ -45,7 +49,10 @@ fn delete_over_many_pages_with_offset_tokens_deletes_every_matching_row() {
     w.db.batch_execute("ALTER FOREIGN TABLE auto_approval_rules OPTIONS (ADD page_size '2')").unwrap();
     w.clear_requests();
     // Page tokens carry offsets: fetched after earlier rows were deleted, each page skipped some.
-    let n = w.db.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND runner_collaborator_alias = 'bulk'"), &[]).unwrap();
+    let n = w
+        .db
+        .execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND runner_collaborator_alias = 'bulk'"), &[])
+        .unwrap();
     assert_eq!(n, 12);
     assert_eq!(served(&w, "DELETE"), 12);
     let left = sim_rules(&w, ACME);
@@ -64,7 +71,10 @@ fn delete_over_many_pages_with_offset_tokens_deletes_every_matching_row() {
 #[test]
 fn update_from_and_delete_using_change_each_row_once() {
     let mut w = writable("wx_joins");
-    w.db.batch_execute(&format!("CREATE TABLE picks (room text, note text); INSERT INTO picks VALUES ('{ACME}', 'a'), ('{ACME}', 'b'), ('{ACME}', 'c')")).unwrap();
+    w.db.batch_execute(&format!(
+        "CREATE TABLE picks (room text, note text); INSERT INTO picks VALUES ('{ACME}', 'a'), ('{ACME}', 'b'), ('{ACME}', 'c')"
+    ))
+    .unwrap();
     w.clear_requests();
     let n = w.db.execute("UPDATE clean_rooms c SET comment = 'picked ' || p.note FROM picks p WHERE c.name = p.room", &[]).unwrap();
     assert_eq!(n, 1, "Postgres updates a row once, whatever the join's matches");
@@ -74,7 +84,10 @@ fn update_from_and_delete_using_change_each_row_once() {
 
     let id = seed_rules(&w, ACME, "joined", 1).remove(0);
     w.clear_requests();
-    let n = w.db.execute(&format!("DELETE FROM auto_approval_rules r USING picks p WHERE r.clean_room_name = p.room AND r.rule_id = '{id}'"), &[]).unwrap();
+    let n = w
+        .db
+        .execute(&format!("DELETE FROM auto_approval_rules r USING picks p WHERE r.clean_room_name = p.room AND r.rule_id = '{id}'"), &[])
+        .unwrap();
     assert_eq!(n, 1);
     assert_eq!(served(&w, "DELETE"), 1, "one DELETE, not one more per match that would get 404");
     assert!(sim_rules(&w, ACME).iter().all(|r| r["rule_id"] != id.as_str()));
@@ -88,7 +101,9 @@ fn a_create_answered_503_after_it_was_made_is_not_sent_again() {
     let before = sim_rules(&w, ACME).len();
     // A gateway that gives up while the service goes on: the rule is made, the answer is 503.
     w.fault(json!({"kind": "applied_then_status", "status": 503, "times": 5}));
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'gw')"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'gw')"
+    ));
     assert_eq!(e.code, "HV000", "{e}");
     assert!(e.message.contains("HTTP 503"), "{e}");
     assert!(e.detail.as_deref().unwrap_or("").contains("may have been applied"), "{e}");
@@ -103,7 +118,8 @@ fn a_delete_whose_answer_was_lost_is_retried_and_counts_when_the_retry_finds_it_
     w.clear_requests();
     // The scan's GET passes; the DELETE is carried out and its connection drops.
     w.fault(json!({"kind": "applied_then_reset", "after": 1, "times": 1}));
-    let deleted = w.rows(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING rule_id"));
+    let deleted =
+        w.rows(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = '{id}' RETURNING rule_id"));
     assert_eq!(deleted, [vec![Some(id.clone())]], "deleted by the first attempt: the retry's 404 says so");
     let statuses: Vec<u16> = w.requests().iter().filter(|e| e.method == "DELETE").map(|e| e.status).collect();
     assert_eq!(statuses, [200, 404]);
@@ -125,7 +141,9 @@ fn a_2xx_whose_body_is_not_json_is_an_error_that_says_the_change_was_made() {
     // A PATCH answered so: the same.
     let id = seed_rules(&w, ACME, "plain2", 1).remove(0);
     w.fault(json!({"kind": "applied_then_body", "body": "", "after": 1, "times": 1}));
-    let e = w.error(&format!("UPDATE auto_approval_rules SET runner_collaborator_alias = 'patched' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"));
+    let e = w.error(&format!(
+        "UPDATE auto_approval_rules SET runner_collaborator_alias = 'patched' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"
+    ));
     assert_eq!(e.code, "HV000", "{e}");
     assert!(sim_rules(&w, ACME).iter().any(|r| r["rule_id"] == id.as_str() && r["runner_collaborator_alias"] == "patched"));
 }
@@ -167,7 +185,10 @@ fn every_failure_in_a_statement_says_what_it_had_already_changed() {
     w.sim.state.disarm_all();
     assert_eq!(e.code, "57014", "{e}");
     let detail = e.detail.clone().unwrap_or_default();
-    assert!(detail.starts_with("1 row was created by this statement") && detail.contains("waiting for its answer may have been applied"), "{e}");
+    assert!(
+        detail.starts_with("1 row was created by this statement") && detail.contains("waiting for its answer may have been applied"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -184,7 +205,15 @@ fn a_listing_larger_than_work_mem_waits_on_disk_and_reads_back_intact() {
          RETURNING rule_id, author_collaborator_alias, runner_collaborator_alias, extract(epoch FROM created_at)::bigint"
     ));
     assert_eq!(deleted.len(), 2, "{deleted:?}");
-    assert!(deleted.contains(&vec![Some(target.clone()), Some("author2345".into()), Some("many".into()), Some("1700000002345".chars().take(10).collect())]), "{deleted:?}");
+    assert!(
+        deleted.contains(&vec![
+            Some(target.clone()),
+            Some("author2345".into()),
+            Some("many".into()),
+            Some("1700000002345".chars().take(10).collect())
+        ]),
+        "{deleted:?}"
+    );
     assert_eq!(served(&w, "DELETE"), 2);
     assert_eq!(sim_rules(&w, ACME).len(), 2 + 3000 - 2);
 }
@@ -200,11 +229,20 @@ fn reading_a_big_listing_whole_first_keeps_memory_bounded() {
     let mut w = writable("wx_memory");
     let n = 100_000;
     seed_rules(&w, ACME, "huge", n);
-    w.db.batch_execute("ALTER FOREIGN TABLE auto_approval_rules OPTIONS (ADD page_size '1000'); SET work_mem = '1MB'; SET jit = off").unwrap();
+    w.db.batch_execute("ALTER FOREIGN TABLE auto_approval_rules OPTIONS (ADD page_size '1000'); SET work_mem = '1MB'; SET jit = off")
+        .unwrap();
     let pid: i32 = w.db.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
-    assert_eq!(w.count(&format!("SELECT count(*) FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = 'seed-huge-0001'")), 1);
+    assert_eq!(
+        w.count(&format!("SELECT count(*) FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND rule_id = 'seed-huge-0001'")),
+        1
+    );
     let before = peak_kib(pid);
-    let deleted = w.db.execute(&format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias = 'author{}'", n - 1), &[]).unwrap();
+    let deleted =
+        w.db.execute(
+            &format!("DELETE FROM auto_approval_rules WHERE clean_room_name = '{ACME}' AND author_collaborator_alias = 'author{}'", n - 1),
+            &[],
+        )
+        .unwrap();
     let growth_mib = peak_kib(pid).saturating_sub(before) as f64 / 1024.0;
     eprintln!("reading {n} rules whole first: peak RSS +{growth_mib:.1} MiB");
     assert_eq!(deleted, 1);

@@ -37,17 +37,31 @@ fn what_a_before_update_trigger_changes_is_sent_or_refused() {
     )
     .unwrap();
     w.clear_requests();
-    w.db.batch_execute(&format!("UPDATE auto_approval_rules SET author_collaborator_alias = 'a2' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'")).unwrap();
+    w.db.batch_execute(&format!(
+        "UPDATE auto_approval_rules SET author_collaborator_alias = 'a2' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"
+    ))
+    .unwrap();
     let sent = writes(&w);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].2, Some(json!({"rule_id": id, "author_collaborator_alias": "a2", "runner_collaborator_alias": "from_trigger"})), "the trigger's change is sent too");
+    assert_eq!(
+        sent[0].2,
+        Some(json!({"rule_id": id, "author_collaborator_alias": "a2", "runner_collaborator_alias": "from_trigger"})),
+        "the trigger's change is sent too"
+    );
     assert!(sim_rules(&w, ACME).iter().any(|r| r["rule_id"] == id.as_str() && r["runner_collaborator_alias"] == "from_trigger"));
 
     // A trigger that sets a key or a column the service sets is refused as a SET list is.
-    for (body, code) in [("NEW.rule_id := 'other'", "0A000"), ("NEW.created_at := now()", "428C9"), ("NEW.runner_collaborator_alias := NULL", "22004")] {
-        w.db.batch_execute(&format!("CREATE OR REPLACE FUNCTION set_runner() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NEW; END $$")).unwrap();
+    for (body, code) in
+        [("NEW.rule_id := 'other'", "0A000"), ("NEW.created_at := now()", "428C9"), ("NEW.runner_collaborator_alias := NULL", "22004")]
+    {
+        w.db.batch_execute(&format!(
+            "CREATE OR REPLACE FUNCTION set_runner() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {body}; RETURN NEW; END $$"
+        ))
+        .unwrap();
         w.clear_requests();
-        let e = w.error(&format!("UPDATE auto_approval_rules SET author_collaborator_alias = 'a3' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"));
+        let e = w.error(&format!(
+            "UPDATE auto_approval_rules SET author_collaborator_alias = 'a3' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"
+        ));
         assert_eq!(e.code, code, "{body}: {e}");
         assert!(writes(&w).is_empty(), "{body}: nothing sent");
     }
@@ -79,7 +93,11 @@ fn a_rolled_back_savepoint_or_exception_block_warns_that_its_change_stayed() {
     assert!(said[0].starts_with("1 change made on Databricks by the rolled-back subtransaction"), "{said:?}");
     assert_eq!(sim_rules(&w, ACME).len(), before + 1, "the change stayed, as the warning says");
 
-    db.batch_execute(&format!("DO $$ BEGIN BEGIN {}; RAISE EXCEPTION 'later'; EXCEPTION WHEN raise_exception THEN NULL; END; END $$", insert_rule("sp2"))).unwrap();
+    db.batch_execute(&format!(
+        "DO $$ BEGIN BEGIN {}; RAISE EXCEPTION 'later'; EXCEPTION WHEN raise_exception THEN NULL; END; END $$",
+        insert_rule("sp2")
+    ))
+    .unwrap();
     let said = taken(&notices);
     assert!(said.len() == 1 && said[0].contains("rolled-back subtransaction"), "{said:?}");
 
@@ -97,8 +115,10 @@ fn a_rolled_back_savepoint_or_exception_block_warns_that_its_change_stayed() {
 fn prepare_transaction_after_a_change_is_refused() {
     let w = writable("wr_prepare");
     let (mut db, notices) = watched_session(&w);
-    db.batch_execute("BEGIN; SELECT count(*) FROM auto_approval_rules WHERE clean_room_name = 'acme_x_retailer'; PREPARE TRANSACTION 'wr_read_only'")
-        .expect("a transaction that only read may be prepared");
+    db.batch_execute(
+        "BEGIN; SELECT count(*) FROM auto_approval_rules WHERE clean_room_name = 'acme_x_retailer'; PREPARE TRANSACTION 'wr_read_only'",
+    )
+    .expect("a transaction that only read may be prepared");
     db.batch_execute("COMMIT PREPARED 'wr_read_only'").unwrap();
     let before = sim_rules(&w, ACME).len();
     let e = match db.batch_execute(&format!("BEGIN; {}; PREPARE TRANSACTION 'wr_changed'", insert_rule("prep"))) {
@@ -123,7 +143,11 @@ fn a_clean_room_is_created_as_the_service_requires_and_takes_assets_once_active(
     w.sim.state.provisioning.set_delay(std::time::Duration::from_millis(1500));
     let e = w.error("INSERT INTO clean_rooms (name) VALUES ('bare_room')");
     assert_eq!(e.code, "22023", "{e}");
-    assert!(e.message.contains("remote_detailed_info.cloud_vendor") && e.message.contains("global_metastore_id") || e.message.contains("collaborators"), "{e}");
+    assert!(
+        e.message.contains("remote_detailed_info.cloud_vendor") && e.message.contains("global_metastore_id")
+            || e.message.contains("collaborators"),
+        "{e}"
+    );
     assert!(!w.sim.state.data.read().unwrap().rooms.contains_key("bare_room"));
 
     let info = json!({"cloud_vendor": "aws", "region": "us-west-2", "collaborators": [

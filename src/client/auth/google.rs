@@ -29,10 +29,14 @@ pub struct Key {
 impl Key {
     /// Reads the key's JSON. Problems name the field, never a value of the key.
     pub fn parse(json: &Secret) -> Result<Key, String> {
-        let v: serde_json::Value = serde_json::from_str(json.expose()).map_err(|_| "google_credentials is not JSON: give the service-account key file's contents".to_string())?;
+        let v: serde_json::Value = serde_json::from_str(json.expose())
+            .map_err(|_| "google_credentials is not JSON: give the service-account key file's contents".to_string())?;
         let field = |k: &str| v.get(k).and_then(|f| f.as_str()).filter(|f| !f.is_empty()).map(str::to_string);
         if let Some(kind) = field("type").filter(|t| t != "service_account") {
-            return Err(format!("google_credentials is a key of type \"{}\", not a service account's", super::super::error::excerpt(&kind, 40)));
+            return Err(format!(
+                "google_credentials is a key of type \"{}\", not a service account's",
+                super::super::error::excerpt(&kind, 40)
+            ));
         }
         let missing = |k: &str| format!("google_credentials has no \"{k}\"");
         let token_uri = field("token_uri").unwrap_or_else(|| ASSERTION_AUDIENCE.to_string());
@@ -55,7 +59,8 @@ impl Key {
         let pem = self.private_key.expose();
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).map(str::trim).collect();
         let der = STANDARD.decode(body).map_err(|_| "the private_key of google_credentials is not a PEM key".to_string())?;
-        ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| "the private_key of google_credentials is not an RSA key in PKCS#8".to_string())
+        ring::signature::RsaKeyPair::from_pkcs8(&der)
+            .map_err(|_| "the private_key of google_credentials is not an RSA key in PKCS#8".to_string())
     }
 
     /// The two token requests' form bodies: the ID token's (audience: the workspace) and the
@@ -68,7 +73,10 @@ impl Key {
         access["scope"] = SCOPES.into();
         let form = |claims: &serde_json::Value| -> Result<String, String> {
             let assertion = self.sign(claims)?;
-            Ok(url::form_urlencoded::Serializer::new(String::new()).append_pair("grant_type", JWT_BEARER).append_pair("assertion", &assertion).finish())
+            Ok(url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("grant_type", JWT_BEARER)
+                .append_pair("assertion", &assertion)
+                .finish())
         };
         Ok((form(&id)?, form(&access)?))
     }
@@ -121,7 +129,9 @@ mod tests {
             assert_eq!((claims["iat"].as_u64(), claims["exp"].as_u64()), (Some(1_700_000_000), Some(1_700_003_600)));
             assert_eq!(claims[claim].as_str(), Some(value));
             let verifier = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &public);
-            verifier.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &URL_SAFE_NO_PAD.decode(parts[2]).unwrap()).expect("a valid RS256 signature");
+            verifier
+                .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &URL_SAFE_NO_PAD.decode(parts[2]).unwrap())
+                .expect("a valid RS256 signature");
         }
     }
 
@@ -132,7 +142,8 @@ mod tests {
         assert!(Key::parse(&Secret::new(user)).unwrap_err().contains("authorized_user"));
         let no_key = Secret::new(r#"{"type":"service_account","client_email":"a@b"}"#.into());
         assert_eq!(Key::parse(&no_key).unwrap_err(), "google_credentials has no \"private_key\"");
-        let bad = Secret::new(r#"{"client_email":"a@b","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}"#.into());
+        let bad =
+            Secret::new(r#"{"client_email":"a@b","private_key":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"}"#.into());
         let e = Key::parse(&bad).unwrap_err();
         assert!(e.contains("not an RSA key") && !e.contains("AAAA"), "{e}");
         let http = key_json().expose().replace("http://127.0.0.1:9", "http://evil.example");

@@ -100,7 +100,13 @@ impl Method {
     }
 
     /// Gets new headers, and how long they are valid.
-    pub async fn request(&self, http: &reqwest::Client, endpoints: &Endpoints, workspace: &Url, timeout: Duration) -> Result<(Headers, Duration), ApiError> {
+    pub async fn request(
+        &self,
+        http: &reqwest::Client,
+        endpoints: &Endpoints,
+        workspace: &Url,
+        timeout: Duration,
+    ) -> Result<(Headers, Duration), ApiError> {
         let issued = match self {
             Method::OAuthM2M { client_id, client_secret } => {
                 let form = form(&[("grant_type", "client_credentials"), ("scope", "all-apis")]);
@@ -132,7 +138,12 @@ impl Method {
             Method::FileOidc { token_file, client_id } => {
                 // Read at every exchange: the platform rotates the file.
                 let jwt = read_token_file(token_file).map_err(|p| self.unusable(p))?;
-                let mut pairs = vec![("grant_type", TOKEN_EXCHANGE), ("subject_token", jwt.expose()), ("subject_token_type", JWT_TOKEN_TYPE), ("scope", "all-apis")];
+                let mut pairs = vec![
+                    ("grant_type", TOKEN_EXCHANGE),
+                    ("subject_token", jwt.expose()),
+                    ("subject_token_type", JWT_TOKEN_TYPE),
+                    ("scope", "all-apis"),
+                ];
                 if let Some(id) = client_id {
                     pairs.push(("client_id", id));
                 }
@@ -151,13 +162,20 @@ impl Method {
                 return Ok((headers, id.lifetime.min(access.lifetime)));
             }
         };
-        let headers = Headers { authorization: Secret::new(format!("{} {}", issued.token_type, issued.access_token.expose())), extra: Vec::new() };
+        let headers =
+            Headers { authorization: Secret::new(format!("{} {}", issued.token_type, issued.access_token.expose())), extra: Vec::new() };
         Ok((headers, issued.lifetime))
     }
 
     /// Sends one token request and reads its token; a failure names the method and the
     /// endpoint's status and error code, with `secrets` cut out of whatever the endpoint said.
-    async fn send(&self, request: reqwest::RequestBuilder, form: Option<String>, field: &str, secrets: &[&str]) -> Result<token::Issued, ApiError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        form: Option<String>,
+        field: &str,
+        secrets: &[&str],
+    ) -> Result<token::Issued, ApiError> {
         let request = match form {
             Some(body) => request.header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(body),
             None => request,
@@ -168,7 +186,9 @@ impl Method {
         let path = format!("{} {}", request.method(), shown(request.url()));
         let mut resp = client.execute(request).await.map_err(|e| self.failed(ApiError::transport(&path, &e), secrets))?;
         let status = resp.status().as_u16();
-        let body = super::super::read_body(&mut resp, &path, MAX_TOKEN_RESPONSE_BYTES, &mut Default::default()).await.map_err(|e| self.failed(e, secrets))?;
+        let body = super::super::read_body(&mut resp, &path, MAX_TOKEN_RESPONSE_BYTES, &mut Default::default())
+            .await
+            .map_err(|e| self.failed(e, secrets))?;
         if !(200..300).contains(&status) {
             return Err(self.failed(endpoint_error(&path, status, &body), secrets));
         }
@@ -179,7 +199,8 @@ impl Method {
     fn failed(&self, error: ApiError, secrets: &[&str]) -> ApiError {
         // The metadata service is on the machine or not at all: waiting and trying again does
         // not make one appear.
-        let retryable = super::super::retry::is_retryable(&error) && !(matches!(self, Method::AzureMsi { .. }) && matches!(error, ApiError::Transport { .. }));
+        let retryable = super::super::retry::is_retryable(&error)
+            && !(matches!(self, Method::AzureMsi { .. }) && matches!(error, ApiError::Transport { .. }));
         ApiError::SignIn { method: self.name(), option: self.endpoint_option(), error: Box::new(scrub(error, secrets)), retryable }
     }
 
@@ -287,7 +308,10 @@ mod tests {
         assert_eq!(workspace_token_url(&e, &ws).as_str(), "http://127.0.0.1:9/ws/dbc-a/oidc/v1/token");
         let ws = Url::parse("https://dbc-a.cloud.databricks.com/").unwrap();
         assert_eq!(workspace_token_url(&e, &ws).as_str(), "https://dbc-a.cloud.databricks.com/oidc/v1/token");
-        assert_eq!(entra_url(&e, "contoso.onmicrosoft.com").as_str(), "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token");
+        assert_eq!(
+            entra_url(&e, "contoso.onmicrosoft.com").as_str(),
+            "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/token"
+        );
         let sovereign = Endpoints { azure_login_url: Url::parse("http://127.0.0.1:9/entra/").unwrap(), ..Endpoints::default() };
         assert_eq!(entra_url(&sovereign, "a/b").as_str(), "http://127.0.0.1:9/entra/a%2Fb/oauth2/token");
         let msi = Method::AzureMsi { client_id: Some("c".into()) };
@@ -301,7 +325,11 @@ mod tests {
         let ApiError::Status { status, error_code, message, .. } = e else { panic!("{e:?}") };
         assert_eq!((status, error_code.as_deref()), (401, Some("invalid_client")));
         assert_eq!(message.as_deref(), Some("AADSTS7000215: Invalid client secret provided: ***. Trace ID: 1"));
-        let ApiError::Status { error_code, .. } = endpoint_error("POST /oidc/v1/token", 400, br#"{"error_code":"INVALID_REQUEST","message":"m"}"#) else { panic!() };
+        let ApiError::Status { error_code, .. } =
+            endpoint_error("POST /oidc/v1/token", 400, br#"{"error_code":"INVALID_REQUEST","message":"m"}"#)
+        else {
+            panic!()
+        };
         assert_eq!(error_code.as_deref(), Some("INVALID_REQUEST"));
     }
 

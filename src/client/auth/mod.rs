@@ -73,9 +73,9 @@ impl Auth {
     pub fn session(key: SessionKey) -> Auth {
         static SESSIONS: OnceLock<Mutex<HashMap<SessionKey, Arc<Session>>>> = OnceLock::new();
         let mut sessions = SESSIONS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
-        let session = sessions
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Session { method: key.method, endpoints: key.endpoints, tokens: tokio::sync::Mutex::new(HashMap::new()) }));
+        let session = sessions.entry(key.clone()).or_insert_with(|| {
+            Arc::new(Session { method: key.method, endpoints: key.endpoints, tokens: tokio::sync::Mutex::new(HashMap::new()) })
+        });
         Auth::Session(session.clone())
     }
 

@@ -27,7 +27,11 @@ pub fn renew_after(lifetime: Duration, now: Instant) -> Instant {
 /// `access_token`, or Google's `id_token`).
 pub fn parse(body: &[u8], token_field: &str) -> Result<Issued, String> {
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the token response is not JSON: {e}"))?;
-    let token = v.get(token_field).and_then(|t| t.as_str()).filter(|t| !t.is_empty()).ok_or_else(|| format!("the token response has no {token_field}"))?;
+    let token = v
+        .get(token_field)
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| format!("the token response has no {token_field}"))?;
     let token_type = v.get("token_type").and_then(|t| t.as_str()).unwrap_or("Bearer").to_string();
     let lifetime = seconds(v.get("expires_in"))
         .or_else(|| seconds(v.get("expires_on")).map(|on| on.saturating_sub(now_epoch())))

@@ -17,9 +17,14 @@ pub enum DeploymentMode {
 pub enum Fault {
     None,
     /// Every page after the first of `room`'s listing of `table` answers 404.
-    LaterPage404 { room: &'static str, table: &'static str },
+    LaterPage404 {
+        room: &'static str,
+        table: &'static str,
+    },
     /// Every request of `table`'s endpoint answers 404 ENDPOINT_NOT_FOUND.
-    EndpointMissing { table: &'static str },
+    EndpointMissing {
+        table: &'static str,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

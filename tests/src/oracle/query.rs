@@ -109,7 +109,10 @@ impl Builder<'_, '_> {
                 let first = self.ctx.want.iter().min().cloned().unwrap_or_default();
                 (format!("{col} = (SELECT min(name) FROM want_a)"), Rooms::Named(vec![first]))
             }
-            4 => (format!("({})", some.iter().map(|r| format!("{col} = {}", literal(r))).collect::<Vec<_>>().join(" OR ")), Rooms::Maybe(some)),
+            4 => (
+                format!("({})", some.iter().map(|r| format!("{col} = {}", literal(r))).collect::<Vec<_>>().join(" OR ")),
+                Rooms::Maybe(some),
+            ),
             5 => (format!("{col} COLLATE \"C\" = {}", literal(&one)), Rooms::Maybe(vec![one])),
             6 => {
                 let prefix: String = one.chars().take(3).collect();
@@ -171,7 +174,10 @@ impl Builder<'_, '_> {
             0 => (format!("{col} = {}", literal(&one)), Deployments::Named(vec![one])),
             1 => (format!("{col} IN ({})", Self::list(&values)), Deployments::Named(values)),
             2 => (format!("{col} = ANY({})", self.param(values.clone())), Deployments::Named(values)),
-            3 => (format!("({})", values.iter().map(|d| format!("{col} = {}", literal(d))).collect::<Vec<_>>().join(" OR ")), Deployments::Named(values)),
+            3 => (
+                format!("({})", values.iter().map(|d| format!("{col} = {}", literal(d))).collect::<Vec<_>>().join(" OR ")),
+                Deployments::Named(values),
+            ),
             4 => (format!("{col} LIKE {}", literal(&format!("{}%", &one[..1]))), Deployments::Other),
             5 => (format!("{col} <> {}", literal(&one)), Deployments::Other),
             6 => (format!("{col} IS NULL"), Deployments::Other),
@@ -206,13 +212,33 @@ impl Builder<'_, '_> {
 
 pub fn generate(ctx: &Context, rng: &mut Rng) -> Query {
     let table = *rng.pick(&ALL);
-    let mut b = Builder { ctx, rng, table, conds: Vec::new(), params: Vec::new(), rooms: Rooms::All, deployments: Deployments::None, narrows: false };
+    let mut b = Builder {
+        ctx,
+        rng,
+        table,
+        conds: Vec::new(),
+        params: Vec::new(),
+        rooms: Rooms::All,
+        deployments: Deployments::None,
+        narrows: false,
+    };
     let (sql, stops_early) = shape(&mut b);
     let rng = b.rng;
     let mode = *rng.pick(&[Mode::Plain, Mode::Plain, Mode::Plain, Mode::Plain, Mode::Plain, Mode::Prepared, Mode::Generic, Mode::Cursor]);
     let setting = if rng.chance(25) { Some(*rng.pick(&["enable_nestloop", "enable_hashjoin", "enable_mergejoin"])) } else { None };
     let partitioned = rng.chance(30);
-    Query { sql, params: b.params, table, rooms: b.rooms, deployments: b.deployments, stops_early, narrows: b.narrows, mode, setting, partitioned }
+    Query {
+        sql,
+        params: b.params,
+        table,
+        rooms: b.rooms,
+        deployments: b.deployments,
+        stops_early,
+        narrows: b.narrows,
+        mode,
+        setting,
+        partitioned,
+    }
 }
 
 /// The query's shape: (SQL, whether it may stop before reading every row).

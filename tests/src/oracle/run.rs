@@ -64,7 +64,13 @@ pub fn execute(db: &mut Client, q: &Query, sql: &str, mode: Mode) -> Result<Vec<
     result
 }
 
-fn in_transaction(tx: &mut postgres::Transaction, q: &Query, sql: &str, mode: Mode, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<String>, String> {
+fn in_transaction(
+    tx: &mut postgres::Transaction,
+    q: &Query,
+    sql: &str,
+    mode: Mode,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<String>, String> {
     if let Some(setting) = q.setting {
         tx.batch_execute(&format!("SET LOCAL {setting} = off")).map_err(sql_error)?;
     }
@@ -87,7 +93,8 @@ fn in_transaction(tx: &mut postgres::Transaction, q: &Query, sql: &str, mode: Mo
             Ok(first)
         }
         Mode::Cursor => {
-            tx.batch_execute(&format!("DECLARE oracle_cursor NO SCROLL CURSOR FOR {}", wrapped(&inline_params(sql, &q.params)))).map_err(sql_error)?;
+            tx.batch_execute(&format!("DECLARE oracle_cursor NO SCROLL CURSOR FOR {}", wrapped(&inline_params(sql, &q.params))))
+                .map_err(sql_error)?;
             let mut all = Vec::new();
             loop {
                 let chunk = texts(tx.query("FETCH 7 FROM oracle_cursor", &[]).map_err(sql_error)?);
@@ -115,7 +122,9 @@ pub fn check(db: &mut Client, rules: &Rules, q: &Query) -> Result<Outcome, Strin
     let expect = rules.expect(q);
     let truth_sql = render(q, if rules.reads_default_only(q) { Side::TruthOfDefault } else { Side::Truth });
     match (expect, execute(db, q, &render(q, Side::Foreign), q.mode)) {
-        (Expect::Error(code), Ok(rows)) => Err(format!("expected an error{}, got {} rows", code.map(|c| format!(" {c}")).unwrap_or_default(), rows.len())),
+        (Expect::Error(code), Ok(rows)) => {
+            Err(format!("expected an error{}, got {} rows", code.map(|c| format!(" {c}")).unwrap_or_default(), rows.len()))
+        }
         (Expect::Error(code) | Expect::RowsOrError(code), Err(e)) => {
             let ok = !e.starts_with(':') && !e.starts_with("MISMATCH") && code.is_none_or(|c| e.starts_with(&format!("{c}:")));
             match ok {
@@ -144,7 +153,15 @@ pub fn difference(mut got: Vec<String>, mut truth: Vec<String>) -> Option<String
     }
     let (missing, extra) = multiset_minus(&truth, &got);
     let first = |v: &[String]| v.iter().take(3).map(|r| format!("\n      {}", shorten(r))).collect::<String>();
-    Some(format!("got {} rows, the truth has {}\n    missing ({}):{}\n    extra ({}):{}", got.len(), truth.len(), missing.len(), first(&missing), extra.len(), first(&extra)))
+    Some(format!(
+        "got {} rows, the truth has {}\n    missing ({}):{}\n    extra ({}):{}",
+        got.len(),
+        truth.len(),
+        missing.len(),
+        first(&missing),
+        extra.len(),
+        first(&extra)
+    ))
 }
 
 /// (in a but not b, in b but not a), counting repeats.

@@ -51,7 +51,16 @@ pub struct Configuration {
 impl Configuration {
     /// A fixed IP URL with deployment_name 'dbc-x', the fixture, default options.
     pub const fn base(name: &'static str) -> Configuration {
-        Configuration { name, url: Url::Ip, deployment_name: Some("dbc-x"), allowed: false, list_parents: true, cache_ttl: false, page_size: None, realism: Realism::Fixture }
+        Configuration {
+            name,
+            url: Url::Ip,
+            deployment_name: Some("dbc-x"),
+            allowed: false,
+            list_parents: true,
+            cache_ttl: false,
+            page_size: None,
+            realism: Realism::Fixture,
+        }
     }
 
     pub fn deployment_mode(&self) -> DeploymentMode {
@@ -123,8 +132,12 @@ fn dataset(realism: Realism) -> Dataset {
 
 fn faults(realism: Realism) -> Option<Value> {
     match realism {
-        Realism::LaterPage404 => Some(json!({"room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"})),
-        Realism::NoTaskRunsEndpoint => Some(json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"})),
+        Realism::LaterPage404 => Some(
+            json!({"room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"}),
+        ),
+        Realism::NoTaskRunsEndpoint => {
+            Some(json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"}))
+        }
         _ => None,
     }
 }

@@ -51,7 +51,12 @@ pub const CLEAN_ROOM_TASK_RUNS: Table = Table {
     room_column: "clean_room_name",
     per_room: true,
     max_page_size: Some(100),
-    filters: &[f("name", FilterKind::Pushed), f("task_type", FilterKind::Pushed), f("start_time", FilterKind::Number), f("task_run_state", FilterKind::Json("life_cycle_state"))],
+    filters: &[
+        f("name", FilterKind::Pushed),
+        f("task_type", FilterKind::Pushed),
+        f("start_time", FilterKind::Number),
+        f("task_run_state", FilterKind::Json("life_cycle_state")),
+    ],
 };
 
 pub const ASSETS: Table = Table {
@@ -60,7 +65,12 @@ pub const ASSETS: Table = Table {
     room_column: "clean_room_name",
     per_room: true,
     max_page_size: None,
-    filters: &[f("name", FilterKind::Text), f("asset_type", FilterKind::Text), f("status", FilterKind::Text), f("added_at", FilterKind::Number)],
+    filters: &[
+        f("name", FilterKind::Text),
+        f("asset_type", FilterKind::Text),
+        f("status", FilterKind::Text),
+        f("added_at", FilterKind::Number),
+    ],
 };
 
 pub const ASSET_REVISIONS: Table = Table {
@@ -74,7 +84,8 @@ pub const ASSET_REVISIONS: Table = Table {
 
 pub const RULES: Table = Table {
     name: "auto_approval_rules",
-    columns: "clean_room_name text, deployment_name text, rule_id text, author_scope text, author_collaborator_alias text, created_at bigint",
+    columns:
+        "clean_room_name text, deployment_name text, rule_id text, author_scope text, author_collaborator_alias text, created_at bigint",
     room_column: "clean_room_name",
     per_room: true,
     max_page_size: Some(10_000),

@@ -37,13 +37,15 @@ impl Truth {
 
     /// The distinct text values of a column, sorted (for conditions that match something).
     pub fn values(&self, table: &Table, column: &str) -> Vec<String> {
-        let set: BTreeSet<String> = self.rows[table.name].iter().filter_map(|r| r.get(column).and_then(Value::as_str)).map(str::to_string).collect();
+        let set: BTreeSet<String> =
+            self.rows[table.name].iter().filter_map(|r| r.get(column).and_then(Value::as_str)).map(str::to_string).collect();
         set.into_iter().collect()
     }
 
     /// The distinct values of a text field inside a jsonb column.
     pub fn json_values(&self, table: &Table, column: &str, field: &str) -> Vec<String> {
-        let set: BTreeSet<String> = self.rows[table.name].iter().filter_map(|r| r.get(column)?.get(field)?.as_str().map(str::to_string)).collect();
+        let set: BTreeSet<String> =
+            self.rows[table.name].iter().filter_map(|r| r.get(column)?.get(field)?.as_str().map(str::to_string)).collect();
         set.into_iter().collect()
     }
 
@@ -99,7 +101,9 @@ fn items(table: &Table, room: &Room) -> Vec<Map<String, Value>> {
         n if n == CLEAN_ROOM_TASK_RUNS.name => room.task_runs.iter().map(|i| object(&i.json)).collect(),
         n if n == RULES.name => room.rules.iter().map(|i| object(&i.json)).collect(),
         // Revisions exist for notebooks only: the service refuses the others.
-        n if n == ASSET_REVISIONS.name => room.assets.iter().filter(|a| a.item.kind.as_deref() == Some("NOTEBOOK_FILE")).flat_map(revisions).collect(),
+        n if n == ASSET_REVISIONS.name => {
+            room.assets.iter().filter(|a| a.item.kind.as_deref() == Some("NOTEBOOK_FILE")).flat_map(revisions).collect()
+        }
         n if n == CLEAN_ROOMS.name => Vec::new(),
         _ => room.assets.iter().map(|a| object(&a.item.json)).collect(),
     }
