@@ -348,11 +348,21 @@ impl PageReader<'_> {
     }
 }
 
-/// A hash of one item's text, to recognise it when a page is read again.
+/// A hash of one item's text, to recognise it when a page is read again (after a break, the
+/// same items must come first). Not a defence against a forger, only against a page that
+/// changed: eight bytes at a time (a multiply and a rotate), several times faster than SipHash
+/// over a 150 MB page.
 fn item_hash(item: &[u8]) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    hasher.write(item);
-    hasher.finish()
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = item.len() as u64;
+    let mut chunks = item.chunks_exact(8);
+    for c in &mut chunks {
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(c.try_into().expect("eight bytes"))).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+    }
+    h
 }
 
 /// Why a page could not be read to its end.

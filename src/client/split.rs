@@ -79,6 +79,9 @@ pub struct Splitter {
     max_value: usize,
     /// Bytes seen so far, for messages.
     offset: usize,
+    /// The size of the last item, to give the next one its buffer at once (items of a page
+    /// are alike: growing each from nothing cost a reallocation every doubling).
+    last_item: usize,
 }
 
 impl Splitter {
@@ -92,6 +95,7 @@ impl Splitter {
             token: None,
             max_value,
             offset: 0,
+            last_item: 0,
         }
     }
 
@@ -193,7 +197,9 @@ impl Splitter {
     /// A value starts with byte `b`.
     fn begin(&mut self, reading: Reading, b: u8) -> Result<(), SplitError> {
         let scalar = !matches!(b, b'"' | b'{' | b'[');
-        self.value = Some(Value { reading, text: Vec::new(), depth: 0, in_string: false, escaped: false, scalar });
+        // At most 64 KiB ahead of need: one huge item must not make every later one huge.
+        let capacity = if matches!(reading, Reading::Item) { (self.last_item + self.last_item / 4).min(64 * 1024) } else { 0 };
+        self.value = Some(Value { reading, text: Vec::with_capacity(capacity), depth: 0, in_string: false, escaped: false, scalar });
         self.value_byte(b)
     }
 
@@ -253,6 +259,7 @@ impl Splitter {
                 self.state = State::Colon;
             }
             Reading::Item => {
+                self.last_item = v.text.len();
                 self.items.push(v.text);
                 self.state = State::AfterItem;
             }

@@ -96,17 +96,14 @@ pub unsafe fn foreignscan_path(
     path
 }
 
-/// The attributes of a tuple descriptor. 18 put a compact array before them.
+/// The attributes of a tuple descriptor (copies), through pgrx's accessor, which knows each
+/// version's layout (18 put a compact array before them).
 ///
 /// # Safety
-/// `desc` must be a valid tuple descriptor that outlives the slice.
-pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
-    let natts = (*desc).natts as usize;
-    #[cfg(not(feature = "pg18"))]
-    let attrs = (*desc).attrs.as_slice(natts);
-    #[cfg(feature = "pg18")]
-    let attrs = std::slice::from_raw_parts((*desc).compact_attrs.as_ptr().add(natts).cast::<pg_sys::FormData_pg_attribute>(), natts);
-    attrs
+/// `desc` must be a valid tuple descriptor.
+pub unsafe fn attributes(desc: pg_sys::TupleDesc) -> Vec<pg_sys::FormData_pg_attribute> {
+    let desc = pgrx::PgTupleDesc::from_pg_unchecked(desc);
+    desc.iter().copied().collect()
 }
 
 /// The text of a String node (14: a Value node holding a string).

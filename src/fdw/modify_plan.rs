@@ -164,5 +164,5 @@ unsafe fn int_list(list: *mut pg_sys::List) -> Vec<i32> {
     if list.is_null() {
         return Vec::new();
     }
-    (0..(*list).length as usize).map(|i| (*(*list).elements.add(i)).int_value).collect()
+    PgList::<i32>::from_pg(list).iter_int().collect()
 }

@@ -25,7 +25,7 @@ pub unsafe fn for_scan(node: *mut pg_sys::ForeignScanState, plan: &ScanPlan, res
     let relation = (*node).ss.ss_currentRelation;
     let attrs = super::compat::attributes((*relation).rd_att);
     let state = pg_sys::ExecInitQual(chosen.into_pg(), node as *mut pg_sys::PlanState);
-    filter(node, plan, given, attrs, state)
+    filter(node, plan, given, &attrs, state)
 }
 
 /// The conditions of the scan's plan that use only the columns the parent gives (with those

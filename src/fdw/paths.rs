@@ -396,10 +396,10 @@ unsafe fn list_length_guess(expr: *mut pg_sys::Expr) -> f64 {
         let c = node as *mut pg_sys::Const;
         if !(*c).constisnull {
             let arr = pg_sys::pg_detoast_datum((*c).constvalue.cast_mut_ptr()) as *mut pg_sys::ArrayType;
-            let ndim = (*arr).ndim;
-            if ndim == 1 {
-                let dims = (arr as *mut u8).add(std::mem::size_of::<pg_sys::ArrayType>()) as *const i32;
-                return (*dims).max(0) as f64;
+            if let Some(arr) = std::ptr::NonNull::new(arr) {
+                if let [n] = pgrx::array::RawArray::from_ptr(arr).dims() {
+                    return (*n).max(0) as f64;
+                }
             }
         }
     }

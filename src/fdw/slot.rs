@@ -22,9 +22,11 @@ pub unsafe fn slot_values(slot: *mut pg_sys::TupleTableSlot) -> Vec<Option<pg_sy
 /// # Safety
 /// `slot` must be a valid virtual slot that outlives the slices.
 pub unsafe fn emptied<'a>(slot: *mut pg_sys::TupleTableSlot) -> (&'a mut [pg_sys::Datum], &'a mut [bool]) {
-    // ExecClearTuple, a static inline function in C.
+    // ExecClearTuple, a static inline function in C; called through pgrx's guard, so that an
+    // ERROR raised in it becomes a Rust panic pgrx turns back into the ERROR, instead of a
+    // longjmp across Rust frames.
     if let Some(clear) = (*(*slot).tts_ops).clear {
-        clear(slot);
+        pg_sys::ffi::pg_guard_ffi_boundary(|| clear(slot));
     }
     let natts = (*(*slot).tts_tupleDescriptor).natts as usize;
     let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
