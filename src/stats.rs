@@ -6,16 +6,8 @@ use crate::client::Stats;
 use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
-    pub scans: u64,
-    pub requests: u64,
-    pub pages: u64,
-    pub rows: u64,
-    pub retries: u64,
-    pub errors: u64,
-    pub bytes: u64,
-}
+/// The same totals the cluster keeps (its 429 and cache figures are this backend's here).
+pub use crate::shared::counters::Totals;
 
 fn registry() -> &'static Mutex<BTreeMap<(String, String), Totals>> {
     static REGISTRY: OnceLock<Mutex<BTreeMap<(String, String), Totals>>> = OnceLock::new();
@@ -24,17 +16,7 @@ fn registry() -> &'static Mutex<BTreeMap<(String, String), Totals>> {
 
 /// Adds one finished scan.
 pub fn record(server: &str, resource: &str, s: Stats, failed: bool) {
-    let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
-    let t = reg.entry((server.to_string(), resource.to_string())).or_default();
-    t.scans += 1;
-    t.requests += s.requests;
-    t.pages += s.pages;
-    t.rows += s.items;
-    t.retries += s.retries;
-    t.bytes += s.bytes;
-    t.errors += failed as u64;
-    drop(reg);
-    let shared = crate::shared::counters::Totals {
+    let scan = Totals {
         scans: 1,
         requests: s.requests,
         pages: s.pages,
@@ -46,7 +28,8 @@ pub fn record(server: &str, resource: &str, s: Stats, failed: bool) {
         cache_hits: s.response_cache_hits,
         cache_misses: s.response_cache_misses,
     };
-    crate::shared::counters::record(server, resource, &shared);
+    registry().lock().unwrap_or_else(|p| p.into_inner()).entry((server.to_string(), resource.to_string())).or_default().add(&scan);
+    crate::shared::counters::record(server, resource, &scan);
 }
 
 /// Every (server, resource) with its totals, ordered.
@@ -64,6 +47,6 @@ mod tests {
         record("s_test", "task_runs", Stats { requests: 2, retries: 1, ..Stats::default() }, true);
         let snap = snapshot();
         let t = snap.iter().find(|(k, _)| k.0 == "s_test").unwrap().1;
-        assert_eq!(t, Totals { scans: 2, requests: 5, pages: 3, rows: 57, retries: 1, errors: 1, bytes: 100 });
+        assert_eq!(t, Totals { scans: 2, requests: 5, pages: 3, rows: 57, retries: 1, errors: 1, bytes: 100, ..Totals::default() });
     }
 }

@@ -10,7 +10,8 @@
 use super::body::PageBody;
 use super::error::{excerpt, ApiError, PATH_SHOWN};
 use super::listing::{AbortOnDrop, Event, FetchConfig};
-use super::pages::{quick_next_token, Cursor, Page};
+use super::next_token::quick_next_token;
+use super::pages::{Cursor, Page};
 use super::request::Target;
 use super::split::{SplitError, Splitter};
 use super::Stats;

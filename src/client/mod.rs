@@ -10,6 +10,7 @@ pub mod dns;
 pub mod error;
 mod follow;
 pub mod listing;
+pub mod next_token;
 pub mod pages;
 pub mod request;
 pub mod retry;

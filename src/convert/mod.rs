@@ -3,7 +3,9 @@
 //! into what the column needs. Pure (no Postgres): the result is a [`Cell`], or a row prepared
 //! as the bytes of its Datums ([`prepare`]); `fdw::datum` makes the Datums.
 
+mod json_lex;
 pub mod jsonb;
+mod numeric;
 pub mod prepare;
 pub mod varlena;
 

@@ -30,6 +30,12 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Adds `other`, field by field.
+    pub fn add(&mut self, other: &Totals) {
+        let (mine, theirs) = (self.fields(), other.fields());
+        *self = Totals::from_fields(std::array::from_fn(|i| mine[i] + theirs[i]));
+    }
+
     fn fields(&self) -> [u64; FIELDS] {
         [
             self.scans,
