@@ -9,10 +9,11 @@
 
 use super::body::PageBody;
 use super::error::{excerpt, ApiError, PATH_SHOWN};
-use super::listing::{AbortOnDrop, Event, FetchConfig};
+use super::listing::{Event, FetchConfig};
 use super::next_token::quick_next_token;
 use super::pages::{Cursor, Page};
 use super::request::Target;
+use super::runtime::Task;
 use super::split::{SplitError, Splitter};
 use super::Stats;
 use std::collections::hash_map::DefaultHasher;
@@ -34,7 +35,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 const AHEAD_BYTES: usize = 1024 * 1024;
 
 /// The next page, requested before its turn: its token, and the task opening it.
-type Ahead = (String, AbortOnDrop<(Result<PageBody, ApiError>, Stats)>);
+type Ahead = (String, Task<(Result<PageBody, ApiError>, Stats)>);
 
 /// Follows listing `id` to its end, sending each batch of items and the error that ends it, if
 /// any. With `ask`, waits to be asked before each next page (a LIMIT may need no more);
@@ -51,7 +52,7 @@ pub(super) async fn follow(id: usize, target: Arc<Target>, config: FetchConfig, 
         let path = excerpt(&format!("GET {}", url.path()), PATH_SHOWN);
         let mut opened = match ahead.take() {
             Some((t, mut task)) if Some(&t) == token.as_ref() => {
-                (&mut task.0).await.unwrap_or_else(|_| (Err(ApiError::task_failed()), Stats::default()))
+                task.finished().await.unwrap_or_else(|_| (Err(ApiError::task_failed()), Stats::default()))
             }
             _ => open(&config, &target, url.clone()).await,
         };
@@ -128,7 +129,7 @@ async fn open(config: &FetchConfig, target: &Target, url: url::Url) -> (Result<P
 /// Starts the request of the page `token` names, reading the start of its answer.
 fn request_ahead(config: &FetchConfig, target: &Arc<Target>, token: &str) -> Ahead {
     let (config, target, url) = (config.clone(), target.clone(), target.page_url(Some(token)));
-    let task = tokio::spawn(async move {
+    let task = Task::spawn(async move {
         let (body, mut cost) = open(&config, &target, url).await;
         let body = match body {
             Ok(mut body) => body.read_ahead(AHEAD_BYTES, &mut cost).await.map(|()| body),
@@ -136,7 +137,7 @@ fn request_ahead(config: &FetchConfig, target: &Arc<Target>, token: &str) -> Ahe
         };
         (body, cost)
     });
-    (token.to_string(), AbortOnDrop(task))
+    (token.to_string(), task)
 }
 
 /// Reads one page of a listing, sending its items in batches.

@@ -15,14 +15,13 @@
 use super::error::ApiError;
 use super::pages::Page;
 use super::request::Target;
-use super::runtime::{runtime, wait, Interrupts};
+use super::runtime::{wait, Interrupts, Task};
 use super::source::ListingSource;
 use super::{ApiClient, Stats};
 use crate::convert::prepare::RowRecipe;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
-use tokio::task::JoinHandle;
 
 /// How listings are fetched.
 #[derive(Clone)]
@@ -89,21 +88,12 @@ pub(super) enum Event {
     },
 }
 
-/// A task on the I/O thread, stopped when this is dropped.
-pub(super) struct AbortOnDrop<T>(pub(super) JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// One listing being followed.
 struct Open {
     id: usize,
     target: Arc<Target>,
     /// The task following it.
-    _task: AbortOnDrop<()>,
+    _task: Task<()>,
     /// Under a LIMIT: each notification lets the task fetch one more page.
     ask: Option<Arc<Notify>>,
     /// Its last page has arrived.
@@ -344,19 +334,12 @@ impl Listing {
 
 /// Starts the task that follows listing `id`, and the one that reports it if it panics (a bug:
 /// the scan then ends with an error instead of waiting for a page that never comes).
-fn spawn_follow(
-    id: usize,
-    target: Arc<Target>,
-    config: FetchConfig,
-    sender: mpsc::Sender<Event>,
-    ask: Option<Arc<Notify>>,
-) -> AbortOnDrop<()> {
+fn spawn_follow(id: usize, target: Arc<Target>, config: FetchConfig, sender: mpsc::Sender<Event>, ask: Option<Arc<Notify>>) -> Task<()> {
     let report = sender.clone();
-    let follow = AbortOnDrop(runtime().spawn(super::follow::follow(id, target, config, sender, ask)));
-    AbortOnDrop(runtime().spawn(async move {
-        let mut follow = follow;
-        if matches!((&mut follow.0).await, Err(e) if e.is_panic()) {
+    let mut follow = Task::spawn(super::follow::follow(id, target, config, sender, ask));
+    Task::spawn(async move {
+        if matches!(follow.finished().await, Err(e) if e.is_panic()) {
             let _ = report.send(Event::Failed { error: ApiError::task_failed(), cost: Stats::default() }).await;
         }
-    }))
+    })
 }

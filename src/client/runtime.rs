@@ -87,6 +87,11 @@ impl<T: Send + 'static> Task<T> {
     pub fn join(mut self, interrupts: &dyn Interrupts) -> Result<T, JoinError> {
         wait(&mut self.0, interrupts)
     }
+
+    /// Waits for the task from another task on the I/O thread.
+    pub async fn finished(&mut self) -> Result<T, JoinError> {
+        (&mut self.0).await
+    }
 }
 
 impl<T> Drop for Task<T> {
