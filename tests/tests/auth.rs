@@ -51,10 +51,19 @@ fn jwt(iss: &str, sub: &str) -> String {
     )
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
+/// A directory of the test's own, removed when the test ends (however it ends).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("dbx-fdw-auth-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn assert_no_secret(text: &str, secrets: &[&str]) {
@@ -212,7 +221,8 @@ fn a_google_service_account_sends_an_id_token_for_the_workspace_and_an_access_to
 #[test]
 fn workload_identity_federation_exchanges_the_token_file_and_reads_it_again_when_renewing() {
     let mut w = World::new("oidc");
-    let file = scratch("oidc").join("token");
+    let dir = scratch("oidc");
+    let file = dir.0.join("token");
     std::fs::write(&file, jwt(FEDERATION_ISSUER, FEDERATION_SUBJECT) + "\n").unwrap();
     map(&mut w, &format!("oidc_token_file '{}', client_id '{FEDERATED_CLIENT_ID}'", file.display()));
     assert_eq!(w.count(Q), 12);
@@ -247,7 +257,8 @@ fn workload_identity_federation_exchanges_the_token_file_and_reads_it_again_when
 #[test]
 fn a_databrickscfg_profile_gives_the_workspace_and_the_credentials() {
     let sim = databricks_sim::spawn(Config::with_fixture());
-    let file = scratch("cfg").join("databrickscfg");
+    let dir = scratch("cfg");
+    let file = dir.0.join("databrickscfg");
     let url = sim.url();
     std::fs::write(
         &file,
