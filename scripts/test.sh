@@ -79,6 +79,9 @@ for v in $VERSIONS; do
     rm -rf "$pgrx_data"
     mkdir -p "$pgrx_data"
     chown postgres:postgres "$pgrx_data"
+    # What was installed before is saved (put back at the end): the build installs into an
+    # empty place, so no file of another install (its mode, say) outlives it.
+    extension_files "$v" | xargs -r -d '\n' rm -f
     # cargo pgrx test wants to initdb its own cluster: an empty directory every time.
     cargo pgrx test "pg$v" --runas postgres --pgdata "$pgrx_data"
 
