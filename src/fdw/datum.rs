@@ -128,13 +128,7 @@ impl ColumnWriter {
             Prepared::Null => None,
             Prepared::Word(w) => Some(pg_sys::Datum::from(w as usize)),
             Prepared::Varlena(at) => Some(pg_sys::Datum::from(row.add(at as usize))),
-            Prepared::Input(at) => {
-                let input = self.input.as_mut().expect("columns that parse have an input function");
-                let finfo: *mut pg_sys::FmgrInfo = input.finfo.as_mut();
-                let (ioparam, typmod) = (input.ioparam, input.typmod);
-                let text = row.add(at as usize) as *mut std::ffi::c_char;
-                Some(with_context(&self.context, || pg_sys::InputFunctionCall(finfo, text, ioparam, typmod)))
-            }
+            Prepared::Input(at) => Some(self.input_call(row.add(at as usize) as *mut std::ffi::c_char)),
             Prepared::Failed(e) => raise(self.conversion_error(table, rows.error(e).clone())),
         };
         self.check_domain(datum);
@@ -163,11 +157,17 @@ impl ColumnWriter {
     /// context line naming the column.
     unsafe fn parse(&mut self, text: &str, table: &str) -> Option<pg_sys::Datum> {
         self.check_no_nul(text, table);
-        let input = self.input.as_mut().expect("columns that parse have an input function");
         let cstr = CString::new(text).expect("checked for NUL above");
+        Some(self.input_call(cstr.as_ptr() as *mut std::ffi::c_char))
+    }
+
+    /// The type's input function on the NUL-terminated `text`, with the column named in the
+    /// context of any error it raises.
+    unsafe fn input_call(&mut self, text: *mut std::ffi::c_char) -> pg_sys::Datum {
+        let input = self.input.as_mut().expect("columns that parse have an input function");
         let finfo: *mut pg_sys::FmgrInfo = input.finfo.as_mut();
         let (ioparam, typmod) = (input.ioparam, input.typmod);
-        Some(with_context(&self.context, || pg_sys::InputFunctionCall(finfo, cstr.as_ptr() as *mut std::ffi::c_char, ioparam, typmod)))
+        with_context(&self.context, || pg_sys::InputFunctionCall(finfo, text, ioparam, typmod))
     }
 }
 
