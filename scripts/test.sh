@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine (as root): installs what is missing, then
 #   0. cargo fmt --check and cargo clippy with warnings as errors (rustfmt.toml: 140 columns),
-#   1. the simulator's unit tests,
+#   1. the unit tests that need no Postgres, once: the core crate (client, conversions,
+#      resources, options, shared memory's structures) and the simulator,
 #   2. for every supported PostgreSQL version (14 to 18):
-#      the extension's unit tests and in-database tests (cargo pgrx test, cluster run as
+#      the glue's unit tests and the in-database tests (cargo pgrx test, cluster run as
 #      postgres), then the end-to-end tests against a cluster of that version with the
 #      extension installed: simulators on loopback, SQL through a client connection (extended
 #      and simple protocol), safety, memory and TLS tests,
@@ -52,8 +53,11 @@ finish() {
 }
 trap finish EXIT
 
-log "simulator unit tests"
+started=$(date +%s)
+log "unit tests without Postgres: the core crate and the simulator (once, whatever the version)"
+cargo test -p databricks-fdw-core
 cargo test -p databricks-sim
+echo "core and simulator unit tests: $(( $(date +%s) - started )) s" | tee -a "$TIMES"
 
 log "building the end-to-end tests"
 cargo test -p databricks-fdw-e2e --no-run

@@ -1,8 +1,9 @@
 //! Every failure the wrapper reports, in the user's terms. Each variant knows its SQLSTATE, its
 //! message (naming the table, column, option or HTTP status), and, where the user can fix it, a
-//! hint. Nothing here ever holds a secret: tokens are kept in [`crate::options::Secret`], which
-//! cannot be formatted.
+//! hint. Nothing here ever holds a secret: tokens are kept in [`crate::client::secret::Secret`],
+//! which cannot be formatted. The core crate names its problems; their SQLSTATEs are picked here.
 
+use crate::options::{OptionError, Problem};
 use pgrx::PgSqlErrorCode;
 use pgrx::PgSqlErrorCode::*;
 
@@ -31,19 +32,24 @@ impl FdwError {
 
     /// An option that is not valid where it was given.
     pub fn unknown_option(name: &str, context: &str, valid: &[&str]) -> Self {
-        let valid = if valid.is_empty() { "(none)".to_string() } else { valid.join(", ") };
-        FdwError::new(ERRCODE_FDW_INVALID_OPTION_NAME, format!("invalid option \"{name}\" for a {context}"))
-            .hint(format!("Valid options for a {context} are: {valid}."))
+        OptionError::unknown_option(name, context, valid).into()
     }
 
     /// An option whose value cannot be used.
     pub fn bad_option_value(name: &str, problem: impl Into<String>) -> Self {
-        FdwError::new(ERRCODE_INVALID_PARAMETER_VALUE, format!("invalid value for option \"{name}\": {}", problem.into()))
+        OptionError::bad_option_value(name, problem).into()
     }
+}
 
-    /// A required option that is missing.
-    pub fn missing_option(name: &str, context: &str, hint: impl Into<String>) -> Self {
-        FdwError::new(ERRCODE_FDW_OPTION_NAME_NOT_FOUND, format!("{context} needs the option \"{name}\"")).hint(hint)
+impl From<OptionError> for FdwError {
+    fn from(e: OptionError) -> Self {
+        let code = match e.problem {
+            Problem::UnknownName => ERRCODE_FDW_INVALID_OPTION_NAME,
+            Problem::BadValue => ERRCODE_INVALID_PARAMETER_VALUE,
+            Problem::Missing => ERRCODE_FDW_OPTION_NAME_NOT_FOUND,
+            Problem::ConfigFile => ERRCODE_CONFIG_FILE_ERROR,
+        };
+        FdwError { code, message: e.message, detail: e.detail, hint: e.hint }
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Data flows one way: the WHERE clause's conditions are planned into plain data ([`fdw`]),
 //! which at execution becomes requests ([`client::request`]), pages ([`client::listing`]) and
-//! rows ([`convert`]). Only [`fdw`] and [`convert`]'s Datum makers touch Postgres internals;
-//! the README's "Inside" section is the map.
+//! rows ([`convert`]). Only [`fdw`] calls Postgres; everything else is the `databricks-fdw-core`
+//! crate (`core/`), tested without a Postgres. The README's "Inside" section is the map.
 
 // An API error carries what the user is told (status, code, message, request id, details): it
 // is large, and returned by value only on the way to an ERROR, next to a network round trip.
@@ -11,17 +11,10 @@
 
 use pgrx::prelude::*;
 
-pub(crate) mod client;
-pub(crate) mod convert;
 pub(crate) mod error;
 pub(crate) mod fdw;
-pub(crate) mod options;
-pub(crate) mod resources;
-pub mod shared;
-pub mod stats;
-
-#[cfg(test)]
-mod robustness_tests;
+// The parts that need no Postgres, under the names the glue has always used.
+pub(crate) use databricks_fdw_core::{client, convert, options, resources, shared, stats};
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -107,7 +107,7 @@ fn run(server_name: &str, rows: &mut Vec<Row>) -> Result<(), ()> {
 
 /// Signs in as the credentials say, and reports which method did and whether its token
 /// endpoint answered.
-fn sign_in(rows: &mut Vec<Row>, client: &ApiClient, workspace: &url::Url) -> Result<(), ()> {
+fn sign_in(rows: &mut Vec<Row>, client: &ApiClient, workspace: &crate::client::Url) -> Result<(), ()> {
     let (c, w) = (client.clone(), workspace.clone());
     let (method, signed) = match runtime::run(async move { c.sign_in(&w).await }, &PgInterrupts) {
         Ok(answer) => answer,

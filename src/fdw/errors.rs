@@ -3,7 +3,7 @@
 //! what went wrong; only this module knows how Postgres should say it.
 
 use crate::client::error::{excerpt, ApiError};
-use crate::client::request::RequestError;
+use crate::client::request_error::RequestError;
 use crate::client::write::Effect;
 use crate::error::FdwError;
 use crate::resources::{Operation, Resource};

@@ -87,7 +87,7 @@ fn call(function: &str, server_name: &str, path: &'static str, keys: &[(&str, &s
     let workspace = workspace_for(&server.endpoint, None).unwrap_or_else(|e| raise(errors::request_error(e, function, server_name)));
     let url = fill_path(&workspace, path, |column| keys.iter().find(|(k, _)| *k == column).map(|(_, v)| *v))
         .unwrap_or_else(|e| raise(errors::request_error(e, function, server_name)));
-    let request = HttpRequest { method: reqwest::Method::POST, url, body: Some(body.to_string().into()) };
+    let request = HttpRequest::post(url, body.to_string());
     // SAFETY: registers this backend's transaction callback once.
     unsafe { transaction::watch() };
     transaction::sending();

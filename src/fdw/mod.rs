@@ -98,9 +98,9 @@ pub(crate) trait OrRaise<T> {
     fn or_raise(self) -> T;
 }
 
-impl<T> OrRaise<T> for Result<T, FdwError> {
+impl<T, E: Into<FdwError>> OrRaise<T> for Result<T, E> {
     fn or_raise(self) -> T {
-        self.unwrap_or_else(|e| raise(e))
+        self.unwrap_or_else(|e| raise(e.into()))
     }
 }
 

@@ -9,7 +9,7 @@ use super::raise;
 use super::slot::{emptied, slot_values};
 use super::OrRaise;
 use crate::client::write::RowValues;
-use crate::convert::convert;
+use crate::convert::{convert, text_below};
 use crate::fdw::datum::{json_value, output_text};
 use crate::resources::{self, Operation, Source};
 use pgrx::prelude::*;
@@ -161,9 +161,8 @@ fn json_string(v: &str) -> String {
     Value::from(v).to_string()
 }
 
-/// The JSON text at a dotted `path` of an object.
+/// The JSON text at a dotted `path` of an object (as a scanned row reads it).
 fn lookup(object: &Map<String, Value>, path: &str) -> Option<String> {
-    let mut parts = path.split('.');
-    let first = object.get(parts.next()?)?;
-    parts.try_fold(first, |v, key| v.get(key)).filter(|v| !v.is_null()).map(Value::to_string)
+    let mut keys = path.split('.');
+    text_below(object.get(keys.next()?)?, keys)
 }

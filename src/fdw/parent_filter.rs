@@ -10,7 +10,7 @@ use super::scan::echoed;
 use super::OrRaise;
 use crate::client::source::ParentFilter;
 use crate::fdw::datum::ColumnWriter;
-use crate::resources::Resource;
+use crate::resources::{ColumnSource, Resource};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
 
@@ -51,7 +51,7 @@ pub unsafe fn conditions(
     let given: Vec<(i16, &'static str)> = parent
         .columns
         .iter()
-        .filter_map(|(_, to)| plan.columns.iter().find(|c| c.path.is_none() && c.name == *to).map(|c| (c.attnum, *to)))
+        .filter_map(|(_, to)| plan.columns.iter().find(|c| c.source == ColumnSource::Echo && c.name == *to).map(|c| (c.attnum, *to)))
         .filter(|(attnum, _)| attrs[*attnum as usize - 1].atttypid == pg_sys::TEXTOID)
         .collect();
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;

@@ -8,7 +8,7 @@ use super::quals::{self, PushedQual};
 use super::{raise, OrRaise};
 use crate::client::source::remembered_size;
 use crate::options::TableOptions;
-use crate::resources::Resource;
+use crate::resources::{Resource, ScanColumns};
 use pgrx::prelude::*;
 use pgrx::{PgList, PgMemoryContexts};
 
@@ -41,6 +41,8 @@ struct RelPlan {
     /// Live column names by attnum (index 0 is attnum 1).
     names: Vec<Option<String>>,
     columns: Vec<PlannedColumn>,
+    /// The top-level fields the scan asks for.
+    fields: Vec<String>,
     /// The partition constraint, when the table is a partition: Postgres assumes every row of
     /// a partition meets it, so the scan checks it (and pushes what it can of it).
     bound: Vec<*mut pg_sys::Node>,
@@ -135,7 +137,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
     let paths = catalog::column_paths(relid, &names);
     check_columns(options.resource, &table.name, &names, &paths);
     let bound = partition_bound(relid, (*baserel).relid);
-    let columns = used_columns(baserel, &bound, &names, &paths);
+    let (columns, fields) = used_columns(baserel, &bound, &table.name, options.resource, &names, &paths);
     let server = catalog::server(table.server_id);
     let list_parents = crate::options::list_parents(&table.options, &server.options);
     let endpoint = crate::options::ServerOptions::from_options(&server.name, &server.options).or_raise().endpoint;
@@ -151,6 +153,7 @@ pub unsafe extern "C-unwind" fn get_foreign_rel_size(root: *mut pg_sys::PlannerI
         options,
         names,
         columns,
+        fields,
         bound,
         list_parents,
         deployments_by_name_only,
@@ -319,6 +322,7 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
         list_parents: plan.list_parents,
         params: pushed.iter().map(|q| PlannedParam { column: q.column.to_string(), list: q.list, shown: q.shown.clone() }).collect(),
         columns: plan.columns.clone(),
+        fields: plan.fields.clone(),
         cache_listings: !(*best_path).path.param_info.is_null() || pushed.iter().any(|q| q.shown.is_empty()),
         // A bounded query level (LIMIT, also in a LATERAL subquery), or the inner side of a
         // nested loop, which may be stopped early for each outer row.
@@ -355,14 +359,17 @@ fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], pat
     }
 }
 
-/// The columns the query reads: in its target list, its conditions or the partition bound the
-/// scan checks (all, for a whole-row reference).
+/// The columns the query reads (in its target list, its conditions or the partition bound the
+/// scan checks; all, for a whole-row reference), each with where its value comes from, and the
+/// fields the scan asks for.
 unsafe fn used_columns(
     baserel: *mut pg_sys::RelOptInfo,
     bound: &[*mut pg_sys::Node],
+    table: &str,
+    resource: &'static Resource,
     names: &[Option<String>],
     paths: &[Option<String>],
-) -> Vec<PlannedColumn> {
+) -> (Vec<PlannedColumn>, Vec<String>) {
     let relid = (*baserel).relid;
     let mut attrs: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos((*(*baserel).reltarget).exprs as *mut pg_sys::Node, relid, &mut attrs);
@@ -371,18 +378,20 @@ unsafe fn used_columns(
     }
     let offset = pg_sys::FirstLowInvalidHeapAttributeNumber;
     let whole_row = pg_sys::bms_is_member(-offset, attrs);
-    names
+    let used: Vec<(i16, &String, Option<&str>)> = names
         .iter()
         .enumerate()
         .filter_map(|(i, name)| {
             let attnum = i as i32 + 1;
             let used = whole_row || pg_sys::bms_is_member(attnum - offset, attrs);
-            match (used, name) {
-                (true, Some(n)) => Some(PlannedColumn { attnum: attnum as i16, name: n.clone(), path: paths[i].clone() }),
-                _ => None,
-            }
+            name.as_ref().filter(|_| used).map(|n| (attnum as i16, n, paths[i].as_deref()))
         })
-        .collect()
+        .collect();
+    let sources = ScanColumns::plan(resource, used.iter().map(|&(_, name, path)| (name.as_str(), path)))
+        .unwrap_or_else(|name| raise(super::errors::unknown_column(&name, table, resource)));
+    let columns =
+        used.iter().zip(sources.sources).map(|(&(attnum, name, _), source)| PlannedColumn { attnum, name: name.clone(), source }).collect();
+    (columns, sources.fields)
 }
 
 /// The number of elements of a constant array or an `ARRAY[...]` (an OR of equalities), else

@@ -3,6 +3,7 @@
 //! can run any number of times. The values for request columns are expressions in `fdw_exprs`, evaluated at execution
 //! (constants, parameters of prepared statements, subquery results).
 
+use crate::resources::ColumnSource;
 use pgrx::prelude::*;
 use pgrx::PgList;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,8 @@ pub struct ScanPlan {
     pub params: Vec<PlannedParam>,
     /// The columns the query reads; the others are left NULL.
     pub columns: Vec<PlannedColumn>,
+    /// The top-level fields each item is asked for (`ColumnSource::Field` numbers them).
+    pub fields: Vec<String>,
     /// The scan may be rescanned with request values it has seen before (the inner side of a
     /// nested loop): keep finished listings for the rest of the execution.
     pub cache_listings: bool,
@@ -47,8 +50,8 @@ pub struct PlannedParam {
 pub struct PlannedColumn {
     pub attnum: i16,
     pub name: String,
-    /// The column option `path`: which (nested) field fills the column.
-    pub path: Option<String>,
+    /// Where its value comes from (a field, a `path` into one, or the listing's request).
+    pub source: ColumnSource,
 }
 
 /// What planning hands to the execution of an INSERT, UPDATE or DELETE on one foreign table.

@@ -16,7 +16,7 @@ use crate::convert::{convert, Cell, TargetType};
 use crate::error::FdwError;
 use crate::fdw::datum::{param_values, ColumnWriter};
 use crate::options::ServerOptions;
-use crate::resources::{self, Resource, Source};
+use crate::resources::{self, ColumnSource, Resource};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode::*;
 use pgrx::{PgList, PgMemoryContexts};
@@ -90,14 +90,6 @@ impl ScanState {
     }
 }
 
-/// Where a column's value comes from.
-enum ColumnSource {
-    /// Wanted field number n of each item, and the path into it for a nested value.
-    Field(usize, Vec<String>),
-    /// The value the listing was requested with (clean_room_name, deployment_name).
-    Echo(&'static str),
-}
-
 /// Postgres's interrupt flag and handler, for waits on the network.
 pub(super) struct PgInterrupts;
 
@@ -139,24 +131,18 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
 
     let desc = (*relation).rd_att;
     let attrs = super::compat::attributes(desc);
-    let mut fields: Vec<&'static str> = Vec::new();
-    let columns = plan
+    // The plan says where each column's value comes from: the executor only follows it.
+    let columns: Vec<(ColumnWriter, ColumnSource)> = plan
         .columns
         .iter()
         .map(|c| {
             let attr = &attrs[c.attnum as usize - 1];
-            let source = match (&c.path, resource.column(&c.name)) {
-                (Some(path), _) => field_source(&mut fields, path),
-                (None, Some(def)) => match def.source {
-                    Source::Field(path) => field_source(&mut fields, path),
-                    Source::Request => ColumnSource::Echo(def.name),
-                },
-                // Checked at planning; a cached plan outlives ALTER FOREIGN TABLE only if it is replanned.
-                (None, None) => raise(super::errors::unknown_column(&c.name, &plan.table, resource)),
-            };
-            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), &plan.table, attr.atttypid, attr.atttypmod), source)
+            (ColumnWriter::new(c.attnum as usize - 1, c.name.clone(), &plan.table, attr.atttypid, attr.atttypmod), c.source.clone())
         })
-        .collect::<Vec<_>>();
+        .collect();
+    // Wanted fields live as long as the backend's runtime needs them (a name only a column's
+    // `path` gives is leaked once).
+    let fields: Vec<&'static str> = plan.fields.iter().map(|f| resources::static_field(f)).collect();
     let param_exprs = PgList::<pg_sys::ExprState>::from_pg(pg_sys::ExecInitExprList((*fsplan).fdw_exprs, node as *mut pg_sys::PlanState))
         .iter_ptr()
         .collect();
@@ -165,8 +151,8 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         columns: columns
             .iter()
             .map(|(writer, source): &(ColumnWriter, ColumnSource)| match source {
-                ColumnSource::Field(field, path) => Some(ColumnRecipe { field: *field, path: path.clone(), target: writer.target }),
-                ColumnSource::Echo(_) => None,
+                ColumnSource::Field { field, keys } => Some(ColumnRecipe { field: *field, path: keys.clone(), target: writer.target }),
+                ColumnSource::Echo => None,
             })
             .collect(),
         // Elsewhere jsonb_in converts the escapes of non-ASCII characters to the database's encoding.
@@ -203,22 +189,6 @@ pub unsafe extern "C-unwind" fn begin_foreign_scan(node: *mut pg_sys::ForeignSca
         snapshot,
     };
     (*node).fdw_state = PgMemoryContexts::CurrentMemoryContext.leak_and_drop_on_delete(state) as *mut std::ffi::c_void;
-}
-
-/// The source for a (possibly dotted) field path; the top-level field joins the wanted ones.
-fn field_source(fields: &mut Vec<&'static str>, path: &str) -> ColumnSource {
-    let mut segments = path.split('.');
-    let top = segments.next().unwrap_or_default();
-    let index = match fields.iter().position(|f| *f == top) {
-        Some(i) => i,
-        None => {
-            // Wanted fields live as long as the backend's runtime needs them: leak the few names
-            // that come from column options (resource fields are 'static already).
-            fields.push(resources::static_field(top));
-            fields.len() - 1
-        }
-    };
-    ColumnSource::Field(index, segments.map(str::to_string).collect())
 }
 
 /// Evaluates the request values and builds the listings to follow.
@@ -298,13 +268,13 @@ unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -
             columns
                 .iter_mut()
                 .map(|(writer, source)| match source {
-                    ColumnSource::Echo(column) => {
-                        let cell = echoed(target.echo_value(column), writer.target)
+                    ColumnSource::Echo => {
+                        let cell = echoed(target.echo_value(&writer.name), writer.target)
                             .map_err(|e| writer.conversion_error(&plan.table, e))
                             .or_raise();
                         writer.datum(cell, &plan.table)
                     }
-                    ColumnSource::Field(..) => None,
+                    ColumnSource::Field { .. } => None,
                 })
                 .collect()
         });
@@ -323,8 +293,8 @@ unsafe fn next_row(node: *mut pg_sys::ForeignScanState, state: &mut ScanState) -
     };
     for (i, (writer, source)) in columns.iter_mut().enumerate() {
         let datum = match source {
-            ColumnSource::Echo(_) => echo_datums[i],
-            ColumnSource::Field(..) => writer.prepared_datum(cells[i], row, rows, &plan.table),
+            ColumnSource::Echo => echo_datums[i],
+            ColumnSource::Field { .. } => writer.prepared_datum(cells[i], row, rows, &plan.table),
         };
         if let Some(datum) = datum {
             values[writer.index] = datum;

@@ -8,6 +8,9 @@ mod cleanrooms;
 pub mod ddl;
 #[cfg(test)]
 mod docs;
+mod scan_columns;
+
+pub use scan_columns::{ColumnSource, ScanColumns};
 
 /// One readable API resource (the table option `resource` names it).
 #[derive(Debug)]
@@ -279,16 +282,24 @@ impl Resource {
         params.iter().filter(|p| p.required)
     }
 
+    /// The parent whose items give the values of this resource's request columns, when the
+    /// query gives no value for a required one (`has` says which it gives) and `list_parents`
+    /// allows it; `None` when the query's values are used as they are. Planning and execution
+    /// both decide by this.
+    pub fn parent_to_list(&self, has: impl Fn(&str) -> bool, list_parents: bool) -> Option<&Parent> {
+        let missing = self.required_params().any(|p| !has(p.column));
+        self.parent.as_ref().filter(|_| missing && list_parents)
+    }
+
     /// The listings a scan makes, outermost first, when the query gives values for the request
     /// columns `given`: this resource alone, or (with `list_parents`, when a required column
     /// has no value) its parent's listing first, recursively. Each with the columns it is given
     /// values for. `None`: a required column has no value and no parent gives it.
     pub fn listings(&'static self, given: &[&'static str], list_parents: bool) -> Option<Vec<(&'static Resource, Vec<&'static str>)>> {
-        let missing = self.required_params().any(|p| !given.contains(&p.column));
-        if !missing {
-            return Some(vec![(self, given.to_vec())]);
-        }
-        let parent = self.parent.as_ref().filter(|_| list_parents)?;
+        let Some(parent) = self.parent_to_list(|c| given.contains(&c), list_parents) else {
+            let missing = self.required_params().any(|p| !given.contains(&p.column));
+            return (!missing).then(|| vec![(self, given.to_vec())]);
+        };
         let parent_given: Vec<&'static str> = parent
             .columns
             .iter()

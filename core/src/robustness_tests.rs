@@ -37,7 +37,7 @@ const TARGETS: [TargetType; 12] = [
 
 /// Real pages: the fixture's rooms, each as the API would send it.
 fn seed_bodies() -> Vec<Vec<u8>> {
-    let fixture: Value = serde_json::from_str(include_str!("../simulator/fixtures/cleanrooms.json")).unwrap();
+    let fixture: Value = serde_json::from_str(include_str!("../../simulator/fixtures/cleanrooms.json")).unwrap();
     let mut bodies = vec![b"{}".to_vec(), br#"{"next_page_token":""}"#.to_vec()];
     for room in fixture["clean_rooms"].as_array().unwrap() {
         let runs: Vec<Value> = room["runs"].as_array().unwrap().iter().take(5).cloned().collect();

@@ -2,11 +2,10 @@
 //! profile), resolved into one way to sign in. `auth_type` names it; without it, the options
 //! given say which, and the options of two ways at once are refused.
 
+use super::error::{OptionError, OptionResult, Problem};
 use super::option;
 use crate::client::auth::{Auth, Endpoints, Method, SessionKey};
 use crate::client::secret::Secret;
-use crate::error::{FdwError, FdwResult};
-use pgrx::PgSqlErrorCode::*;
 
 /// Every `auth_type`, with the options it takes (required ones first, then optional ones).
 pub const AUTH_TYPES: &[(&str, &[&str], &[&str])] = &[
@@ -71,7 +70,7 @@ impl UserOptions {
     }
 
     /// Exactly one way to sign in, with everything it needs.
-    pub fn credentials(&self) -> FdwResult<Credentials> {
+    pub fn credentials(&self) -> OptionResult<Credentials> {
         let auth_type = self.auth_type()?;
         let (name, required, optional) = AUTH_TYPES.iter().find(|(n, _, _)| *n == auth_type).copied().expect("a known auth_type");
         let takes = || {
@@ -84,15 +83,12 @@ impl UserOptions {
         };
         for given in self.names() {
             if !required.contains(&given) && !optional.contains(&given) {
-                return Err(FdwError::new(
-                    ERRCODE_FDW_INVALID_OPTION_NAME,
-                    format!("option \"{given}\" does not belong to auth_type \"{name}\""),
-                )
-                .hint(format!("auth_type '{name}' takes {}.", takes())));
+                return Err(OptionError::new(Problem::UnknownName, format!("option \"{given}\" does not belong to auth_type \"{name}\""))
+                    .hint(format!("auth_type '{name}' takes {}.", takes())));
             }
         }
         if let Some(missing) = required.iter().find(|r| self.get(r).is_none()) {
-            return Err(FdwError::missing_option(
+            return Err(OptionError::missing_option(
                 missing,
                 &format!("a user mapping with auth_type \"{name}\""),
                 format!("auth_type '{name}' takes {}.", takes()),
@@ -118,13 +114,13 @@ impl UserOptions {
     }
 
     /// `auth_type`, or the one way the options given belong to.
-    fn auth_type(&self) -> FdwResult<&'static str> {
+    fn auth_type(&self) -> OptionResult<&'static str> {
         if let Some(given) = self.get("auth_type") {
-            return parse_auth_type(given).map_err(|p| FdwError::bad_option_value("auth_type", p).hint(valid_auth_types()));
+            return parse_auth_type(given).map_err(|p| OptionError::bad_option_value("auth_type", p).hint(valid_auth_types()));
         }
         let names = self.names();
         if names.is_empty() {
-            return Err(FdwError::new(ERRCODE_FDW_OPTION_NAME_NOT_FOUND, "the user mapping has no credentials").hint(ALL_WAYS));
+            return Err(OptionError::new(Problem::Missing, "the user mapping has no credentials").hint(ALL_WAYS));
         }
         // The ways each option belongs to; an option of a single way decides.
         let ways = |o: &str| -> Vec<&'static str> {
@@ -159,9 +155,9 @@ impl UserOptions {
     }
 }
 
-fn two_ways(a: &str, way_a: &str, b: &str, way_b: &str) -> FdwError {
-    FdwError::new(
-        ERRCODE_FDW_INVALID_OPTION_NAME,
+fn two_ways(a: &str, way_a: &str, b: &str, way_b: &str) -> OptionError {
+    OptionError::new(
+        Problem::UnknownName,
         format!("the user mapping gives the options of two ways to sign in: {a} ({way_a}) and {b} ({way_b})"),
     )
     .hint(format!("Keep the options of one: ALTER USER MAPPING ... OPTIONS (DROP ...). {ALL_WAYS}"))
@@ -220,7 +216,7 @@ impl Credentials {
 mod tests {
     use super::*;
 
-    fn creds(pairs: &[(&str, &str)]) -> FdwResult<Credentials> {
+    fn creds(pairs: &[(&str, &str)]) -> OptionResult<Credentials> {
         UserOptions::from_options(&pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>()).credentials()
     }
 
@@ -260,7 +256,7 @@ mod tests {
             assert!(e.hint.is_some(), "{pairs:?}");
         }
         let e = creds(&[("auth_type", "azure_msi")]).unwrap_err();
-        assert_eq!(e.code, ERRCODE_INVALID_PARAMETER_VALUE);
+        assert_eq!(e.problem, Problem::BadValue);
         assert!(e.message.contains("unknown auth_type \"azure_msi\""), "{}", e.message);
         assert_eq!(
             e.hint.as_deref(),

@@ -75,6 +75,6 @@ pub fn now_us() -> u64 {
 
 /// Zeroed memory for a region or a table made in the backend itself (tests, a backend without
 /// preloading), as u64 words so that it is aligned for every atomic, never freed.
-pub(crate) fn leak_zeroed(bytes: usize) -> *mut u8 {
+pub fn leak_zeroed(bytes: usize) -> *mut u8 {
     Box::leak(vec![0u64; bytes.div_ceil(8)].into_boxed_slice()).as_mut_ptr() as *mut u8
 }

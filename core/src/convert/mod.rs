@@ -88,6 +88,13 @@ impl ConvertError {
     }
 }
 
+/// The JSON text `keys` lead to from `value`: a column whose `path` reaches into an object, in
+/// a scanned row and in a write's answer alike. None where a key is missing (a JSON null stays
+/// `null`, which [`convert`] makes NULL).
+pub fn text_below<'k>(value: &serde_json::Value, keys: impl IntoIterator<Item = &'k str>) -> Option<String> {
+    keys.into_iter().try_fold(value, |v, key| v.get(key)).map(serde_json::Value::to_string)
+}
+
 /// The JSON type of a value from its text: object, array, string, boolean, null or number
 /// (the first character decides; the text is known to be JSON).
 pub fn json_type(raw: &str) -> &'static str {

@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn the_readme_table_reference_matches_the_definitions() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
         let readme = std::fs::read_to_string(path).unwrap();
         let start = readme.find(BEGIN).expect("README has the tables:begin marker") + BEGIN.len();
         let end = readme.find(END).expect("README has the tables:end marker");
@@ -75,6 +75,9 @@ mod tests {
             std::fs::write(path, updated).unwrap();
             return;
         }
-        assert!(readme[start..end] == generated, "README's table reference is stale: run DATABRICKS_FDW_BLESS=1 cargo test --lib readme");
+        assert!(
+            readme[start..end] == generated,
+            "README's table reference is stale: run DATABRICKS_FDW_BLESS=1 cargo test -p databricks-fdw-core readme"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The workspace a request goes to: the server's `workspace_url`, checked, with the
 //! `{deployment_name}` placeholder that several workspaces share.
 
-use super::request::RequestError;
+use super::request_error::RequestError;
 use url::{Host, Url};
 
 pub const DEFAULT_WORKSPACE_URL: &str = "https://{deployment_name}.cloud.databricks.com";

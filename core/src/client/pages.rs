@@ -61,6 +61,10 @@ impl Page {
         self.items
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.items == 0
+    }
+
     /// The JSON text of wanted field `field` (an index into the decode's `fields`) of item
     /// `item`; `None` where the item does not have it.
     pub fn field(&self, item: usize, field: usize) -> Option<&str> {
@@ -326,14 +330,14 @@ mod tests {
     #[test]
     fn decodes_every_end_of_listing() {
         let p = decode(b"{}", &[]).unwrap();
-        assert!(p.len() == 0 && p.next_page_token.is_none());
+        assert!(p.is_empty() && p.next_page_token.is_none());
         let p = decode(br#"{"runs":[{"a":1}],"next_page_token":""}"#, &[]).unwrap();
         assert_eq!(p.len(), 1);
         assert!(p.next_page_token.is_none());
         let p = decode(br#"{"runs":[],"next_page_token":"t2","extra":{}}"#, &[]).unwrap();
         assert_eq!(p.next_page_token.as_deref(), Some("t2"));
         let p = decode(br#"{"runs":null,"next_page_token":null}"#, &[]).unwrap();
-        assert!(p.len() == 0 && p.next_page_token.is_none());
+        assert!(p.is_empty() && p.next_page_token.is_none());
     }
 
     #[test]

@@ -11,10 +11,11 @@
 use super::error::ApiError;
 use super::listing::{FetchConfig, Listing};
 use super::pages::Page;
-use super::request::{GivenValues, RequestError, Target, Targets};
+use super::request::{GivenValues, Target, Targets};
+use super::request_error::RequestError;
 use super::runtime::Interrupts;
 use super::workspace::Endpoint;
-use crate::resources::{Resource, Skip, Source as ColumnSource};
+use crate::resources::{Resource, Skip, Source};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -113,13 +114,9 @@ impl ListingSource {
         if request.deployment_unbound && workspace_unsent && endpoint.workspace.is_template() && endpoint.allowed_deployments.is_none() {
             return Err(RequestError::UnboundDeployment);
         }
-        let missing = request.resource.required_params().any(|p| !has(p.column));
-        let parent = match (&request.resource.parent, missing && request.list_parents) {
-            (Some(parent), true) => parent,
-            _ => {
-                let targets = Targets::new(request.resource, request.endpoint, request.page_size, &request.given, request.max_listings)?;
-                return Ok(ListingSource::Given(targets, 0));
-            }
+        let Some(parent) = request.resource.parent_to_list(has, request.list_parents) else {
+            let targets = Targets::new(request.resource, request.endpoint, request.page_size, &request.given, request.max_listings)?;
+            return Ok(ListingSource::Given(targets, 0));
         };
         // The query's own values (a page_size, a notebook_name) are checked once, before any
         // request: a value that cannot be sent is the query's error, not each parent item's.
@@ -145,11 +142,11 @@ impl ListingSource {
             .map(|(from, to)| {
                 let def = parent.resource.column(from).expect("resource definitions name parent columns that exist");
                 let value = match def.source {
-                    ColumnSource::Field(f) => {
+                    Source::Field(f) => {
                         fields.push(f);
                         ParentValue::Field(fields.len() - 1)
                     }
-                    ColumnSource::Request => ParentValue::Echo(def.name),
+                    Source::Request => ParentValue::Echo(def.name),
                 };
                 (value, *to)
             })

@@ -1,6 +1,7 @@
 //! The typed views of server, user-mapping and table options that planning and execution use:
 //! each built from a catalog's (name, value) pairs, with a message naming the bad option.
 
+use super::error::{OptionError, OptionResult};
 use super::option;
 use super::parse::*;
 use super::profile::{self, Profile};
@@ -9,7 +10,6 @@ use crate::client::auth::Endpoints;
 use crate::client::retry::RetryPolicy;
 use crate::client::workspace::{Endpoint, WorkspaceUrl};
 use crate::client::{ClientSettings, HttpSettings, MAX_RESPONSE_BYTES_LIMIT};
-use crate::error::{FdwError, FdwResult};
 use crate::resources::{self, Resource};
 use std::time::Duration;
 
@@ -34,11 +34,11 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
-    pub fn from_options(server_name: &str, options: &[(String, String)]) -> FdwResult<Self> {
+    pub fn from_options(server_name: &str, options: &[(String, String)]) -> OptionResult<Self> {
         let profile = match (option(options, "config_file"), option(options, "profile")) {
             (Some(file), name) => Some(profile::load(file, name.unwrap_or(profile::DEFAULT_PROFILE))?),
             (None, Some(_)) => {
-                return Err(FdwError::missing_option(
+                return Err(OptionError::missing_option(
                     "config_file",
                     "a server with a profile",
                     "ALTER SERVER ... OPTIONS (ADD config_file '/path/to/.databrickscfg'); only a superuser may.",
@@ -49,12 +49,12 @@ impl ServerOptions {
         let host = profile.as_ref().and_then(|p| p.host.as_deref());
         let workspace = match (option(options, "workspace_url"), host) {
             (Some(_), Some(_)) => {
-                return Err(FdwError::bad_option_value("workspace_url", "the server's profile gives the workspace (host) too")
+                return Err(OptionError::bad_option_value("workspace_url", "the server's profile gives the workspace (host) too")
                     .hint("Keep one: drop workspace_url, or the profile's host."));
             }
-            (Some(v), None) => WorkspaceUrl::parse(v).map_err(|p| FdwError::bad_option_value("workspace_url", p))?,
+            (Some(v), None) => WorkspaceUrl::parse(v).map_err(|p| OptionError::bad_option_value("workspace_url", p))?,
             (None, Some(h)) => {
-                WorkspaceUrl::parse(h).map_err(|p| FdwError::bad_option_value("config_file", format!("the profile's host: {p}")))?
+                WorkspaceUrl::parse(h).map_err(|p| OptionError::bad_option_value("config_file", format!("the profile's host: {p}")))?
             }
             (None, None) => WorkspaceUrl::default_template(),
         };
@@ -62,15 +62,15 @@ impl ServerOptions {
         let max_concurrent_requests = option(options, "max_concurrent_requests")
             .map(parse_concurrency)
             .transpose()
-            .map_err(|p| FdwError::bad_option_value("max_concurrent_requests", p))?
+            .map_err(|p| OptionError::bad_option_value("max_concurrent_requests", p))?
             .unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS);
         let allowed_deployments = option(options, "allowed_deployments")
             .map(parse_deployment_list)
             .transpose()
-            .map_err(|p| FdwError::bad_option_value("allowed_deployments", p))?;
+            .map_err(|p| OptionError::bad_option_value("allowed_deployments", p))?;
         if let (Some(allowed), Some(d)) = (&allowed_deployments, &deployment_name) {
             if !allowed.contains(d) {
-                return Err(FdwError::bad_option_value(
+                return Err(OptionError::bad_option_value(
                     "deployment_name",
                     format!("\"{d}\" is not in allowed_deployments ({})", allowed.join(", ")),
                 ));
@@ -91,25 +91,25 @@ impl ServerOptions {
 impl ServerOptions {
     /// How a role with the user mapping `mapping` signs in: its own credentials, else those of
     /// the server's profile.
-    pub fn credentials(&self, mapping: &[(String, String)]) -> FdwResult<Credentials> {
+    pub fn credentials(&self, mapping: &[(String, String)]) -> OptionResult<Credentials> {
         let user = UserOptions::from_options(mapping);
         match &self.profile {
-            Some(p) if user.is_empty() => p.credentials.credentials().map_err(|e| FdwError {
+            Some(p) if user.is_empty() => p.credentials.credentials().map_err(|e| OptionError {
                 message: format!("{} (the user mapping gives none, nor does the profile of server \"{}\")", e.message, self.server_name),
                 ..e
             }),
-            _ => user.credentials().map_err(|e| FdwError { message: format!("{} (server \"{}\")", e.message, self.server_name), ..e }),
+            _ => user.credentials().map_err(|e| OptionError { message: format!("{} (server \"{}\")", e.message, self.server_name), ..e }),
         }
     }
 }
 
-fn auth_endpoints(options: &[(String, String)]) -> FdwResult<Endpoints> {
+fn auth_endpoints(options: &[(String, String)]) -> OptionResult<Endpoints> {
     let defaults = Endpoints::default();
-    let url = |name: &str| -> FdwResult<Option<url::Url>> {
+    let url = |name: &str| -> OptionResult<Option<url::Url>> {
         option(options, name)
             .map(|v| WorkspaceUrl::parse(v).and_then(|u| url::Url::parse(u.as_str()).map_err(|e| e.to_string())))
             .transpose()
-            .map_err(|p| FdwError::bad_option_value(name, p))
+            .map_err(|p| OptionError::bad_option_value(name, p))
     };
     Ok(Endpoints {
         oauth_token_url: url("oauth_token_url")?,
@@ -117,21 +117,25 @@ fn auth_endpoints(options: &[(String, String)]) -> FdwResult<Endpoints> {
         azure_msi_url: option(options, "azure_msi_url")
             .map(parse_msi_url)
             .transpose()
-            .map_err(|p| FdwError::bad_option_value("azure_msi_url", p))?
+            .map_err(|p| OptionError::bad_option_value("azure_msi_url", p))?
             .unwrap_or(defaults.azure_msi_url),
     })
 }
 
-fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
+fn client_settings(options: &[(String, String)]) -> OptionResult<ClientSettings> {
     let defaults = ClientSettings::default();
-    let seconds = |name: &str, default: Duration| -> FdwResult<Duration> {
-        option(options, name).map(parse_seconds).transpose().map_err(|p| FdwError::bad_option_value(name, p)).map(|v| v.unwrap_or(default))
+    let seconds = |name: &str, default: Duration| -> OptionResult<Duration> {
+        option(options, name)
+            .map(parse_seconds)
+            .transpose()
+            .map_err(|p| OptionError::bad_option_value(name, p))
+            .map(|v| v.unwrap_or(default))
     };
-    let count = |name: &str, min: u64, max: u64, default: u64| -> FdwResult<u64> {
+    let count = |name: &str, min: u64, max: u64, default: u64| -> OptionResult<u64> {
         option(options, name)
             .map(|v| parse_count(v, min, max))
             .transpose()
-            .map_err(|p| FdwError::bad_option_value(name, p))
+            .map_err(|p| OptionError::bad_option_value(name, p))
             .map(|v| v.unwrap_or(default))
     };
     Ok(ClientSettings {
@@ -149,12 +153,12 @@ fn client_settings(options: &[(String, String)]) -> FdwResult<ClientSettings> {
             as usize,
         cache_ttl: match option(options, "cache_ttl").map(str::trim) {
             None | Some("0") => None,
-            Some(v) => Some(parse_seconds(v).map_err(|p| FdwError::bad_option_value("cache_ttl", p))?),
+            Some(v) => Some(parse_seconds(v).map_err(|p| OptionError::bad_option_value("cache_ttl", p))?),
         },
         request_interval: option(options, "max_requests_per_second")
             .map(parse_rate)
             .transpose()
-            .map_err(|p| FdwError::bad_option_value("max_requests_per_second", p))?
+            .map_err(|p| OptionError::bad_option_value("max_requests_per_second", p))?
             .flatten(),
     })
 }
@@ -177,11 +181,11 @@ fn table_or_server(table: &[(String, String)], server: &[(String, String)], name
     option(table, name).or_else(|| option(server, name)).and_then(|v| parse_bool(v).ok()).unwrap_or(default)
 }
 
-fn parse_max_listings(options: &[(String, String)]) -> FdwResult<Option<usize>> {
+fn parse_max_listings(options: &[(String, String)]) -> OptionResult<Option<usize>> {
     option(options, "max_listings")
         .map(|v| parse_count(v, 1, MAX_LISTINGS_LIMIT).map(|n| n as usize))
         .transpose()
-        .map_err(|p| FdwError::bad_option_value("max_listings", p))
+        .map_err(|p| OptionError::bad_option_value("max_listings", p))
 }
 
 /// Table options.
@@ -195,9 +199,9 @@ pub struct TableOptions {
 }
 
 impl TableOptions {
-    pub fn from_options(table_name: &str, options: &[(String, String)]) -> FdwResult<Self> {
+    pub fn from_options(table_name: &str, options: &[(String, String)]) -> OptionResult<Self> {
         let name = option(options, "resource").ok_or_else(|| {
-            FdwError::missing_option(
+            OptionError::missing_option(
                 "resource",
                 &format!("foreign table \"{table_name}\""),
                 format!(
@@ -207,18 +211,18 @@ impl TableOptions {
             )
         })?;
         let resource = resources::find(name).ok_or_else(|| {
-            FdwError::bad_option_value("resource", format!("unknown resource \"{name}\" on foreign table \"{table_name}\""))
+            OptionError::bad_option_value("resource", format!("unknown resource \"{name}\" on foreign table \"{table_name}\""))
                 .hint(format!("Valid resources are: {}.", resources::names().join(", ")))
         })?;
         let page_size =
-            option(options, "page_size").map(parse_page_size).transpose().map_err(|p| FdwError::bad_option_value("page_size", p))?;
+            option(options, "page_size").map(parse_page_size).transpose().map_err(|p| OptionError::bad_option_value("page_size", p))?;
         match (page_size, resource.max_page_size) {
             (Some(_), None) => {
-                return Err(FdwError::bad_option_value("page_size", format!("the {} endpoint takes no page_size", resource.name))
+                return Err(OptionError::bad_option_value("page_size", format!("the {} endpoint takes no page_size", resource.name))
                     .hint("Drop the option: ALTER FOREIGN TABLE ... OPTIONS (DROP page_size)."));
             }
             (Some(n), Some(max)) if n > max => {
-                return Err(FdwError::bad_option_value("page_size", format!("{n} is more than {} takes ({max})", resource.name)));
+                return Err(OptionError::bad_option_value("page_size", format!("{n} is more than {} takes ({max})", resource.name)));
             }
             _ => {}
         }
@@ -226,7 +230,7 @@ impl TableOptions {
         let expected_rows = option(options, "expected_rows")
             .map(parse_expected_rows)
             .transpose()
-            .map_err(|p| FdwError::bad_option_value("expected_rows", p))?
+            .map_err(|p| OptionError::bad_option_value("expected_rows", p))?
             .unwrap_or(DEFAULT_EXPECTED_ROWS);
         Ok(TableOptions { resource, page_size, expected_rows, max_listings: parse_max_listings(options)? })
     }

@@ -13,6 +13,7 @@ pub mod listing;
 pub mod next_token;
 pub mod pages;
 pub mod request;
+pub mod request_error;
 pub mod retry;
 pub mod runtime;
 pub mod secret;
@@ -30,7 +31,8 @@ use retry::{Decision, RetryPolicy};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
-use url::Url;
+// In the client's signatures (a workspace, a request).
+pub use url::Url;
 
 /// Connection settings: one HTTP client (and pool) per distinct set, kept for the backend's
 /// life so keep-alive connections are reused across queries.
@@ -416,9 +418,16 @@ pub struct HttpRequest {
     pub body: Option<Bytes>,
 }
 
+impl HttpRequest {
+    /// A POST of `body` (JSON text) to `url`.
+    pub fn post(url: Url, body: String) -> HttpRequest {
+        HttpRequest { method: reqwest::Method::POST, url, body: Some(body.into()) }
+    }
+}
+
 /// The body of `resp`, at most `limit` bytes. The buffer grows as bytes arrive: a length the
 /// server announces is never trusted with an allocation.
-pub(crate) async fn read_body(resp: &mut reqwest::Response, path: &str, limit: usize, stats: &mut Stats) -> Result<Vec<u8>, ApiError> {
+pub async fn read_body(resp: &mut reqwest::Response, path: &str, limit: usize, stats: &mut Stats) -> Result<Vec<u8>, ApiError> {
     let too_large = || ApiError::TooLarge { path: error::excerpt(path, error::PATH_SHOWN), limit };
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large());

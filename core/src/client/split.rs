@@ -397,7 +397,7 @@ mod tests {
 
 #[cfg(test)]
 mod speed {
-    /// How fast a page is split (run by hand: `cargo test --release --lib split_speed -- --ignored --nocapture`).
+    /// How fast a page is split (run by hand: `cargo test -p databricks-fdw-core --release split_speed -- --ignored --nocapture`).
     #[test]
     #[ignore]
     fn split_speed() {

@@ -1,51 +1,11 @@
 //! From the values a query gave for a resource's request columns to the listings to follow: one
 //! [`Target`] per combination of values, each a URL and the values its rows echo.
 
+use super::request_error::RequestError;
 use super::workspace::Endpoint;
 use crate::resources::{Param, ParamPlace, Resource, Source};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use url::Url;
-
-/// Why the listings of a query cannot be made from the values it gave. The Postgres-facing
-/// layer words each one for its table and server.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RequestError {
-    /// A required request column has no value.
-    MissingValue { column: &'static str },
-    /// A value that cannot stand in a request path (empty, `.` or `..`).
-    Unusable { column: &'static str, value: String },
-    /// A deployment name that is not one (it becomes part of a host name).
-    BadDeployment { problem: String },
-    /// A deployment outside the server's allowed_deployments.
-    NotAllowed { deployment: String, allowed: Vec<String> },
-    /// The workspace URL needs a deployment name and none was given.
-    NoDeployment,
-    /// The workspace URL does not make a usable URL.
-    BadWorkspaceUrl { problem: String },
-    /// More listings than the limit.
-    TooManyListings { needed: usize, max: usize },
-    /// The query has a condition on deployment_name that cannot be sent, and the server does
-    /// not say which deployments there are (no allowed_deployments).
-    UnboundDeployment,
-}
-
-impl std::fmt::Display for RequestError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use super::error::excerpt;
-        match self {
-            RequestError::MissingValue { column } => write!(f, "no value for {column}"),
-            RequestError::Unusable { column, value } => write!(f, "{column} {:?} cannot be sent", excerpt(value, 64)),
-            RequestError::BadDeployment { problem } => write!(f, "invalid deployment_name: {problem}"),
-            RequestError::NotAllowed { deployment, .. } => write!(f, "deployment {:?} is not allowed", excerpt(deployment, 64)),
-            RequestError::NoDeployment => write!(f, "no deployment_name to build the workspace URL with"),
-            RequestError::BadWorkspaceUrl { problem } => write!(f, "invalid workspace_url: {problem}"),
-            RequestError::TooManyListings { needed, max } => write!(f, "{needed} listings, more than max_listings ({max})"),
-            RequestError::UnboundDeployment => {
-                write!(f, "a condition on deployment_name cannot be sent, and the server has no allowed_deployments")
-            }
-        }
-    }
-}
 
 /// Everything but RFC 3986's unreserved characters is encoded, so that a value is always exactly
 /// one path segment: `a/b`, `..`, `x?y=1` and `x#y` cannot address another endpoint.
@@ -284,7 +244,7 @@ fn target(
 
 /// The URL of `template` (an API path with `{column}` placeholders) in `workspace`: each
 /// placeholder becomes its column's value, percent-encoded as exactly one segment.
-pub(crate) fn fill_path<'v>(workspace: &Url, template: &'static str, value: impl Fn(&str) -> Option<&'v str>) -> Result<Url, RequestError> {
+pub fn fill_path<'v>(workspace: &Url, template: &'static str, value: impl Fn(&str) -> Option<&'v str>) -> Result<Url, RequestError> {
     let mut url = workspace.clone();
     let mut path = url.path().trim_end_matches('/').to_string();
     for segment in template.split('/').filter(|s| !s.is_empty()) {
@@ -304,7 +264,7 @@ pub(crate) fn fill_path<'v>(workspace: &Url, template: &'static str, value: impl
 
 /// The base URL of the workspace one write goes to: the deployment its row names (else the
 /// server's), which must be allowed, and with a fixed URL must be the URL's own.
-pub(crate) fn workspace_for(endpoint: &Endpoint, deployment: Option<&str>) -> Result<Url, RequestError> {
+pub fn workspace_for(endpoint: &Endpoint, deployment: Option<&str>) -> Result<Url, RequestError> {
     let Some(d) = deployment else {
         return endpoint.workspace.resolve(endpoint.deployment_name.as_deref());
     };

@@ -4,8 +4,7 @@
 //! never a value.
 
 use super::credentials::UserOptions;
-use crate::error::{FdwError, FdwResult};
-use pgrx::PgSqlErrorCode::*;
+use super::error::{OptionError, OptionResult, Problem};
 
 /// The profile when the server names none, as in the SDKs.
 pub const DEFAULT_PROFILE: &str = "DEFAULT";
@@ -21,18 +20,18 @@ pub struct Profile {
 }
 
 /// Reads `name` from the file `path`.
-pub fn load(path: &str, name: &str) -> FdwResult<Profile> {
-    let unreadable = |e: std::io::Error| FdwError::bad_option_value("config_file", format!("cannot read \"{path}\": {e}"));
+pub fn load(path: &str, name: &str) -> OptionResult<Profile> {
+    let unreadable = |e: std::io::Error| OptionError::bad_option_value("config_file", format!("cannot read \"{path}\": {e}"));
     let size = std::fs::metadata(path).map_err(unreadable)?.len();
     if size > MAX_FILE_BYTES {
-        return Err(FdwError::bad_option_value("config_file", format!("\"{path}\" is larger than a configuration file ({size} bytes)")));
+        return Err(OptionError::bad_option_value("config_file", format!("\"{path}\" is larger than a configuration file ({size} bytes)")));
     }
     let text = std::fs::read_to_string(path).map_err(unreadable)?;
     parse(&text, path, name)
 }
 
 /// The section `name` of `text` (the file `path`).
-pub fn parse(text: &str, path: &str, name: &str) -> FdwResult<Profile> {
+pub fn parse(text: &str, path: &str, name: &str) -> OptionResult<Profile> {
     let mut sections: Vec<String> = Vec::new();
     let mut pairs: Vec<(String, String, usize)> = Vec::new();
     let mut current: Option<String> = None;
@@ -57,7 +56,7 @@ pub fn parse(text: &str, path: &str, name: &str) -> FdwResult<Profile> {
     }
     if !sections.iter().any(|s| s == name) {
         let known = if sections.is_empty() { "none".to_string() } else { sections.join(", ") };
-        return Err(FdwError::bad_option_value("profile", format!("\"{name}\" is not a profile of \"{path}\""))
+        return Err(OptionError::bad_option_value("profile", format!("\"{name}\" is not a profile of \"{path}\""))
             .hint(format!("Profiles in the file: {known}.")));
     }
     let mut host = None;
@@ -84,13 +83,13 @@ pub fn parse(text: &str, path: &str, name: &str) -> FdwResult<Profile> {
     let credentials = UserOptions::from_options(&options);
     // Checked now, so that the error names the file rather than a user mapping.
     if !credentials.is_empty() {
-        credentials.credentials().map_err(|e| FdwError { message: format!("profile \"{name}\" of \"{path}\": {}", e.message), ..e })?;
+        credentials.credentials().map_err(|e| OptionError { message: format!("profile \"{name}\" of \"{path}\": {}", e.message), ..e })?;
     }
     Ok(Profile { host, credentials })
 }
 
-fn bad_line(path: &str, line: usize, problem: &str) -> FdwError {
-    FdwError::new(ERRCODE_CONFIG_FILE_ERROR, format!("line {line} of \"{path}\" {problem}"))
+fn bad_line(path: &str, line: usize, problem: &str) -> OptionError {
+    OptionError::new(Problem::ConfigFile, format!("line {line} of \"{path}\" {problem}"))
 }
 
 #[cfg(test)]
@@ -120,7 +119,7 @@ mod tests {
     fn errors_name_the_file_and_line_but_no_value() {
         let e = parse("[DEFAULT]\ntoken dapi-canary\n", "/etc/dbx.cfg", DEFAULT_PROFILE).unwrap_err();
         assert_eq!(e.message, "line 2 of \"/etc/dbx.cfg\" is neither a [profile] nor a key = value line");
-        assert_eq!(e.code, ERRCODE_CONFIG_FILE_ERROR);
+        assert_eq!(e.problem, Problem::ConfigFile);
         let e = parse("token = dapi-canary\n", "f", DEFAULT_PROFILE).unwrap_err();
         assert!(e.message.contains("line 1") && !e.message.contains("canary"), "{}", e.message);
         let e = parse(FILE, "/etc/dbx.cfg", "prod").unwrap_err();

@@ -4,7 +4,8 @@
 //! answer means: made, gone, refused, or in doubt.
 
 use super::error::ApiError;
-use super::request::{fill_path, workspace_for, RequestError};
+use super::request::{fill_path, workspace_for};
+use super::request_error::RequestError;
 use super::workspace::Endpoint;
 use super::{ApiClient, HttpRequest, Sent, Stats};
 use crate::resources::{Operation, Resource};

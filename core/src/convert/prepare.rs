@@ -6,7 +6,7 @@
 
 use super::jsonb::Encoder;
 use super::varlena::{align_to, push_text};
-use super::{convert, Cell, ConvertError, Reason, TargetType};
+use super::{convert, text_below, Cell, ConvertError, Reason, TargetType};
 
 /// How one column of the scan gets its value from an item.
 #[derive(Debug, Clone)]
@@ -99,7 +99,7 @@ pub fn prepare<'p>(items: usize, field: impl Fn(usize, usize) -> Option<&'p str>
                         rows.fail(ConvertError::new("object", Reason::BadValue, format!("cannot be read for the column's path ({e})")))
                     }
                     Ok(top) => {
-                        let nested = top.as_ref().and_then(|v| column.path.iter().try_fold(v, |v, key| v.get(key))).map(|v| v.to_string());
+                        let nested = top.as_ref().and_then(|v| text_below(v, column.path.iter().map(String::as_str)));
                         rows.put(convert(nested.as_deref(), column.target), column.target, recipe.binary_jsonb.then_some(&mut jsonb), start)
                     }
                 }
