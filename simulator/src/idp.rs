@@ -12,7 +12,9 @@
 
 use crate::body::SimBody;
 use crate::log::Entry;
-use crate::server::{json, parse_query, State};
+use crate::respond::json;
+use crate::server::parse_query;
+use crate::state::State;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use http_body_util::BodyExt;
@@ -87,7 +89,12 @@ fn oauth_error(status: u16, error: &str, description: &str) -> Response<SimBody>
 
 /// An Entra ID error, with the fields Entra ID adds.
 fn entra_error(status: u16, error: &str, code: u32, description: &str) -> Response<SimBody> {
-    let body = json!({"error": error, "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: 00000000-sim\r\nCorrelation ID: 00000000-sim"), "error_codes": [code], "trace_id": "00000000-sim"});
+    let body = json!({
+        "error": error,
+        "error_description": format!("AADSTS{code}: {description}\r\nTrace ID: 00000000-sim\r\nCorrelation ID: 00000000-sim"),
+        "error_codes": [code],
+        "trace_id": "00000000-sim"
+    });
     json(status, body.to_string())
 }
 
@@ -257,7 +264,11 @@ fn entra(state: &State, r: &TokenRequest, tenant: &str) -> (Response<SimBody>, b
         );
     };
     if field("client_secret") != Some(secret.as_str()) {
-        return (entra_error(401, "invalid_client", 7000215, &format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client}'.")), false);
+        let description = format!(
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, \
+             not the client secret ID, for a secret added to app '{client}'."
+        );
+        return (entra_error(401, "invalid_client", 7000215, &description), false);
     }
     if field("resource") != Some(AZURE_DATABRICKS_RESOURCE) {
         return (entra_error(400, "invalid_resource", 500011, "The resource principal was not found in the tenant."), false);
@@ -268,7 +279,15 @@ fn entra(state: &State, r: &TokenRequest, tenant: &str) -> (Response<SimBody>, b
 /// Entra ID's v1 answer: every number a string.
 fn azure_token(state: &State) -> Response<SimBody> {
     let (token, expires_in) = issued(state, "sim-entra");
-    let body = json!({"token_type": "Bearer", "expires_in": expires_in.to_string(), "ext_expires_in": expires_in.to_string(), "expires_on": (now() + expires_in).to_string(), "not_before": now().to_string(), "resource": AZURE_DATABRICKS_RESOURCE, "access_token": token});
+    let body = json!({
+        "token_type": "Bearer",
+        "expires_in": expires_in.to_string(),
+        "ext_expires_in": expires_in.to_string(),
+        "expires_on": (now() + expires_in).to_string(),
+        "not_before": now().to_string(),
+        "resource": AZURE_DATABRICKS_RESOURCE,
+        "access_token": token
+    });
     json(200, body.to_string())
 }
 
@@ -326,7 +345,15 @@ fn google(state: &State, r: &TokenRequest) -> (Response<SimBody>, bool) {
     }
     if let Some(audience) = claims["target_audience"].as_str() {
         // Google states an ID token's lifetime only in its exp claim.
-        let claims = json!({"iss": "https://accounts.google.com", "aud": audience, "sub": email, "email": email, "iat": now(), "exp": now() + state.stated_lifetime(), "jti": state.issue_token("id").0});
+        let claims = json!({
+            "iss": "https://accounts.google.com",
+            "aud": audience,
+            "sub": email,
+            "email": email,
+            "iat": now(),
+            "exp": now() + state.stated_lifetime(),
+            "jti": state.issue_token("id").0
+        });
         let id_token = format!(
             "{}.{}.c2lt",
             URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"sim","typ":"JWT"}"#),

@@ -24,16 +24,20 @@
 //! `POST /entra/{tenant}/oauth2/token`, `GET /metadata/identity/oauth2/token`, `POST /google/token`.
 
 pub mod body;
+mod control;
 pub mod data;
 mod exec;
+mod fault_responses;
 pub mod faults;
 pub mod idp;
+mod listings;
 pub mod log;
+mod respond;
+mod routes;
 mod server;
+mod state;
 pub mod tls;
 pub mod writes;
 
-pub use server::{
-    bind_loopback, serve, spawn, spawn_tls, Config, SimHandle, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN,
-    READ_ONLY_TOKEN,
-};
+pub use server::{bind_loopback, serve, spawn, spawn_tls, SimHandle};
+pub use state::{Config, State, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TOKEN, READ_ONLY_TOKEN};

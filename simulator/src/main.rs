@@ -1,11 +1,12 @@
 //! `databricks-sim`: runs the simulator until killed. Prints `listening on http://ADDR` on stdout.
 //!
 //! Options: `--port N` (default 0: a free port below 32768), `--fixture FILE` (default: the shipped one),
-//! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (runs in pages of N; default: one page per room, as the service sends them),
-//! `--synthetic NAME=COUNT` (repeatable; a room of COUNT generated runs), `--latency-ms N`,
-//! `--port-file FILE` (write the port there once listening), `--cache-pages` (keep rendered pages
-//! in memory: for benchmarks), `--deployment NAME=FILE` (repeatable; reads under `/ws/NAME` are
-//! served from that fixture instead).
+//! `--token T` (repeatable; default `dapi-simulator-token`), `--page-size N` (runs in pages of N;
+//! default: one page per room, as the service sends them), `--synthetic NAME=COUNT` (repeatable;
+//! a room of COUNT generated runs), `--latency-ms N`, `--port-file FILE` (write the port there
+//! once listening), `--cache-pages` (keep rendered pages in memory: for benchmarks),
+//! `--deployment NAME=FILE` (repeatable; reads under `/ws/NAME` are served from that fixture
+//! instead).
 
 use databricks_sim::data::Dataset;
 use databricks_sim::{serve, Config, State};
@@ -52,7 +53,10 @@ fn run() -> Result<(), String> {
             "--port-file" => port_file = Some(value()?),
             "--cache-pages" => config.cache_pages = true,
             "--help" | "-h" => {
-                println!("usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... [--latency-ms N] [--deployment NAME=FILE]... [--port-file FILE] [--cache-pages]");
+                println!(concat!(
+                    "usage: databricks-sim [--port N] [--fixture FILE] [--token T]... [--page-size N] [--synthetic NAME=COUNT]... ",
+                    "[--latency-ms N] [--deployment NAME=FILE]... [--port-file FILE] [--cache-pages]"
+                ));
                 return Ok(());
             }
             other => return Err(format!("unknown option {other} (try --help)")),

@@ -157,6 +157,12 @@ impl World {
         notices
     }
 
+    /// Creates the foreign table `name (columns)` over `task_runs` on this world's server.
+    pub fn create_task_runs_table(&mut self, name: &str, columns: &str) {
+        let sql = format!("CREATE FOREIGN TABLE {name} ({columns}) SERVER {} OPTIONS (resource 'task_runs')", self.server);
+        self.db.batch_execute(&sql).unwrap_or_else(|e| panic!("{sql}: {}", DbError::from(e)));
+    }
+
     pub fn count(&mut self, sql: &str) -> i64 {
         self.db.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {}", DbError::from(e))).get(0)
     }

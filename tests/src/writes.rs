@@ -47,7 +47,13 @@ pub fn seed_rules(w: &World, room: &str, runner: &str, n: usize) -> Vec<String> 
     (0..n)
         .map(|i| {
             let id = format!("seed-{runner}-{i:04}");
-            let rule = serde_json::json!({"rule_id": id, "clean_room_name": room, "author_collaborator_alias": format!("author{i}"), "runner_collaborator_alias": runner, "created_at": 1_700_000_000_000i64 + i as i64});
+            let rule = serde_json::json!({
+                "rule_id": id,
+                "clean_room_name": room,
+                "author_collaborator_alias": format!("author{i}"),
+                "runner_collaborator_alias": runner,
+                "created_at": 1_700_000_000_000i64 + i as i64
+            });
             rules.push(databricks_sim::data::Item { name: Some(id.clone()), kind: None, json: rule.to_string() });
             id
         })

@@ -85,7 +85,10 @@ fn an_entra_id_service_principal_signs_in_and_its_token_is_cached_and_renewed() 
     );
     let token = (
         format!("/entra/{AZURE_TENANT}/oauth2/token"),
-        format!("client_id={AZURE_CLIENT_ID}&client_secret=***&grant_type=client_credentials&resource={AZURE_DATABRICKS_RESOURCE}&scope=all-apis"),
+        format!(
+            "client_id={AZURE_CLIENT_ID}&client_secret=***&grant_type=client_credentials\
+             &resource={AZURE_DATABRICKS_RESOURCE}&scope=all-apis"
+        ),
         "valid",
         200,
     );
@@ -110,7 +113,13 @@ fn entra_id_refusals_name_the_status_and_code_and_never_the_secret() {
     map(&mut w, &format!("azure_tenant_id '{AZURE_TENANT}', azure_client_id '{AZURE_CLIENT_ID}', azure_client_secret '{canary}'"));
     let e = w.error(Q);
     assert_eq!(e.code, "28000", "{e}");
-    assert!(e.message.starts_with("cannot sign in to Databricks with azure-client-secret for foreign table \"task_runs\": the token endpoint returned HTTP 401 invalid_client: AADSTS7000215"), "{e}");
+    assert!(
+        e.message.starts_with(
+            "cannot sign in to Databricks with azure-client-secret for foreign table \"task_runs\": \
+             the token endpoint returned HTTP 401 invalid_client: AADSTS7000215"
+        ),
+        "{e}"
+    );
     assert!(e.hint.as_deref().unwrap_or("").contains("user mapping"), "{e}");
     assert_eq!(log(&w).len(), 1, "no API request without a token");
     let mut told = vec![e.everything()];
@@ -229,7 +238,10 @@ fn workload_identity_federation_exchanges_the_token_file_and_reads_it_again_when
     let exchange = |client: &str| {
         (
             "/oidc/v1/token".to_string(),
-            format!("{client}grant_type=urn:ietf:params:oauth:grant-type:token-exchange&scope=all-apis&subject_token=***&subject_token_type=urn:ietf:params:oauth:token-type:jwt"),
+            format!(
+                "{client}grant_type=urn:ietf:params:oauth:grant-type:token-exchange&scope=all-apis\
+                 &subject_token=***&subject_token_type=urn:ietf:params:oauth:token-type:jwt"
+            ),
             "valid",
             200,
         )
@@ -263,8 +275,10 @@ fn a_databrickscfg_profile_gives_the_workspace_and_the_credentials() {
     std::fs::write(
         &file,
         format!(
-            "; the CLI wrote this\n[DEFAULT]\nhost = https://dbc-unused.cloud.databricks.com\ntoken = dapi-not-this-one\n\n[sim]\nhost = {url}/ws/dbc-east\ntoken = {TOKEN}\ncluster_id = 0123\n\n\
-             [entra]\nhost = {url}/ws/dbc-west\nazure_tenant_id = {AZURE_TENANT}\nazure_client_id = {AZURE_CLIENT_ID}\nazure_client_secret = {AZURE_CLIENT_SECRET}\n"
+            "; the CLI wrote this\n[DEFAULT]\nhost = https://dbc-unused.cloud.databricks.com\ntoken = dapi-not-this-one\n\n\
+             [sim]\nhost = {url}/ws/dbc-east\ntoken = {TOKEN}\ncluster_id = 0123\n\n\
+             [entra]\nhost = {url}/ws/dbc-west\nazure_tenant_id = {AZURE_TENANT}\n\
+             azure_client_id = {AZURE_CLIENT_ID}\nazure_client_secret = {AZURE_CLIENT_SECRET}\n"
         ),
     )
     .unwrap();

@@ -63,7 +63,12 @@ fn limit_stops_early_and_limit_zero_sends_nothing() {
 fn every_resource_opens_without_where() {
     let mut w = World::new("bi_resources");
     let schema = w.schema.clone();
-    w.db.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema}_all CASCADE; CREATE SCHEMA {schema}_all; IMPORT FOREIGN SCHEMA cleanrooms FROM SERVER {} INTO {schema}_all", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema}_all CASCADE; CREATE SCHEMA {schema}_all; \
+         IMPORT FOREIGN SCHEMA cleanrooms FROM SERVER {} INTO {schema}_all",
+        w.server
+    ))
+    .unwrap();
     let f = fixture();
     let rooms = f["clean_rooms"].as_array().unwrap();
     // A DELETED room is listed, but nothing in it can be.

@@ -261,7 +261,8 @@ fn superset_traffic_replays_without_errors() {
          CREATE SCHEMA bigrooms;
          IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (task_runs) FROM SERVER dash_big INTO bigrooms;
          ALTER FOREIGN TABLE bigrooms.task_runs RENAME TO big_task_runs;
-         CREATE FOREIGN TABLE bigrooms.room_names (clean_room_name text OPTIONS (path 'name')) SERVER dash_big OPTIONS (resource 'clean_rooms');"
+         CREATE FOREIGN TABLE bigrooms.room_names (clean_room_name text OPTIONS (path 'name')) \
+         SERVER dash_big OPTIONS (resource 'clean_rooms');"
     ))
     .unwrap();
     let mut report = String::new();

@@ -71,7 +71,9 @@ fn count_star_and_column_subsets_work() {
         fixture_runs(ACME).iter().filter(|r| r.get("run_duration").is_some()).count() as i64
     );
     let failed = fixture_runs(ACME).iter().filter(|r| r["notebook_job_run_state"]["result_state"] == "FAILED").count() as i64;
-    assert_eq!(w.count("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_job_run_state->>'result_state' = 'FAILED'"), failed);
+    let sql = "SELECT count(*) FROM task_runs \
+               WHERE clean_room_name = 'acme_x_retailer' AND notebook_job_run_state->>'result_state' = 'FAILED'";
+    assert_eq!(w.count(sql), failed);
 }
 
 #[test]
@@ -98,7 +100,11 @@ fn a_missing_clean_room_is_a_404_error_with_the_api_message() {
     let mut w = World::new("missing");
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'no_such_room'");
     assert_eq!(e.code, "42704", "{e}");
-    assert_eq!(e.message, "Databricks API returned HTTP 404 RESOURCE_DOES_NOT_EXIST for foreign table \"task_runs\": Clean room 'no_such_room' does not exist.");
+    assert_eq!(
+        e.message,
+        "Databricks API returned HTTP 404 RESOURCE_DOES_NOT_EXIST for foreign table \"task_runs\": \
+         Clean room 'no_such_room' does not exist."
+    );
     assert!(e.hint.is_some());
 }
 
@@ -271,18 +277,16 @@ fn query_cancel_interrupts_a_hung_request_and_the_session_goes_on() {
 #[test]
 fn declared_types_drive_conversion() {
     let mut w = World::new("types");
-    w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE typed (clean_room_name varchar(40), start_time timestamptz, notebook_updated_at timestamp,
-            run_duration integer, notebook_job_run_state text, collaborator_job_run_info json, notebook_etag varchar(80))
-         SERVER {} OPTIONS (resource 'task_runs')",
-        w.server
-    ))
-    .unwrap();
+    w.create_task_runs_table(
+        "typed",
+        "clean_room_name varchar(40), start_time timestamptz, notebook_updated_at timestamp,
+         run_duration integer, notebook_job_run_state text, collaborator_job_run_info json, notebook_etag varchar(80)",
+    );
     let run = &fixture_runs(ACME)[1];
-    let row = w
-        .db
-        .query(
-            "SELECT (extract(epoch FROM start_time) * 1000)::bigint, notebook_job_run_state, collaborator_job_run_info::text, run_duration, notebook_etag,
+    let row =
+        w.db.query(
+            "SELECT (extract(epoch FROM start_time) * 1000)::bigint, notebook_job_run_state, collaborator_job_run_info::text, \
+             run_duration, notebook_etag,
                     (extract(epoch FROM notebook_updated_at) * 1000)::bigint
              FROM typed WHERE clean_room_name = 'acme_x_retailer' OFFSET 1 LIMIT 1",
             &[],
@@ -304,28 +308,16 @@ fn declared_types_drive_conversion() {
 #[test]
 fn a_value_the_declared_type_cannot_hold_names_the_column_and_the_json_type() {
     let mut w = World::new("badtype");
-    w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE wrong (clean_room_name text, notebook_job_run_state bigint) SERVER {} OPTIONS (resource 'task_runs')",
-        w.server
-    ))
-    .unwrap();
+    w.create_task_runs_table("wrong", "clean_room_name text, notebook_job_run_state bigint");
     let e = w.error("SELECT notebook_job_run_state FROM wrong WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "HV004", "{e}");
     assert!(e.message.contains("column \"notebook_job_run_state\" of foreign table \"wrong\"") && e.message.contains("JSON object"), "{e}");
     // Not asking for the column means not converting it.
     assert_eq!(w.count("SELECT count(*) FROM wrong WHERE clean_room_name = 'acme_x_retailer'"), 57);
-    w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE narrow (clean_room_name text, start_time smallint) SERVER {} OPTIONS (resource 'task_runs')",
-        w.server
-    ))
-    .unwrap();
+    w.create_task_runs_table("narrow", "clean_room_name text, start_time smallint");
     let e = w.error("SELECT start_time FROM narrow WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "22003", "{e}");
-    w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE uuids (clean_room_name text, notebook_name uuid) SERVER {} OPTIONS (resource 'task_runs')",
-        w.server
-    ))
-    .unwrap();
+    w.create_task_runs_table("uuids", "clean_room_name text, notebook_name uuid");
     // The type's own input function decides, with its own SQLSTATE; the context names the column.
     let e = w.error("SELECT notebook_name FROM uuids WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "22P02", "{e}");
@@ -333,11 +325,7 @@ fn a_value_the_declared_type_cannot_hold_names_the_column_and_the_json_type() {
         e.message.contains("uuid") && e.context.as_deref().unwrap_or("").contains("column \"notebook_name\" of foreign table \"uuids\""),
         "{e}"
     );
-    w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE short (clean_room_name text, notebook_etag varchar(8)) SERVER {} OPTIONS (resource 'task_runs')",
-        w.server
-    ))
-    .unwrap();
+    w.create_task_runs_table("short", "clean_room_name text, notebook_etag varchar(8)");
     let e = w.error("SELECT notebook_etag FROM short WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "22001", "{e}");
     assert!(e.message.contains("character varying(8)") && e.context.as_deref().unwrap_or("").contains("column \"notebook_etag\""), "{e}");
@@ -346,11 +334,7 @@ fn a_value_the_declared_type_cannot_hold_names_the_column_and_the_json_type() {
 #[test]
 fn unknown_columns_are_refused_at_the_first_scan() {
     let mut w = World::new("unknowncol");
-    w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE typo (clean_room_name text, notebok_name text) SERVER {} OPTIONS (resource 'task_runs')",
-        w.server
-    ))
-    .unwrap();
+    w.create_task_runs_table("typo", "clean_room_name text, notebok_name text");
     let e = w.error("SELECT * FROM typo WHERE clean_room_name = 'acme_x_retailer'");
     assert_eq!(e.code, "HV007", "{e}");
     assert!(e.message.contains("\"notebok_name\""), "{e}");

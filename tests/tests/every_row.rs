@@ -74,7 +74,8 @@ fn a_fixed_url_with_deployment_name_lists_every_room_under_that_name() {
 fn a_delete_without_a_room_on_a_fixed_ip_url_deletes_every_rule() {
     let mut w = world_on_a_bare_ip("er_ip_delete", Config::with_fixture());
     w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE rules (clean_room_name text, rule_id text) SERVER {} OPTIONS (resource 'auto_approval_rules', updatable 'true')",
+        "CREATE FOREIGN TABLE rules (clean_room_name text, rule_id text) \
+         SERVER {} OPTIONS (resource 'auto_approval_rules', updatable 'true')",
         w.server
     ))
     .unwrap();
@@ -159,14 +160,18 @@ fn a_room_gone_since_it_was_listed_gives_no_rows_and_a_named_one_is_an_error() {
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'nope'");
     assert_eq!(e.code, "42704", "{e}");
     // The same through a fault: bank's listing answers 404 RESOURCE_DOES_NOT_EXIST on its first page.
-    w.fault(json!({"room": BANK, "endpoint": "runs", "pages": "first", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"}));
+    w.fault(json!({
+        "room": BANK, "endpoint": "runs", "pages": "first", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"
+    }));
     assert_eq!(w.count("SELECT count(*) FROM task_runs"), 60);
 }
 
 #[test]
 fn a_404_on_a_later_page_is_an_error_not_a_shorter_room() {
     let mut w = World::paged("er_404_page2");
-    w.fault(json!({"room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"}));
+    w.fault(json!({
+        "room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"
+    }));
     for sql in ["SELECT count(*) FROM task_runs", "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer'"] {
         let e = w.error(sql);
         assert!(!e.code.is_empty() && e.message.contains("404"), "{sql}: {e}");
@@ -307,7 +312,8 @@ fn without_allowed_deployments_only_the_named_ones_are_read_and_other_conditions
 fn without_allowed_deployments_a_semi_join_on_deployment_name_through_partitions_is_never_default_only() {
     let mut w = deployment_world("er_dep_parted", false);
     parted_table(&mut w);
-    let sql = "SELECT deployment_name, count(*) FROM parted t WHERE t.clean_room_name IN ('acme_x_retailer', 'bank_x_insurer') AND t.deployment_name IN (SELECT name FROM deps) GROUP BY 1 ORDER BY 1";
+    let sql = "SELECT deployment_name, count(*) FROM parted t WHERE t.clean_room_name IN ('acme_x_retailer', 'bank_x_insurer') \
+               AND t.deployment_name IN (SELECT name FROM deps) GROUP BY 1 ORDER BY 1";
     match w.db.query(sql, &[]) {
         Ok(rows) => {
             assert_eq!(rows.len(), 2, "both deployments, or HV002: {:?}", rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>())

@@ -31,7 +31,8 @@ fn sixteen_sessions_under_faults_get_full_results_or_clean_errors() {
     // A crash is the postmaster's line, not a session's: read the whole log, from here on.
     let log_start = server_log_len();
     w.db.batch_execute(
-        "CREATE TABLE my_rooms (name text); INSERT INTO my_rooms VALUES ('acme_x_retailer'), ('bank_x_insurer'), ('bank_x_insurer'); ANALYZE my_rooms;",
+        "CREATE TABLE my_rooms (name text); \
+         INSERT INTO my_rooms VALUES ('acme_x_retailer'), ('bank_x_insurer'), ('bank_x_insurer'); ANALYZE my_rooms;",
     )
     .unwrap();
     w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD retry_max_wait '2')", w.server)).unwrap();

@@ -72,7 +72,8 @@ fn a_long_in_list_costs_its_values_not_its_listings() {
     let mut w = World::new("memory_in_list");
     w.db.batch_execute("ALTER FOREIGN TABLE task_runs OPTIONS (ADD max_listings '1000000')").unwrap();
     let sql = format!(
-        "SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND notebook_name = ANY(ARRAY(SELECT 'nb' || g FROM generate_series(1, {n}) g) || 'risk_overlap'::text)"
+        "SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' \
+         AND notebook_name = ANY(ARRAY(SELECT 'nb' || g FROM generate_series(1, {n}) g) || 'risk_overlap'::text)"
     );
     let growth = peak_growth(&mut w, &format!("{n}-value IN list"), "", &sql, 12);
     assert!(growth < LIMIT_MIB, "IN list: +{growth:.1} MiB");

@@ -67,7 +67,10 @@ fn a_join_with_a_local_table_runs_one_listing_per_distinct_outer_value() {
 fn left_join_lateral_and_correlated_forms_work() {
     let mut w = World::new("join_forms");
     my_rooms(&mut w);
-    let rows = w.rows("SELECT r.owner, count(t.notebook_name) FROM my_rooms r LEFT JOIN task_runs t ON t.clean_room_name = r.name GROUP BY r.owner ORDER BY r.owner");
+    let rows = w.rows(
+        "SELECT r.owner, count(t.notebook_name) FROM my_rooms r \
+         LEFT JOIN task_runs t ON t.clean_room_name = r.name GROUP BY r.owner ORDER BY r.owner",
+    );
     let counts: Vec<(String, String)> = rows.into_iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect();
     assert_eq!(counts, [("ann".into(), "57".into()), ("bea".into(), "12".into()), ("bob".into(), "12".into()), ("cy".into(), "0".into())]);
 
@@ -190,7 +193,11 @@ fn limit_requests_only_the_pages_it_needs() {
 #[test]
 fn explain_shows_request_and_pushed_conditions_and_makes_no_request() {
     let mut w = World::paged("explain_plan");
-    w.db.batch_execute("PREPARE q(text) AS SELECT * FROM task_runs WHERE clean_room_name = $1 AND notebook_name = 'nb' AND run_duration > 5; SET plan_cache_mode = force_generic_plan").unwrap();
+    w.db.batch_execute(
+        "PREPARE q(text) AS SELECT * FROM task_runs WHERE clean_room_name = $1 AND notebook_name = 'nb' AND run_duration > 5; \
+         SET plan_cache_mode = force_generic_plan",
+    )
+    .unwrap();
     let plan = w.explain("EXECUTE q('acme_x_retailer')");
     assert!(plan.contains("Databricks: GET /api/2.0/clean-rooms/{clean_room_name}/runs"), "{plan}");
     assert!(plan.contains("Pushed: clean_room_name = $1, notebook_name = 'nb'"), "{plan}");
@@ -219,7 +226,8 @@ fn unpushable_conditions_are_left_to_postgres_without_warnings() {
     db.batch_execute(&format!("SET search_path = {}", w.schema)).unwrap();
     let n: i64 = db
         .query_one(
-            "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND (notebook_name LIKE 'reach%' OR run_duration > 100) AND start_time > 0",
+            "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' \
+             AND (notebook_name LIKE 'reach%' OR run_duration > 100) AND start_time > 0",
             &[],
         )
         .unwrap()

@@ -73,13 +73,20 @@ fn error_details_give_the_request_id_the_fields_and_when_to_retry() {
     assert!(e.message.contains("HTTP 400 1003"), "{e}");
     assert!(e.detail.as_deref().unwrap_or("").contains("(request id sim-req-"), "{e}");
     // The fields a BadRequest names.
-    let violation = json!({"@type": "type.googleapis.com/google.rpc.BadRequest", "field_violations": [{"field": "page_size", "description": "too large"}]});
-    w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "status", "status": 400, "error_code": "INVALID_PARAMETER_VALUE", "details": [violation]}));
+    let violation = json!({
+        "@type": "type.googleapis.com/google.rpc.BadRequest", "field_violations": [{"field": "page_size", "description": "too large"}]
+    });
+    w.fault(json!({
+        "room": "bank_x_insurer", "times": 1,
+        "kind": "status", "status": 400, "error_code": "INVALID_PARAMETER_VALUE", "details": [violation]
+    }));
     let e = w.error(BANK);
     assert!(e.detail.as_deref().unwrap_or("").contains("field page_size: too large"), "{e}");
     // RetryInfo's delay is waited for, like Retry-After.
     let retry = json!({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retry_delay": "1.5s"});
-    w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "status", "status": 503, "error_code": "TEMPORARILY_UNAVAILABLE", "details": [retry]}));
+    w.fault(json!({
+        "room": "bank_x_insurer", "times": 1, "kind": "status", "status": 503, "error_code": "TEMPORARILY_UNAVAILABLE", "details": [retry]
+    }));
     let started = Instant::now();
     assert_eq!(w.count(BANK), 12);
     assert!(started.elapsed() >= Duration::from_millis(1400), "waited {:?}", started.elapsed());
@@ -88,7 +95,11 @@ fn error_details_give_the_request_id_the_fields_and_when_to_retry() {
 #[test]
 fn a_workspace_behind_private_link_says_so() {
     let mut w = World::new("private_link");
-    w.fault(json!({"kind": "redirect", "status": 303, "location": "https://dbc-abcd0123-a1bc.cloud.databricks.com/login.html?error=private-link-validation-error"}));
+    w.fault(json!({
+        "kind": "redirect",
+        "status": 303,
+        "location": "https://dbc-abcd0123-a1bc.cloud.databricks.com/login.html?error=private-link-validation-error"
+    }));
     let e = w.error(BANK);
     assert_eq!(e.code, "42501", "{e}");
     assert!(e.message.contains("PRIVATE_LINK_VALIDATION_ERROR") && e.message.contains("Private Link"), "{e}");
@@ -112,7 +123,11 @@ fn the_next_page_token_may_come_before_or_after_the_items() {
             if paged {
                 w.db.batch_execute(&format!("ALTER FOREIGN TABLE task_runs OPTIONS (ADD page_size '{page_size}')")).unwrap();
             }
-            let rows = w.rows("SELECT count(*), md5(string_agg(r::text, ',' ORDER BY r::text)) FROM (SELECT notebook_name, notebook_etag, start_time, run_duration, notebook_job_run_state, collaborator_job_run_info FROM task_runs WHERE clean_room_name = 'big_room') r");
+            let rows = w.rows(
+                "SELECT count(*), md5(string_agg(r::text, ',' ORDER BY r::text)) \
+                 FROM (SELECT notebook_name, notebook_etag, start_time, run_duration, notebook_job_run_state, collaborator_job_run_info \
+                 FROM task_runs WHERE clean_room_name = 'big_room') r",
+            );
             assert_eq!(rows[0][0].as_deref(), Some(RUNS.to_string().as_str()), "{name}");
             let pages = w.requests().iter().filter(|e| e.path.ends_with("/big_room/runs")).count();
             let expected = if paged { RUNS.div_ceil(page_size) } else { 1 };

@@ -23,7 +23,9 @@ fn set_server(w: &mut World, options: &str) {
 fn rate_limits_are_retried_after_the_time_the_api_asks_for() {
     let mut w = World::paged("retry_429");
     // Page 2 is refused twice with Retry-After: 1 s.
-    w.fault(json!({"room": ACME, "after": 1, "times": 2, "kind": "status", "status": 429, "error_code": "REQUEST_LIMIT_EXCEEDED", "retry_after": "1"}));
+    w.fault(json!({
+        "room": ACME, "after": 1, "times": 2, "kind": "status", "status": 429, "error_code": "REQUEST_LIMIT_EXCEEDED", "retry_after": "1"
+    }));
     assert_eq!(w.count(COUNT_ACME), 57);
     let s = statuses(&w);
     assert_eq!(s.iter().map(|(st, _)| *st).collect::<Vec<_>>(), [200, 429, 429, 200, 200]);

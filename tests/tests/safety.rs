@@ -65,8 +65,10 @@ fn a_partition_only_returns_rows_of_its_bound() {
     let mut w = World::new("partitions");
     w.db.batch_execute(&format!(
         "CREATE TABLE runs_by_room (clean_room_name text, notebook_name text) PARTITION BY LIST (clean_room_name);
-         CREATE FOREIGN TABLE runs_acme PARTITION OF runs_by_room FOR VALUES IN ('acme_x_retailer') SERVER {s} OPTIONS (resource 'task_runs');
-         CREATE FOREIGN TABLE runs_bank PARTITION OF runs_by_room FOR VALUES IN ('bank_x_insurer') SERVER {s} OPTIONS (resource 'task_runs');",
+         CREATE FOREIGN TABLE runs_acme PARTITION OF runs_by_room FOR VALUES IN ('acme_x_retailer') \
+         SERVER {s} OPTIONS (resource 'task_runs');
+         CREATE FOREIGN TABLE runs_bank PARTITION OF runs_by_room FOR VALUES IN ('bank_x_insurer') \
+         SERVER {s} OPTIONS (resource 'task_runs');",
         s = w.server
     ))
     .unwrap();
@@ -123,7 +125,8 @@ fn a_type_s_own_input_error_keeps_its_sqlstate_and_names_the_column() {
     w.db.batch_execute(&format!(
         "CREATE FOREIGN TABLE runs_uuid (clean_room_name text, notebook_name uuid) SERVER {} OPTIONS (resource 'task_runs');
          CREATE DOMAIN positive_ms AS bigint CHECK (VALUE > 0);
-         CREATE FOREIGN TABLE runs_domain (clean_room_name text, run_duration positive_ms, start_time timestamptz) SERVER {} OPTIONS (resource 'task_runs');",
+         CREATE FOREIGN TABLE runs_domain (clean_room_name text, run_duration positive_ms, start_time timestamptz) \
+         SERVER {} OPTIONS (resource 'task_runs');",
         w.server, w.server
     ))
     .unwrap();
@@ -218,7 +221,8 @@ fn an_announced_length_is_never_trusted_with_an_allocation() {
 #[test]
 fn too_many_listings_are_refused_before_any_request() {
     let mut w = World::new("max_listings");
-    let sql = "SELECT count(*) FROM task_runs WHERE clean_room_name IN ('acme_x_retailer', 'bank_x_insurer') AND notebook_name = ANY(ARRAY(SELECT 'nb' || g FROM generate_series(1, 6000) g))";
+    let sql = "SELECT count(*) FROM task_runs WHERE clean_room_name IN ('acme_x_retailer', 'bank_x_insurer') \
+               AND notebook_name = ANY(ARRAY(SELECT 'nb' || g FROM generate_series(1, 6000) g))";
     let e = w.error(sql);
     assert_eq!(e.code, "54000", "{e}");
     assert!(e.message.contains("12000 listings") && e.hint.as_deref().unwrap_or("").contains("max_listings"), "{e}");
@@ -226,7 +230,10 @@ fn too_many_listings_are_refused_before_any_request() {
     // A long list within the limit is de-duplicated at once, and a timeout still stops it.
     w.db.batch_execute("ALTER FOREIGN TABLE task_runs OPTIONS (ADD max_listings '1000000'); SET statement_timeout = '1s'").unwrap();
     let started = std::time::Instant::now();
-    let e = w.error("SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' AND notebook_name = ANY(ARRAY(SELECT 'nb' || (g % 250000) FROM generate_series(1, 500000) g))");
+    let e = w.error(
+        "SELECT count(*) FROM task_runs WHERE clean_room_name = 'acme_x_retailer' \
+         AND notebook_name = ANY(ARRAY(SELECT 'nb' || (g % 250000) FROM generate_series(1, 500000) g))",
+    );
     assert_eq!(e.code, "57014", "{e}");
     assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
 }

@@ -143,13 +143,17 @@ fn secrets_never_appear_in_errors_explain_or_the_server_log() {
 fn one_query_spans_several_workspaces_and_only_allowed_ones() {
     let mut w = World::new("workspaces");
     w.db.batch_execute(&format!(
-        "ALTER SERVER {} OPTIONS (SET workspace_url '{}/ws/{{deployment_name}}', SET deployment_name 'dbc-east', ADD allowed_deployments 'dbc-east,dbc-west')",
+        "ALTER SERVER {} OPTIONS (SET workspace_url '{}/ws/{{deployment_name}}', SET deployment_name 'dbc-east', \
+         ADD allowed_deployments 'dbc-east,dbc-west')",
         w.server,
         w.sim.url()
     ))
     .unwrap();
     w.fault(json!({"kind": "delay", "ms": 200}));
-    let rows = w.rows("SELECT deployment_name, count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' AND deployment_name IN ('dbc-east', 'dbc-west') GROUP BY 1 ORDER BY 1");
+    let rows = w.rows(
+        "SELECT deployment_name, count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer' \
+         AND deployment_name IN ('dbc-east', 'dbc-west') GROUP BY 1 ORDER BY 1",
+    );
     assert_eq!(rows, [vec![Some("dbc-east".into()), Some("12".into())], vec![Some("dbc-west".into()), Some("12".into())]]);
     let mut where_to: Vec<String> = w.requests().into_iter().map(|e| e.deployment).collect();
     where_to.sort();
@@ -204,7 +208,9 @@ fn hostile_clean_room_names_reach_the_api_as_one_segment() {
 fn redirects_are_never_followed() {
     let mut w = World::new("redirects");
     let elsewhere = spawn(Config::with_fixture());
-    w.fault(json!({"room": BANK, "kind": "redirect", "status": 302, "location": format!("{}/api/2.0/clean-rooms/{BANK}/runs", elsewhere.url())}));
+    w.fault(json!({
+        "room": BANK, "kind": "redirect", "status": 302, "location": format!("{}/api/2.0/clean-rooms/{BANK}/runs", elsewhere.url())
+    }));
     let e = w.error("SELECT * FROM task_runs WHERE clean_room_name = 'bank_x_insurer'");
     assert!(e.message.contains("HTTP 302"), "{e}");
     assert!(elsewhere.state.log.snapshot().is_empty(), "the credentials went nowhere else");

@@ -15,7 +15,12 @@ fn fixture_room(room: &str) -> Value {
 
 fn import(w: &mut World, clause: &str) -> String {
     let schema = format!("{}_imported", w.schema);
-    w.db.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; IMPORT FOREIGN SCHEMA cleanrooms {clause} FROM SERVER {} INTO {schema}", w.server)).unwrap();
+    w.db.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; \
+         IMPORT FOREIGN SCHEMA cleanrooms {clause} FROM SERVER {} INTO {schema}",
+        w.server
+    ))
+    .unwrap();
     schema
 }
 
@@ -37,7 +42,8 @@ fn import_foreign_schema_creates_every_table_typed_and_commented() {
         ["asset_revisions", "assets", "auto_approval_rules", "clean_room_task_runs", "clean_rooms", "task_runs"]
     );
     let types = w.rows(&format!(
-        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum), array_to_string(a.attfdwoptions, ',')
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), col_description(a.attrelid, a.attnum), \
+         array_to_string(a.attfdwoptions, ',')
          FROM pg_attribute a WHERE a.attrelid = '{schema}.task_runs'::regclass AND a.attnum > 0 ORDER BY a.attnum"
     ));
     let find = |name: &str| types.iter().find(|r| r[0].as_deref() == Some(name)).unwrap().clone();
@@ -68,8 +74,16 @@ fn limit_to_except_raw_types_and_unknown_names() {
     let schema = import(&mut w, "EXCEPT (assets, asset_revisions)");
     assert_eq!(tables(&mut w, &schema), ["auto_approval_rules", "clean_room_task_runs", "clean_rooms", "task_runs"]);
     let schema = import(&mut w, "LIMIT TO (task_runs)");
-    w.db.batch_execute(&format!("DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}; IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (task_runs) FROM SERVER {} INTO {schema} OPTIONS (raw_types 'true')", w.server)).unwrap();
-    let ty = w.rows(&format!("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = '{schema}.task_runs'::regclass AND attname = 'start_time'"));
+    w.db.batch_execute(&format!(
+        "DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema}; \
+         IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (task_runs) FROM SERVER {} INTO {schema} OPTIONS (raw_types 'true')",
+        w.server
+    ))
+    .unwrap();
+    let ty = w.rows(&format!(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+         WHERE attrelid = '{schema}.task_runs'::regclass AND attname = 'start_time'"
+    ));
     assert_eq!(ty[0][0].as_deref(), Some("bigint"));
     let e = w.error(&format!("IMPORT FOREIGN SCHEMA clean_rooms FROM SERVER {} INTO {schema}", w.server));
     assert_eq!(e.code, "HV00Q", "{e}");
@@ -110,7 +124,11 @@ fn every_resource_reads_from_its_endpoint() {
     let paths: Vec<String> = w.requests().into_iter().map(|e| e.path).collect();
     assert_eq!(paths, ["/api/2.0/clean-rooms/bank_x_insurer", "/api/2.0/clean-rooms/nope"]);
 
-    let assets = w.rows(&format!("SELECT name, asset_type, status, added_at = to_timestamp(added_at_ms / 1000.0) FROM (SELECT *, (extract(epoch FROM added_at) * 1000)::bigint AS added_at_ms FROM {schema}.assets WHERE clean_room_name = 'acme_x_retailer') a ORDER BY added_at"));
+    let assets = w.rows(&format!(
+        "SELECT name, asset_type, status, added_at = to_timestamp(added_at_ms / 1000.0) \
+         FROM (SELECT *, (extract(epoch FROM added_at) * 1000)::bigint AS added_at_ms \
+         FROM {schema}.assets WHERE clean_room_name = 'acme_x_retailer') a ORDER BY added_at"
+    ));
     assert_eq!(assets.len(), room["assets"].as_array().unwrap().len());
     assert_eq!(assets[0][0].as_deref(), room["assets"][0]["name"].as_str());
     assert!(assets.iter().any(|a| a[1].as_deref() == Some("FOREIGN_TABLE") && a[2].as_deref() == Some("PENDING")));
@@ -119,13 +137,15 @@ fn every_resource_reads_from_its_endpoint() {
     // and nothing is asked.
     w.clear_requests();
     let revisions = w.count(&format!(
-        "SELECT count(*) FROM {schema}.asset_revisions WHERE clean_room_name = 'acme_x_retailer' AND asset_type = 'TABLE' AND name = 'transactions'"
+        "SELECT count(*) FROM {schema}.asset_revisions WHERE clean_room_name = 'acme_x_retailer' \
+         AND asset_type = 'TABLE' AND name = 'transactions'"
     ));
     assert_eq!(revisions, 0);
     assert!(w.requests().is_empty(), "{:?}", w.requests());
     let notebook = room["assets"].as_array().unwrap().iter().find(|a| a["asset_type"] == "NOTEBOOK_FILE").unwrap();
     let revisions = w.count(&format!(
-        "SELECT count(*) FROM {schema}.asset_revisions WHERE clean_room_name = 'acme_x_retailer' AND asset_type = 'NOTEBOOK_FILE' AND name = {}",
+        "SELECT count(*) FROM {schema}.asset_revisions WHERE clean_room_name = 'acme_x_retailer' \
+         AND asset_type = 'NOTEBOOK_FILE' AND name = {}",
         serde_json::to_string(notebook["name"].as_str().unwrap()).unwrap().replace('"', "'")
     ));
     assert_eq!(revisions as usize, notebook["_revisions"].as_array().unwrap().len());
@@ -148,7 +168,10 @@ fn every_resource_reads_from_its_endpoint() {
     w.clear_requests();
     let all = w.count(&format!("SELECT count(*) FROM {schema}.clean_room_task_runs WHERE clean_room_name = 'acme_x_retailer'"));
     assert_eq!(all as usize, room["task_runs"].as_array().unwrap().len());
-    let jars = w.rows(&format!("SELECT name, result_state, output_info FROM {schema}.clean_room_task_runs WHERE clean_room_name = 'acme_x_retailer' AND task_type = 'JAR'"));
+    let jars = w.rows(&format!(
+        "SELECT name, result_state, output_info FROM {schema}.clean_room_task_runs \
+         WHERE clean_room_name = 'acme_x_retailer' AND task_type = 'JAR'"
+    ));
     assert_eq!(jars.len(), 4);
     assert!(jars.iter().all(|j| j[0].as_deref() == Some("lift_study_jar") && j[1].as_deref() == Some("SUCCESS") && j[2].is_none()));
     // The generic task-runs endpoint takes at most 100 a page: asked for by default.
@@ -209,7 +232,8 @@ fn a_path_option_maps_a_column_to_a_nested_field() {
     // Any field of the items, also one the resource definitions do not list (a field the
     // service adds next month): a rule item's own clean_room_name, and one no item has (NULL).
     w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE any_field (room text OPTIONS (path 'clean_room_name'), x text OPTIONS (path 'not_yet.there'), clean_room_name text)
+        "CREATE FOREIGN TABLE any_field (room text OPTIONS (path 'clean_room_name'), \
+         x text OPTIONS (path 'not_yet.there'), clean_room_name text)
          SERVER {} OPTIONS (resource 'auto_approval_rules')",
         w.server
     ))
@@ -230,7 +254,11 @@ fn stats_and_check_functions() {
     w.fault(json!({"room": "bank_x_insurer", "times": 1, "kind": "status", "status": 503}));
     w.db.batch_execute("SELECT count(*) FROM task_runs WHERE clean_room_name = 'bank_x_insurer'").unwrap();
     let _ = w.error("SELECT count(*) FROM task_runs WHERE clean_room_name = 'nope'");
-    let stats = w.rows(&format!("SELECT scans, requests, pages, rows, retries, errors, bytes_received > 0 FROM public.databricks_fdw_stats() WHERE server = '{}' AND resource = 'task_runs'", w.server));
+    let stats = w.rows(&format!(
+        "SELECT scans, requests, pages, rows, retries, errors, bytes_received > 0 \
+         FROM public.databricks_fdw_stats() WHERE server = '{}' AND resource = 'task_runs'",
+        w.server
+    ));
     assert_eq!(
         stats,
         [vec![

@@ -195,7 +195,8 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     // A review of a notebook at its etag, with a comment; the state shows in the asset.
     w.clear_requests();
     let review = format!(
-        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v1', 'REJECTED', comment => 'needs a k-anonymity check')",
+        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', \
+         'attribution_model-v1', 'REJECTED', comment => 'needs a k-anonymity check')",
         w.server
     );
     let answer: serde_json::Value = serde_json::from_str(w.rows(&review)[0][0].as_deref().unwrap()).unwrap();
@@ -205,7 +206,9 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     let body: serde_json::Value = serde_json::from_str(log[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"notebook_review": {"etag": "attribution_model-v1", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}})
+        serde_json::json!({
+            "notebook_review": {"etag": "attribution_model-v1", "review_state": "REJECTED", "comment": "needs a k-anonymity check"}
+        })
     );
     // Other asset types cannot be reviewed: refused before any request; NULLs likewise.
     w.clear_requests();
@@ -221,7 +224,11 @@ fn stackql_exec_methods_are_functions_with_the_sdks_bodies() {
     assert_eq!(e.code, "22004", "{e}");
     assert!(w.requests().is_empty());
     // A stale etag is the API's refusal, with its status.
-    let e = w.error(&format!("SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', 'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v0', 'APPROVED')", w.server));
+    let e = w.error(&format!(
+        "SELECT public.databricks_fdw_review_asset('{}', 'acme_x_retailer', \
+         'NOTEBOOK_FILE', 'attribution_model', 'attribution_model-v0', 'APPROVED')",
+        w.server
+    ));
     assert!(e.message.contains("409"), "{e}");
 
     // A role without USAGE on the server is refused before anything is sent.

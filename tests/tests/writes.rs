@@ -47,7 +47,10 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
 
     // A PATCH has no field mask and a null field means "unchanged": NULL would change nothing.
     w.clear_requests();
-    let e = w.error(&format!("UPDATE auto_approval_rules SET author_collaborator_alias = NULL, author_scope = 'ANY_AUTHOR' WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"));
+    let e = w.error(&format!(
+        "UPDATE auto_approval_rules SET author_collaborator_alias = NULL, author_scope = 'ANY_AUTHOR' \
+         WHERE clean_room_name = '{ACME}' AND rule_id = '{id}'"
+    ));
     assert_eq!(e.code, "22004", "{e}");
     assert!(e.message.contains("\"author_collaborator_alias\"") && e.detail.as_deref().unwrap_or("").contains("field mask"), "{e}");
     assert!(writes(&w).is_empty(), "refused before any request");
@@ -66,7 +69,10 @@ fn rules_are_created_updated_and_deleted_with_the_sdks_requests() {
 #[test]
 fn clean_rooms_are_created_updated_and_deleted() {
     let mut w = writable("w_rooms");
-    let info = json!({"cloud_vendor": "aws", "region": "us-west-2", "collaborators": [{"collaborator_alias": "creator", "global_metastore_id": "aws:us-west-2:1"}]});
+    let info = json!({
+        "cloud_vendor": "aws", "region": "us-west-2",
+        "collaborators": [{"collaborator_alias": "creator", "global_metastore_id": "aws:us-west-2:1"}]
+    });
     let created = w.rows(&format!(
         "INSERT INTO clean_rooms (name, comment, remote_detailed_info) VALUES ('q4 room/1', 'new', '{info}') RETURNING name, status, owner"
     ));
@@ -96,21 +102,24 @@ fn assets_are_shared_updated_and_unshared() {
     let room = "partners/2024 é";
     let created = w.rows(&format!(
         "INSERT INTO assets (clean_room_name, name, asset_type, table_local_details)
-         VALUES ('{room}', 'main.sales.orders', 'TABLE', '{{\"local_name\": \"main.sales.orders\"}}') RETURNING clean_room_name, status, owner_collaborator_alias"
+         VALUES ('{room}', 'main.sales.orders', 'TABLE', '{{\"local_name\": \"main.sales.orders\"}}') \
+         RETURNING clean_room_name, status, owner_collaborator_alias"
     ));
     assert_eq!(created, [vec![Some(room.into()), Some("ACTIVE".into()), Some("creator".into())]]);
     let sent = writes(&w);
     assert_eq!(sent[0].1, "/api/2.0/clean-rooms/partners%2F2024%20%C3%A9/assets");
     assert_eq!(
         sent[0].2,
-        Some(
-            json!({"clean_room_name": room, "name": "main.sales.orders", "asset_type": "TABLE", "table_local_details": {"local_name": "main.sales.orders"}})
-        )
+        Some(json!({
+            "clean_room_name": room, "name": "main.sales.orders", "asset_type": "TABLE",
+            "table_local_details": {"local_name": "main.sales.orders"}
+        }))
     );
 
     w.clear_requests();
     w.db.batch_execute(&format!(
-        "UPDATE assets SET table_local_details = '{{\"local_name\": \"main.sales.orders_v2\"}}' WHERE clean_room_name = '{room}' AND name = 'main.sales.orders'"
+        "UPDATE assets SET table_local_details = '{{\"local_name\": \"main.sales.orders_v2\"}}' \
+         WHERE clean_room_name = '{room}' AND name = 'main.sales.orders'"
     ))
     .unwrap();
     let sent = writes(&w);
@@ -193,7 +202,10 @@ fn nothing_is_written_without_updatable_and_read_only_resources_say_so() {
 fn columns_the_service_sets_and_keys_are_refused_before_any_request() {
     let mut w = writable("w_columns");
     w.clear_requests();
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, rule_id, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'mine', 'ANY_AUTHOR', 'x')"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, rule_id, author_scope, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'mine', 'ANY_AUTHOR', 'x')"
+    ));
     assert_eq!(e.code, "428C9", "{e}");
     assert!(e.message.contains("\"rule_id\"") && e.hint.as_deref().unwrap_or("").contains("author_collaborator_alias"), "{e}");
     let e = w.error(&format!("UPDATE auto_approval_rules SET created_at = now() WHERE clean_room_name = '{ACME}'"));
@@ -217,7 +229,10 @@ fn columns_the_service_sets_and_keys_are_refused_before_any_request() {
     ));
     assert_eq!(e.code, "22P02", "a text column holding a JSON field must hold JSON: {e}");
     assert!(e.message.contains("column \"notebook\""), "{e}");
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'x') ON CONFLICT DO NOTHING"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'ANY_AUTHOR', 'x') ON CONFLICT DO NOTHING"
+    ));
     assert_eq!(e.code, "0A000", "{e}");
     assert!(writes(&w).is_empty(), "{:?}", writes(&w));
 }
@@ -286,7 +301,12 @@ fn explain_sends_nothing_and_explain_analyze_counts_requests() {
 fn prepared_statements_and_plpgsql_loops_write_one_request_per_row() {
     let mut w = writable("w_loops");
     let before = sim_rules(&w, ACME).len();
-    let stmt = w.db.prepare("INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) VALUES ($1, $2, 'creator') RETURNING rule_id").unwrap();
+    let stmt =
+        w.db.prepare(
+            "INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) \
+             VALUES ($1, $2, 'creator') RETURNING rule_id",
+        )
+        .unwrap();
     // More executions than the plan cache needs to switch to a generic plan.
     for i in 0..7 {
         let row = w.db.query_one(&stmt, &[&ACME, &format!("loop{i}")]).unwrap();
@@ -344,7 +364,10 @@ fn a_refused_post_is_retried_and_a_timed_out_one_is_not() {
     w.clear_requests();
     w.db.batch_execute(&format!("ALTER SERVER {} OPTIONS (ADD request_timeout '1')", w.server)).unwrap();
     w.fault(json!({"kind": "delay", "ms": 3000, "times": 1}));
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) VALUES ('{ACME}', 'late', 'x')"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'late', 'x')"
+    ));
     assert_eq!(e.code, "HV00N", "{e}");
     assert!(e.detail.as_deref().unwrap_or("").contains("may have been applied"), "{e}");
     // The late answer is logged once it is sent, after the client stopped waiting.
@@ -390,13 +413,17 @@ fn copy_from_creates_rules_and_a_rollback_warns_that_changes_stay() {
 fn deployment_name_chooses_the_workspace_a_row_is_written_to() {
     let mut w = writable("w_workspaces");
     w.db.batch_execute(&format!(
-        "ALTER SERVER {} OPTIONS (SET workspace_url '{}/ws/{{deployment_name}}', SET deployment_name 'dbc-east', ADD allowed_deployments 'dbc-east,dbc-west')",
+        "ALTER SERVER {} OPTIONS (SET workspace_url '{}/ws/{{deployment_name}}', SET deployment_name 'dbc-east', \
+         ADD allowed_deployments 'dbc-east,dbc-west')",
         w.server,
         w.sim.url()
     ))
     .unwrap();
     let insert = |d: &str| {
-        format!("INSERT INTO auto_approval_rules (deployment_name, clean_room_name, author_scope, runner_collaborator_alias) VALUES ({d}, '{ACME}', 'ANY_AUTHOR', 'x') RETURNING deployment_name")
+        format!(
+            "INSERT INTO auto_approval_rules (deployment_name, clean_room_name, author_scope, runner_collaborator_alias) \
+             VALUES ({d}, '{ACME}', 'ANY_AUTHOR', 'x') RETURNING deployment_name"
+        )
     };
     assert_eq!(w.rows(&insert("'dbc-west'")), [vec![Some("dbc-west".into())]]);
     assert_eq!(w.requests().last().map(|e| (e.method.clone(), e.deployment.clone())), Some(("POST".into(), "dbc-west".into())));
@@ -417,7 +444,8 @@ fn deployment_name_chooses_the_workspace_a_row_is_written_to() {
 fn a_view_over_a_writable_table_takes_writes_with_its_owner_s_mapping() {
     let mut w = writable("w_view");
     w.db.batch_execute(&format!(
-        "CREATE VIEW acme_rules AS SELECT clean_room_name, rule_id, author_scope, runner_collaborator_alias FROM auto_approval_rules WHERE clean_room_name = '{ACME}'"
+        "CREATE VIEW acme_rules AS SELECT clean_room_name, rule_id, author_scope, runner_collaborator_alias \
+         FROM auto_approval_rules WHERE clean_room_name = '{ACME}'"
     ))
     .unwrap();
     let before = sim_rules(&w, ACME).len();
@@ -436,7 +464,10 @@ fn a_write_waiting_on_a_hung_api_is_cancelled_and_reported_as_in_doubt() {
     let notices = w.collect_notices();
     w.fault(json!({"kind": "hang"}));
     w.db.batch_execute("SET statement_timeout = '500ms'").unwrap();
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'hung')"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'ANY_AUTHOR', 'hung')"
+    ));
     assert_eq!(e.code, "57014", "statement_timeout stops the wait: {e}");
     w.db.batch_execute("RESET statement_timeout").unwrap();
     w.sim.state.disarm_all();

@@ -16,12 +16,12 @@ fn insert_select_from_the_same_table_inserts_exactly_the_rows_it_saw() {
     w.db.batch_execute("ALTER FOREIGN TABLE auto_approval_rules OPTIONS (ADD page_size '2'); SET statement_timeout = '20s'").unwrap();
     w.clear_requests();
     // Before issue 19 this read the rules it had just created: it never stopped.
-    let n = w
-        .db
-        .execute(
+    let n =
+        w.db.execute(
             &format!(
                 "INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias)
-                 SELECT clean_room_name, 'copy-' || rule_id, runner_collaborator_alias FROM auto_approval_rules WHERE clean_room_name = '{ACME}'"
+                 SELECT clean_room_name, 'copy-' || rule_id, runner_collaborator_alias \
+                 FROM auto_approval_rules WHERE clean_room_name = '{ACME}'"
             ),
             &[],
         )
@@ -62,7 +62,15 @@ fn delete_over_many_pages_with_offset_tokens_deletes_every_matching_row() {
     // UPDATE reads its rows the same way.
     let ids = seed_rules(&w, ACME, "bulk2", 9);
     w.clear_requests();
-    let n = w.db.execute(&format!("UPDATE auto_approval_rules SET runner_collaborator_alias = 'moved' WHERE clean_room_name = '{ACME}' AND runner_collaborator_alias = 'bulk2'"), &[]).unwrap();
+    let n =
+        w.db.execute(
+            &format!(
+                "UPDATE auto_approval_rules SET runner_collaborator_alias = 'moved' WHERE clean_room_name = '{ACME}' \
+                 AND runner_collaborator_alias = 'bulk2'"
+            ),
+            &[],
+        )
+        .unwrap();
     assert_eq!((n, served(&w, "PATCH")), (9, 9));
     let rules = sim_rules(&w, ACME);
     assert!(ids.iter().all(|id| rules.iter().any(|r| r["rule_id"] == id.as_str() && r["runner_collaborator_alias"] == "moved")));
@@ -131,7 +139,10 @@ fn a_2xx_whose_body_is_not_json_is_an_error_that_says_the_change_was_made() {
     let mut w = writable("wx_not_json");
     let before = sim_rules(&w, ACME).len();
     w.fault(json!({"kind": "applied_then_body", "body": "OK", "times": 1}));
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) VALUES ('{ACME}', 'ANY_AUTHOR', 'plain') RETURNING rule_id"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_scope, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'ANY_AUTHOR', 'plain') RETURNING rule_id"
+    ));
     assert_eq!(e.code, "HV000", "{e}");
     assert!(e.message.contains("unreadable response"), "{e}");
     let detail = e.detail.clone().unwrap_or_default();
@@ -155,7 +166,8 @@ fn every_failure_in_a_statement_says_what_it_had_already_changed() {
     // Row 3 lacks the room the API needs.
     let e = w.error(&format!(
         "INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias)
-         SELECT room, author, 'creator' FROM (VALUES (1, '{ACME}', 'f1'), (2, '{ACME}', 'f2'), (3, NULL, 'f3')) v(n, room, author) ORDER BY n"
+         SELECT room, author, 'creator' FROM (VALUES (1, '{ACME}', 'f1'), (2, '{ACME}', 'f2'), (3, NULL, 'f3')) v(n, room, author) \
+         ORDER BY n"
     ));
     assert_eq!(e.code, "23502", "{e}");
     let detail = e.detail.clone().unwrap_or_default();
@@ -166,13 +178,17 @@ fn every_failure_in_a_statement_says_what_it_had_already_changed() {
 
     // RETURNING cannot hold what the API answered: the rule exists all the same.
     w.db.batch_execute(&format!(
-        "CREATE FOREIGN TABLE rules_small (clean_room_name text, rule_id text, author_collaborator_alias text, runner_collaborator_alias text, created_at smallint)
+        "CREATE FOREIGN TABLE rules_small (clean_room_name text, rule_id text, author_collaborator_alias text, \
+         runner_collaborator_alias text, created_at smallint)
          SERVER {} OPTIONS (resource 'auto_approval_rules', updatable 'true')",
         w.server
     ))
     .unwrap();
     let before = sim_rules(&w, ACME).len();
-    let e = w.error(&format!("INSERT INTO rules_small (clean_room_name, author_collaborator_alias, runner_collaborator_alias) VALUES ('{ACME}', 'small', 'creator') RETURNING created_at"));
+    let e = w.error(&format!(
+        "INSERT INTO rules_small (clean_room_name, author_collaborator_alias, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'small', 'creator') RETURNING created_at"
+    ));
     assert_eq!(e.code, "22003", "{e}");
     assert!(e.detail.as_deref().unwrap_or("").starts_with("1 row was created by this statement"), "{e}");
     assert_eq!(sim_rules(&w, ACME).len(), before + 1);
@@ -180,7 +196,10 @@ fn every_failure_in_a_statement_says_what_it_had_already_changed() {
     // A cancel while the second row waits: the first stays, the second may have been made.
     w.fault(json!({"kind": "hang", "after": 1}));
     w.db.batch_execute("SET statement_timeout = '1s'").unwrap();
-    let e = w.error(&format!("INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) VALUES ('{ACME}', 'c1', 'creator'), ('{ACME}', 'c2', 'creator')"));
+    let e = w.error(&format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) \
+         VALUES ('{ACME}', 'c1', 'creator'), ('{ACME}', 'c2', 'creator')"
+    ));
     w.db.batch_execute("RESET statement_timeout").unwrap();
     w.sim.state.disarm_all();
     assert_eq!(e.code, "57014", "{e}");

@@ -24,7 +24,10 @@ fn taken(notices: &Arc<Mutex<Vec<String>>>) -> Vec<String> {
 }
 
 fn insert_rule(author: &str) -> String {
-    format!("INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) VALUES ('{ACME}', '{author}', 'creator')")
+    format!(
+        "INSERT INTO auto_approval_rules (clean_room_name, author_collaborator_alias, runner_collaborator_alias) \
+         VALUES ('{ACME}', '{author}', 'creator')"
+    )
 }
 
 #[test]
@@ -32,7 +35,8 @@ fn what_a_before_update_trigger_changes_is_sent_or_refused() {
     let mut w = writable("wr_before");
     let id = seed_rules(&w, ACME, "trig", 1).remove(0);
     w.db.batch_execute(
-        "CREATE FUNCTION set_runner() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.runner_collaborator_alias := 'from_trigger'; RETURN NEW; END $$;
+        "CREATE FUNCTION set_runner() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN NEW.runner_collaborator_alias := 'from_trigger'; RETURN NEW; END $$;
          CREATE TRIGGER t_runner BEFORE UPDATE ON auto_approval_rules FOR EACH ROW EXECUTE FUNCTION set_runner();",
     )
     .unwrap();
@@ -72,7 +76,8 @@ fn an_after_insert_trigger_sees_the_rule_id_the_service_assigned() {
     let mut w = writable("wr_after");
     w.db.batch_execute(
         "CREATE TABLE seen (rule_id text, created_at timestamptz);
-         CREATE FUNCTION remember() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO seen VALUES (NEW.rule_id, NEW.created_at); RETURN NEW; END $$;
+         CREATE FUNCTION remember() RETURNS trigger LANGUAGE plpgsql AS $$ \
+         BEGIN INSERT INTO seen VALUES (NEW.rule_id, NEW.created_at); RETURN NEW; END $$;
          CREATE TRIGGER t_seen AFTER INSERT ON auto_approval_rules FOR EACH ROW EXECUTE FUNCTION remember();",
     )
     .unwrap();
@@ -152,10 +157,12 @@ fn a_clean_room_is_created_as_the_service_requires_and_takes_assets_once_active(
 
     let info = json!({"cloud_vendor": "aws", "region": "us-west-2", "collaborators": [
         {"collaborator_alias": "creator", "global_metastore_id": "aws:us-west-2:11111111-1111-1111-1111-111111111111"},
-        {"collaborator_alias": "partner", "global_metastore_id": "aws:us-west-2:22222222-2222-2222-2222-222222222222", "invite_recipient_email": "p@example.com", "invite_recipient_workspace_id": 42}]});
+        {"collaborator_alias": "partner", "global_metastore_id": "aws:us-west-2:22222222-2222-2222-2222-222222222222",
+         "invite_recipient_email": "p@example.com", "invite_recipient_workspace_id": 42}]});
     let made = w.rows(&format!("INSERT INTO clean_rooms (name, remote_detailed_info) VALUES ('q4_room', '{info}') RETURNING status"));
     assert_eq!(made, [vec![Some("PROVISIONING".into())]], "RETURNING shows the status the service answered");
-    let asset = "INSERT INTO assets (clean_room_name, name, asset_type, table_local_details) VALUES ('q4_room', 'main.sales.orders', 'TABLE', '{\"local_name\": \"main.sales.orders\"}')";
+    let asset = "INSERT INTO assets (clean_room_name, name, asset_type, table_local_details) \
+                 VALUES ('q4_room', 'main.sales.orders', 'TABLE', '{\"local_name\": \"main.sales.orders\"}')";
     let e = w.error(asset);
     assert_eq!(e.code, "55000", "a room still provisioning takes no assets: {e}");
 
@@ -184,7 +191,8 @@ fn rows_are_not_routed_into_a_partition_the_same_update_changes() {
         "CREATE TABLE rules_by_runner (clean_room_name text, rule_id text, author_collaborator_alias text, runner_collaborator_alias text)
            PARTITION BY LIST (runner_collaborator_alias);
          CREATE TABLE p_local PARTITION OF rules_by_runner FOR VALUES IN ('local');
-         CREATE FOREIGN TABLE p_retailer PARTITION OF rules_by_runner FOR VALUES IN ('retailer') SERVER {s} OPTIONS (resource 'auto_approval_rules');
+         CREATE FOREIGN TABLE p_retailer PARTITION OF rules_by_runner FOR VALUES IN ('retailer') \
+         SERVER {s} OPTIONS (resource 'auto_approval_rules');
          INSERT INTO p_local VALUES ('{ACME}', NULL, 'someone', 'local');",
         s = w.server
     ))
@@ -192,7 +200,8 @@ fn rows_are_not_routed_into_a_partition_the_same_update_changes() {
     w.clear_requests();
     // The local row moves into p_retailer, which the statement also updates.
     let e = w.error(&format!(
-        "UPDATE rules_by_runner SET runner_collaborator_alias = CASE runner_collaborator_alias WHEN 'local' THEN 'retailer' ELSE runner_collaborator_alias END
+        "UPDATE rules_by_runner SET runner_collaborator_alias = CASE runner_collaborator_alias \
+         WHEN 'local' THEN 'retailer' ELSE runner_collaborator_alias END
          WHERE clean_room_name = '{ACME}' AND runner_collaborator_alias IN ('local', 'retailer')"
     ));
     assert_eq!(e.code, "0A000", "{e}");

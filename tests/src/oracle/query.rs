@@ -275,7 +275,10 @@ fn shape(b: &mut Builder) -> (String, bool) {
         5 => format!("SELECT t.* FROM {{t}} t{wh}"),
         6 => format!("SELECT w.name, t.* FROM {want} w JOIN {{t}} t ON t.{room} = w.name{and}"),
         7 => format!("SELECT w.name, t.* FROM {want} w LEFT JOIN {{t}} t ON t.{room} = w.name{and}"),
-        8 => format!("SELECT w.name, x.* FROM {want} w, LATERAL (SELECT * FROM {{t}} t WHERE t.{room} = w.name{and} ORDER BY {all_columns} LIMIT 2) x"),
+        8 => format!(
+            "SELECT w.name, x.* FROM {want} w, \
+             LATERAL (SELECT * FROM {{t}} t WHERE t.{room} = w.name{and} ORDER BY {all_columns} LIMIT 2) x"
+        ),
         9 => format!("SELECT w.name, (SELECT count(*) FROM {{t}} t WHERE t.{room} = w.name{and}) FROM {want} w"),
         10 => return (format!("SELECT w.name FROM {want} w WHERE EXISTS (SELECT 1 FROM {{t}} t WHERE t.{room} = w.name{and})"), true),
         11 => return (format!("SELECT w.name FROM {want} w WHERE NOT EXISTS (SELECT 1 FROM {{t}} t WHERE t.{room} = w.name{and})"), true),
@@ -284,7 +287,13 @@ fn shape(b: &mut Builder) -> (String, bool) {
         14 => format!("SELECT * FROM {{t}} t WHERE NOT EXISTS (SELECT 1 FROM {want} w WHERE w.name = t.{room}){and}"),
         15 if b.table.per_room && b.ctx.join_clean_rooms => {
             b.rooms = Rooms::Joined(b.ctx.truth.rooms.clone());
-            return (format!("SELECT c.name, t.* FROM {{c}} c JOIN {{t}} t ON t.clean_room_name = c.name WHERE c.status = 'ACTIVE'{and}"), false);
+            return (
+                format!(
+                    "SELECT c.name, t.* FROM {{c}} c JOIN {{t}} t ON t.clean_room_name = c.name \
+                     WHERE c.status = 'ACTIVE'{and}"
+                ),
+                false,
+            );
         }
         15 => format!("SELECT w.name, t.* FROM {want} w JOIN {{t}} t ON t.{room} = w.name{and}"),
         16 => format!("SELECT DISTINCT t.{room}, t.deployment_name FROM {{t}} t{wh}"),

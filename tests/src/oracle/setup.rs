@@ -132,9 +132,9 @@ fn dataset(realism: Realism) -> Dataset {
 
 fn faults(realism: Realism) -> Option<Value> {
     match realism {
-        Realism::LaterPage404 => Some(
-            json!({"room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"}),
-        ),
+        Realism::LaterPage404 => Some(json!({
+            "room": ACME, "endpoint": "runs", "pages": "later", "kind": "status", "status": 404, "error_code": "RESOURCE_DOES_NOT_EXIST"
+        })),
         Realism::NoTaskRunsEndpoint => {
             Some(json!({"endpoint": "task-runs", "kind": "status", "status": 404, "error_code": "ENDPOINT_NOT_FOUND"}))
         }

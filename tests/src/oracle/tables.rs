@@ -38,11 +38,17 @@ const fn f(column: &'static str, kind: FilterKind) -> Filter {
 
 pub const TASK_RUNS: Table = Table {
     name: "task_runs",
-    columns: "clean_room_name text, deployment_name text, notebook_name text, notebook_etag text, notebook_job_run_state jsonb, run_duration bigint, start_time bigint, collaborator_job_run_info jsonb",
+    columns: "clean_room_name text, deployment_name text, notebook_name text, notebook_etag text, \
+              notebook_job_run_state jsonb, run_duration bigint, start_time bigint, collaborator_job_run_info jsonb",
     room_column: "clean_room_name",
     per_room: true,
     max_page_size: Some(10_000),
-    filters: &[f("notebook_name", FilterKind::Pushed), f("notebook_etag", FilterKind::Text), f("run_duration", FilterKind::Number), f("notebook_job_run_state", FilterKind::Json("result_state"))],
+    filters: &[
+        f("notebook_name", FilterKind::Pushed),
+        f("notebook_etag", FilterKind::Text),
+        f("run_duration", FilterKind::Number),
+        f("notebook_job_run_state", FilterKind::Json("result_state")),
+    ],
 };
 
 pub const CLEAN_ROOM_TASK_RUNS: Table = Table {
@@ -75,11 +81,17 @@ pub const ASSETS: Table = Table {
 
 pub const ASSET_REVISIONS: Table = Table {
     name: "asset_revisions",
-    columns: "clean_room_name text, name text, asset_type text, deployment_name text, added_at bigint, status text, owner_collaborator_alias text",
+    columns: "clean_room_name text, name text, asset_type text, deployment_name text, \
+              added_at bigint, status text, owner_collaborator_alias text",
     room_column: "clean_room_name",
     per_room: true,
     max_page_size: Some(10_000),
-    filters: &[f("name", FilterKind::Text), f("asset_type", FilterKind::Text), f("status", FilterKind::Text), f("added_at", FilterKind::Number)],
+    filters: &[
+        f("name", FilterKind::Text),
+        f("asset_type", FilterKind::Text),
+        f("status", FilterKind::Text),
+        f("added_at", FilterKind::Number),
+    ],
 };
 
 pub const RULES: Table = Table {
