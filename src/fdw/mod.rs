@@ -19,6 +19,7 @@ mod parent_filter;
 mod paths;
 mod plan_data;
 mod quals;
+mod quote;
 mod scan;
 pub(crate) mod shmem;
 mod slot;

@@ -176,7 +176,7 @@ unsafe fn show_value(expr: *mut pg_sys::Expr, list: bool) -> String {
                 return "NULL".into();
             }
             let text = crate::fdw::datum::output_text((*c).constvalue, (*c).consttype);
-            let quoted = format!("'{}'", text.replace('\'', "''"));
+            let quoted = super::quote::literal(&text);
             if list {
                 format!("({quoted})")
             } else {

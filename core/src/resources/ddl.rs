@@ -1,11 +1,21 @@
 //! IMPORT FOREIGN SCHEMA: the statements that create one foreign table per resource, with its
 //! columns typed from their kinds and a COMMENT on every table and column from the definitions.
-//! Pure text: the fdw glue checks the statement (`fdw/import.rs`) and runs these.
+//! Pure text: the fdw glue checks the statement (`fdw/import.rs`), quotes names and text with
+//! Postgres's own functions ([`Quoting`]) and runs these.
 
 use crate::resources::{Resource, Source};
 
+/// How names and text become SQL: the extension uses Postgres's `quote_identifier` and
+/// `quote_literal_cstr`, which know the server's settings (standard_conforming_strings, say).
+pub trait Quoting {
+    fn ident(&self, name: &str) -> String;
+    fn literal(&self, text: &str) -> String;
+}
+
 /// CREATE FOREIGN TABLE and its COMMENTs, for one resource.
-pub fn statements(r: &Resource, local_schema: &str, server: &str, raw: bool) -> Vec<String> {
+pub fn statements(r: &Resource, local_schema: &str, server: &str, raw: bool, quoting: &dyn Quoting) -> Vec<String> {
+    let ident = |name: &str| quoting.ident(name);
+    let literal = |text: &str| quoting.literal(text);
     let table = format!("{}.{}", ident(local_schema), ident(r.name));
     let columns: Vec<String> = r
         .columns
@@ -32,25 +42,28 @@ pub fn statements(r: &Resource, local_schema: &str, server: &str, raw: bool) -> 
     out
 }
 
-/// A quoted SQL identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A quoted SQL string literal.
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resources;
 
+    /// Always quoted, as with standard_conforming_strings on.
+    struct Always;
+
+    impl Quoting for Always {
+        fn ident(&self, name: &str) -> String {
+            format!("\"{}\"", name.replace('"', "\"\""))
+        }
+
+        fn literal(&self, text: &str) -> String {
+            format!("'{}'", text.replace('\'', "''"))
+        }
+    }
+
     #[test]
     fn tables_are_typed_from_kinds_and_commented() {
         let r = resources::find("task_runs").unwrap();
-        let sql = statements(r, "clean rooms", "dbx", false);
+        let sql = statements(r, "clean rooms", "dbx", false, &Always);
         assert!(sql[0].starts_with("CREATE FOREIGN TABLE \"clean rooms\".\"task_runs\" (\n  \"clean_room_name\" text,"), "{}", sql[0]);
         assert!(sql[0].contains("\"start_time\" timestamptz,"));
         assert!(sql[0].contains("\"run_duration\" bigint,"));
@@ -60,14 +73,13 @@ mod tests {
         assert_eq!(sql.len(), 2 + r.columns.len());
         assert!(sql[1].starts_with("COMMENT ON FOREIGN TABLE \"clean rooms\".\"task_runs\" IS 'Historical notebook task runs"));
         assert!(!sql[1].contains("INSERT"));
-        let rules = statements(resources::find("auto_approval_rules").unwrap(), "s", "dbx", false);
+        let rules = statements(resources::find("auto_approval_rules").unwrap(), "s", "dbx", false, &Always);
         assert!(
             rules[1].ends_with("auto-approval-rules; INSERT, UPDATE and DELETE once the option updatable is ''true'')'"),
             "{}",
             rules[1]
         );
-        let raw = statements(r, "clean rooms", "dbx", true);
+        let raw = statements(r, "clean rooms", "dbx", true, &Always);
         assert!(raw[0].contains("\"start_time\" bigint,"));
-        assert_eq!(literal("it's"), "'it''s'");
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{Kind, ParamPlace, Source, RESOURCES};
 
-pub const BEGIN: &str = "<!-- tables:begin (generated from src/resources; do not edit) -->";
+pub const BEGIN: &str = "<!-- tables:begin (generated from core/src/resources; do not edit) -->";
 pub const END: &str = "<!-- tables:end -->";
 
 /// Markdown for every resource: endpoint, request columns, and columns with their imported types.
