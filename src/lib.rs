@@ -172,21 +172,23 @@ COMMENT ON FOREIGN DATA WRAPPER databricks_fdw IS 'Databricks Clean Rooms over t
 );
 
 extension_sql!(
-    r#"
-COMMENT ON FUNCTION databricks_fdw_stats() IS 'Requests, pages, rows, retries, errors and bytes of this backend''s scans, per server and resource';
+    "
+COMMENT ON FUNCTION databricks_fdw_stats() IS 'Requests, pages, rows, retries, errors and bytes of this backend''s scans, \
+per server and resource';
 COMMENT ON FUNCTION databricks_fdw_check(text) IS 'Checks a databricks_fdw server end to end for the current user';
-"#,
+",
     name = "comments",
     requires = [databricks_fdw_stats, databricks_fdw_check]
 );
 
 extension_sql!(
-    r#"
-COMMENT ON FUNCTION databricks_fdw_cluster_stats() IS 'Requests, pages, rows, retries, errors, bytes, 429s and cache hits of every backend''s scans since start, per server and resource (needs shared_preload_libraries)';
+    "
+COMMENT ON FUNCTION databricks_fdw_cluster_stats() IS 'Requests, pages, rows, retries, errors, bytes, 429s and cache hits \
+of every backend''s scans since start, per server and resource (needs shared_preload_libraries)';
 REVOKE ALL ON FUNCTION databricks_fdw_cluster_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION databricks_fdw_cluster_stats() TO pg_monitor;
 REVOKE ALL ON FUNCTION databricks_fdw_cluster_stats_reset() FROM PUBLIC;
-"#,
+",
     name = "cluster_stats_grants",
     requires = [databricks_fdw_cluster_stats, databricks_fdw_cluster_stats_reset]
 );

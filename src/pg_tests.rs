@@ -22,9 +22,11 @@ mod tests {
     #[pg_test]
     fn a_complete_setup_is_accepted() {
         Spi::run(
-            "CREATE SERVER ok_srv FOREIGN DATA WRAPPER databricks_fdw OPTIONS (workspace_url 'https://{deployment_name}.cloud.databricks.com', deployment_name 'dbc-abcd0123-a1bc');
+            "CREATE SERVER ok_srv FOREIGN DATA WRAPPER databricks_fdw \
+               OPTIONS (workspace_url 'https://{deployment_name}.cloud.databricks.com', deployment_name 'dbc-abcd0123-a1bc');
              CREATE USER MAPPING FOR CURRENT_USER SERVER ok_srv OPTIONS (token 'dapi-x');
-             CREATE FOREIGN TABLE ok_runs (clean_room_name text, start_time timestamptz) SERVER ok_srv OPTIONS (resource 'task_runs', page_size '50');
+             CREATE FOREIGN TABLE ok_runs (clean_room_name text, start_time timestamptz) SERVER ok_srv \
+               OPTIONS (resource 'task_runs', page_size '50');
              ALTER FOREIGN TABLE ok_runs OPTIONS (SET page_size '100');",
         )
         .unwrap();
@@ -197,7 +199,8 @@ mod tests {
             r#"{"b":1,"a":[1,-2,{"c":null,"d":true}],"e":{},"f":[],"a2":"x\"y\u00e9\n\/\b\f\r\t"}"#,
             r#"{"k":1,"k":2}"#,
             r#"{"id":1234567890123456,"neg":-9223372036854775808,"big":18446744073709551616}"#,
-            r#"[1.5, 1.50, -0, -0.0, 0.000, 1e3, 1E+3, 1.5e-3, 12345.678, 0.0001, 1e300, -1e-300, 123456789012345678901234567890.123456789]"#,
+            "[1.5, 1.50, -0, -0.0, 0.000, 1e3, 1E+3, 1.5e-3, 12345.678, 0.0001, 1e300, -1e-300, \
+             123456789012345678901234567890.123456789]",
             r#""just a string""#,
             "42",
             "-0.5e-7",

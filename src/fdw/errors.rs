@@ -69,9 +69,18 @@ pub fn request_error(e: RequestError, table: &str, server: &str) -> FdwError {
 /// A condition on deployment_name that cannot be sent, on a server that cannot say which
 /// deployments exist: answering from the default deployment alone would silently drop rows.
 pub fn unbound_deployment(table: &str, server: &str) -> FdwError {
-    FdwError::new(ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED, format!("foreign table \"{table}\" cannot tell which deployments a condition on deployment_name covers"))
-        .detail(format!("Server \"{server}\" has a workspace_url with {{deployment_name}} and no allowed_deployments, so the deployments to read are known only from deployment_name = ... or IN (...)."))
-        .hint(format!("Write deployment_name = '...' or deployment_name IN (...), or list the deployments: ALTER SERVER {server} OPTIONS (ADD allowed_deployments '...')."))
+    FdwError::new(
+        ERRCODE_FDW_DYNAMIC_PARAMETER_VALUE_NEEDED,
+        format!("foreign table \"{table}\" cannot tell which deployments a condition on deployment_name covers"),
+    )
+    .detail(format!(
+        "Server \"{server}\" has a workspace_url with {{deployment_name}} and no allowed_deployments, \
+         so the deployments to read are known only from deployment_name = ... or IN (...)."
+    ))
+    .hint(format!(
+        "Write deployment_name = '...' or deployment_name IN (...), \
+         or list the deployments: ALTER SERVER {server} OPTIONS (ADD allowed_deployments '...')."
+    ))
 }
 
 /// The Postgres error for an API failure in a scan of `table`.
@@ -95,11 +104,31 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
             let code_part = error_code.as_deref().map(|c| format!(" {c}")).unwrap_or_default();
             let msg_part = message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             let (sqlstate, hint) = match (status, error_code.as_deref()) {
-                (403, Some(crate::client::error::PRIVATE_LINK_CODE)) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("Reach the workspace through its Private Link endpoint (AWS PrivateLink, Azure Private Link, GCP Private Service Connect): set the server's workspace_url to the address this database server can reach.")),
-                (401, _) => (ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, Some("Check the credentials in the user mapping for this server: ALTER USER MAPPING ... OPTIONS (SET token '...'), or client_id and client_secret.")),
-                (403, _) => (ERRCODE_INSUFFICIENT_PRIVILEGE, Some("The token is valid but lacks access: ask a workspace admin for permission on the clean room.")),
-                (404, Some("RESOURCE_DOES_NOT_EXIST")) => (ERRCODE_UNDEFINED_OBJECT, Some("Check the name; the clean_rooms listing shows the clean rooms this token can see.")),
-                (404, _) => (ERRCODE_FDW_TABLE_NOT_FOUND, Some("Check the server's workspace_url: it may not point at a Databricks workspace.")),
+                (403, Some(crate::client::error::PRIVATE_LINK_CODE)) => (
+                    ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    Some(
+                        "Reach the workspace through its Private Link endpoint \
+                         (AWS PrivateLink, Azure Private Link, GCP Private Service Connect): \
+                         set the server's workspace_url to the address this database server can reach.",
+                    ),
+                ),
+                (401, _) => (
+                    ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+                    Some(
+                        "Check the credentials in the user mapping for this server: \
+                         ALTER USER MAPPING ... OPTIONS (SET token '...'), or client_id and client_secret.",
+                    ),
+                ),
+                (403, _) => (
+                    ERRCODE_INSUFFICIENT_PRIVILEGE,
+                    Some("The token is valid but lacks access: ask a workspace admin for permission on the clean room."),
+                ),
+                (404, Some("RESOURCE_DOES_NOT_EXIST")) => {
+                    (ERRCODE_UNDEFINED_OBJECT, Some("Check the name; the clean_rooms listing shows the clean rooms this token can see."))
+                }
+                (404, _) => {
+                    (ERRCODE_FDW_TABLE_NOT_FOUND, Some("Check the server's workspace_url: it may not point at a Databricks workspace."))
+                }
                 (400, _) => (ERRCODE_INVALID_PARAMETER_VALUE, None),
                 (409, _) => (ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, None),
                 (429, _) => (ERRCODE_INSUFFICIENT_RESOURCES, Some("The workspace is rate-limiting requests; try again later.")),
@@ -113,7 +142,8 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
             if let Some(id) = &details.request_id {
                 detail.push_str(&format!(" (request id {id})"));
             }
-            let e = FdwError::new(sqlstate, format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}")).detail(detail);
+            let message = format!("Databricks API returned HTTP {status}{code_part} for {subject}{msg_part}");
+            let e = FdwError::new(sqlstate, message).detail(detail);
             match hint {
                 Some(h) => e.hint(h),
                 None => e,
@@ -126,12 +156,14 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
         .detail("The token or the OAuth token holds characters an HTTP header cannot carry, such as a line break.")
         .hint("Set it again without them: ALTER USER MAPPING ... OPTIONS (SET token '...')."),
         ApiError::Internal { problem } => {
-            FdwError::new(ERRCODE_INTERNAL_ERROR, format!("databricks_fdw: a request for {subject} stopped without an answer")).detail(problem)
+            let message = format!("databricks_fdw: a request for {subject} stopped without an answer");
+            FdwError::new(ERRCODE_INTERNAL_ERROR, message).detail(problem)
         }
         ApiError::Transport { path, problem, timeout, lasting, .. } => {
             let lower = problem.to_ascii_lowercase();
             let hint = if lasting && lower.contains("certificate") {
-                "The workspace's certificate did not verify: check the server's workspace_url, and its ca_certificate option for a private certificate authority."
+                "The workspace's certificate did not verify: check the server's workspace_url, \
+                 and its ca_certificate option for a private certificate authority."
             } else if lasting && lower.contains("corrupt message") {
                 "The workspace did not answer in TLS: check the scheme and port of the server's workspace_url."
             } else {
@@ -150,24 +182,28 @@ fn api_error_for(e: ApiError, subject: &str) -> FdwError {
             ERRCODE_FDW_ERROR,
             format!("a value in a Databricks API response for {subject} is larger than max_response_bytes ({limit} bytes)"),
         )
-        .detail(format!("{path}: max_response_bytes bounds one item of a page (pages of any size are read as they arrive), one single object and one error body."))
+        .detail(format!(
+            "{path}: max_response_bytes bounds one item of a page (pages of any size are read as they arrive), \
+             one single object and one error body."
+        ))
         .hint("Raise the server's max_response_bytes (at most 1073741824)."),
-        ApiError::TooManyListings { max } => FdwError::new(
-            ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            format!("{subject} would need more than max_listings ({max}) listings"),
-        )
-        .detail("Without a value for a request column, one listing is made for each item of the parent listing (each clean room).")
-        .hint("Name the rooms (WHERE clean_room_name IN (...)), or raise the option max_listings of the foreign table or its server."),
+        ApiError::TooManyListings { max } => {
+            FdwError::new(ERRCODE_PROGRAM_LIMIT_EXCEEDED, format!("{subject} would need more than max_listings ({max}) listings"))
+                .detail("Without a value for a request column, one listing is made for each item of the parent listing (each clean room).")
+                .hint(
+                    "Name the rooms (WHERE clean_room_name IN (...)), or raise the option max_listings of the foreign table or its server.",
+                )
+        }
         ApiError::SignIn { method, option, error, .. } => sign_in_error(method, option, *error, subject),
         ApiError::CredentialUnusable { method, problem } => {
-            FdwError::new(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, format!("cannot sign in to Databricks with {method} for {subject}: {problem}"))
+            let message = format!("cannot sign in to Databricks with {method} for {subject}: {problem}");
+            FdwError::new(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION, message)
                 .hint("Check the credentials in the user mapping for this server (or the server's profile).")
         }
-        ApiError::RepeatedPageToken { path, page } => FdwError::new(
-            ERRCODE_FDW_ERROR,
-            format!("the Databricks API repeated a page token on page {page} for {subject}"),
-        )
-        .detail(format!("{path}: following it would return the same rows again, so the scan stopped")),
+        ApiError::RepeatedPageToken { path, page } => {
+            FdwError::new(ERRCODE_FDW_ERROR, format!("the Databricks API repeated a page token on page {page} for {subject}"))
+                .detail(format!("{path}: following it would return the same rows again, so the scan stopped"))
+        }
     }
 }
 
@@ -194,9 +230,11 @@ fn sign_in_error(method: &str, option: &str, error: ApiError, subject: &str) -> 
                 429 => (ERRCODE_INSUFFICIENT_RESOURCES, "The token endpoint is rate-limiting requests; try again later.".to_string()),
                 _ => (ERRCODE_FDW_ERROR, "The token endpoint failed; try again later.".to_string()),
             };
-            FdwError::new(sqlstate, format!("cannot sign in to Databricks with {method} for {subject}: the token endpoint returned HTTP {status}{code_part}{msg_part}"))
-                .detail(path)
-                .hint(hint)
+            let message = format!(
+                "cannot sign in to Databricks with {method} for {subject}: \
+                 the token endpoint returned HTTP {status}{code_part}{msg_part}"
+            );
+            FdwError::new(sqlstate, message).detail(path).hint(hint)
         }
         ApiError::Transport { path, problem, timeout, .. } => {
             let what = if timeout { "timed out" } else { "failed" };
@@ -399,7 +437,10 @@ pub fn write_error(e: ApiError, table: &str, op: Operation, applied: &Applied, e
 /// An UPDATE that sets a field to NULL: the API cannot clear a field that way.
 pub fn null_update(table: &str, column: &str) -> FdwError {
     FdwError::new(ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("cannot set column \"{column}\" of foreign table \"{table}\" to NULL"))
-        .detail("A Databricks update (PATCH) has no field mask, and the service reads a null field as \"leave unchanged\": the value would stay as it is.")
+        .detail(
+            "A Databricks update (PATCH) has no field mask, \
+             and the service reads a null field as \"leave unchanged\": the value would stay as it is.",
+        )
         .hint("Set another value, or delete the row and insert it again without this value.")
 }
 

@@ -99,7 +99,11 @@ pub fn require() -> &'static crate::shared::Region {
             code: PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             message: "databricks_fdw is not preloaded: the cluster's figures are not kept".into(),
             detail: None,
-            hint: Some("Add databricks_fdw to shared_preload_libraries and restart the server; databricks_fdw_stats() gives this backend's figures.".into()),
+            hint: Some(
+                "Add databricks_fdw to shared_preload_libraries and restart the server; \
+                 databricks_fdw_stats() gives this backend's figures."
+                    .into(),
+            ),
         }),
     }
 }

@@ -94,7 +94,8 @@ fn warn(message: String) {
         PgLogLevel::WARNING,
         PgSqlErrorCode::ERRCODE_WARNING,
         message,
-        "The Databricks API is not transactional: a ROLLBACK or an error does not undo what it already did. SELECT from the tables to see their state."
+        "The Databricks API is not transactional: a ROLLBACK or an error does not undo what it already did. \
+         SELECT from the tables to see their state."
     );
 }
 

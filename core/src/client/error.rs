@@ -222,11 +222,15 @@ mod tests {
 
     #[test]
     fn error_bodies_give_their_code_request_id_retry_delay_and_fields() {
-        let body = br#"{"error_code": 1003, "message": "bad", "details": [
+        let body = concat!(
+            r#"{"error_code": 1003, "message": "bad", "details": [
             {"@type": "type.googleapis.com/google.rpc.RequestInfo", "request_id": "req-42", "serving_data": ""},
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retry_delay": "1.5s"},
-            {"@type": "type.googleapis.com/google.rpc.BadRequest", "field_violations": [{"field": "remote_detailed_info.region", "description": "required"}]},
-            {"@type": "type.googleapis.com/google.rpc.Unknown"}, 7]}"#;
+            {"@type": "type.googleapis.com/google.rpc.BadRequest", "field_violations": "#,
+            r#"[{"field": "remote_detailed_info.region", "description": "required"}]},
+            {"@type": "type.googleapis.com/google.rpc.Unknown"}, 7]}"#
+        )
+        .as_bytes();
         let ApiError::Status { error_code, details, .. } = ApiError::from_status("POST /p", 400, body) else { panic!() };
         assert_eq!(error_code.as_deref(), Some("1003"));
         assert_eq!(details.request_id.as_deref(), Some("req-42"));

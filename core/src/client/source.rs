@@ -225,8 +225,8 @@ impl ListingSource {
                 };
                 p.counts.listed += 1;
                 if let Some((field, rule)) = p.skip {
-                    if matches!(page.field(item, field).map(serde_json::from_str::<String>), Some(Ok(v)) if rule.values.contains(&v.as_str()))
-                    {
+                    let value = page.field(item, field).map(serde_json::from_str::<String>);
+                    if matches!(value, Some(Ok(v)) if rule.values.contains(&v.as_str())) {
                         p.counts.skipped += 1;
                         continue;
                     }

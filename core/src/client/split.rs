@@ -340,7 +340,10 @@ mod tests {
         let bodies = [
             r#"{"runs": [{"a": 1}, {"b": "x}]\"y"}], "next_page_token": "t1"}"#,
             r#"{"next_page_token":"t1","runs":[{"a":1},{"b":"x}]\"y"}]}"#,
-            r#" { "other": {"runs": [1, 2]}, "runs" : [ {"a":1} , {"b":"x}]\"y"} ] , "n": [true, null, -1.5e3], "next_page_token" : "t1" } "#,
+            concat!(
+                r#" { "other": {"runs": [1, 2]}, "runs" : [ {"a":1} , {"b":"x}]\"y"} ] , "#,
+                r#""n": [true, null, -1.5e3], "next_page_token" : "t1" } "#
+            ),
         ];
         for body in bodies {
             for size in [1, 2, 3, 7, 1000] {
@@ -401,7 +404,14 @@ mod speed {
     #[test]
     #[ignore]
     fn split_speed() {
-        let run = r#"{"notebook_name":"attribution","notebook_etag":"etag-attribution-12","notebook_updated_at":1780000000000,"notebook_job_run_state":{"life_cycle_state":"TERMINATED","result_state":"SUCCESS"},"output_schema_name":"out_12345","output_schema_expiration_time":1780600000000,"run_duration":64000,"start_time":1780000004000,"collaborator_job_run_info":{"collaborator_alias":"creator","collaborator_job_id":70000,"collaborator_job_run_id":80000,"collaborator_task_run_id":90000,"collaborator_workspace_id":1234567890}}"#;
+        let run = concat!(
+            r#"{"notebook_name":"attribution","notebook_etag":"etag-attribution-12","notebook_updated_at":1780000000000,"#,
+            r#""notebook_job_run_state":{"life_cycle_state":"TERMINATED","result_state":"SUCCESS"},"#,
+            r#""output_schema_name":"out_12345","output_schema_expiration_time":1780600000000,"#,
+            r#""run_duration":64000,"start_time":1780000004000,"#,
+            r#""collaborator_job_run_info":{"collaborator_alias":"creator","collaborator_job_id":70000,"collaborator_job_run_id":80000,"#,
+            r#""collaborator_task_run_id":90000,"collaborator_workspace_id":1234567890}}"#
+        );
         let n = 200_000;
         let body = format!("{{\"runs\":[{}],\"next_page_token\":\"x\"}}", vec![run; n].join(","));
         for _ in 0..3 {

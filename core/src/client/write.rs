@@ -206,9 +206,8 @@ mod tests {
             let accepted = result.is_ok();
             outcome(op, p, Sent { result, earlier_may_have_applied: earlier, accepted })
         };
-        assert!(
-            matches!(outcome(Operation::Insert, &post, ok(r#"{"rule_id":"1"}"#), false), Outcome::Done { answer, .. } if answer["rule_id"] == "1")
-        );
+        let done = outcome(Operation::Insert, &post, ok(r#"{"rule_id":"1"}"#), false);
+        assert!(matches!(done, Outcome::Done { answer, .. } if answer["rule_id"] == "1"));
         for body in ["", "<html>ok</html>", "[1]"] {
             assert!(matches!(outcome(Operation::Insert, &post, ok(body), false), Outcome::Failed { effect: Effect::Made, .. }), "{body:?}");
         }

@@ -39,11 +39,11 @@ pub fn validate(context: OptionContext, options: &[(String, String)]) -> OptionR
     for (name, value) in options {
         let Some(spec) = OPTIONS.iter().find(|s| s.name == name && s.context == context) else {
             if SECRET_OPTIONS.contains(&name.as_str()) {
-                return Err(OptionError::new(
-                    Problem::UnknownName,
-                    format!("option \"{name}\" is not allowed on a {}", context.label()),
-                )
-                .hint("Secrets belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (token '...'). Server and table options are readable by every role."));
+                return Err(OptionError::new(Problem::UnknownName, format!("option \"{name}\" is not allowed on a {}", context.label()))
+                    .hint(
+                        "Secrets belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (token '...'). \
+                         Server and table options are readable by every role.",
+                    ));
             }
             let valid: Vec<&str> = OPTIONS.iter().filter(|s| s.context == context).map(|s| s.name).collect();
             return Err(OptionError::unknown_option(name, context.label(), &valid));
@@ -139,8 +139,9 @@ mod tests {
         assert_eq!(
             e.hint.as_deref(),
             Some(
-                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, list_parents, updatable, allowed_deployments, \
-                 oauth_token_url, azure_login_url, azure_msi_url, config_file, profile, ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
+                "Valid options for a foreign server are: workspace_url, deployment_name, max_concurrent_requests, max_listings, \
+                 list_parents, updatable, allowed_deployments, oauth_token_url, azure_login_url, azure_msi_url, config_file, profile, \
+                 ca_certificate, connect_timeout, request_timeout, max_retries, retry_max_wait, retry_total_wait, \
                  max_response_bytes, cache_ttl, max_requests_per_second."
             )
         );

@@ -98,7 +98,8 @@ mod tests {
     use crate::options::Credentials;
 
     const FILE: &str = "# made by databricks configure\n[DEFAULT]\nhost = https://dbc-a.cloud.databricks.com\ntoken = dapi-canary-1\n\n\
-[azure]\nhost=https://adb-1.2.azuredatabricks.net/\nazure_tenant_id = t\nazure_client_id = c\nazure_client_secret = canary-2\ncluster_id = x\n\n\
+[azure]\nhost=https://adb-1.2.azuredatabricks.net/\nazure_tenant_id = t\nazure_client_id = c\n\
+azure_client_secret = canary-2\ncluster_id = x\n\n\
 [msi]\nhost = https://adb-1.2.azuredatabricks.net\nazure_use_msi = true\n\n[empty]\n";
 
     #[test]
@@ -109,9 +110,8 @@ mod tests {
         let p = parse(FILE, "/etc/dbx.cfg", "azure").unwrap();
         assert_eq!(p.host.as_deref(), Some("https://adb-1.2.azuredatabricks.net/"));
         assert!(matches!(p.credentials.credentials().unwrap(), Credentials::Exchange(m) if m.name() == "azure-client-secret"));
-        assert!(
-            matches!(parse(FILE, "f", "msi").unwrap().credentials.credentials().unwrap(), Credentials::Exchange(m) if m.name() == "azure-msi")
-        );
+        let p = parse(FILE, "f", "msi").unwrap();
+        assert!(matches!(p.credentials.credentials().unwrap(), Credentials::Exchange(m) if m.name() == "azure-msi"));
         assert!(parse(FILE, "f", "empty").unwrap().credentials.is_empty());
     }
 

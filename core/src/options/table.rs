@@ -41,7 +41,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "workspace_url",
         context: OptionContext::Server,
-        description: "Workspace URL, e.g. https://dbc-abcd0123-a1bc.cloud.databricks.com; may contain {deployment_name}. Default: https://{deployment_name}.cloud.databricks.com",
+        description: "Workspace URL, e.g. https://dbc-abcd0123-a1bc.cloud.databricks.com; may contain {deployment_name}. \
+                      Default: https://{deployment_name}.cloud.databricks.com",
         check: |v| WorkspaceUrl::parse(v).map(|_| ()),
     },
     OptionSpec {
@@ -65,13 +66,16 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "list_parents",
         context: OptionContext::Server,
-        description: "Without a condition on a required column (clean_room_name), list every clean room (or asset) and read each one's listing; 'false' makes such a query an error instead. Default 'true'",
+        description: "Without a condition on a required column (clean_room_name), \
+                      list every clean room (or asset) and read each one's listing; \
+                      'false' makes such a query an error instead. Default 'true'",
         check: |v| parse_bool(v).map(|_| ()),
     },
     OptionSpec {
         name: "updatable",
         context: OptionContext::Server,
-        description: "Whether INSERT, UPDATE and DELETE may change the workspace through this server's tables (clean_rooms, assets, auto_approval_rules); default 'false'",
+        description: "Whether INSERT, UPDATE and DELETE may change the workspace through this server's tables \
+                      (clean_rooms, assets, auto_approval_rules); default 'false'",
         check: |v| parse_bool(v).map(|_| ()),
     },
     OptionSpec {
@@ -84,24 +88,37 @@ pub static OPTIONS: &[OptionSpec] = &[
         name: "oauth_token_url",
         context: OptionContext::Server,
         description: "OAuth token endpoint; default <workspace_url>/oidc/v1/token",
-        check: |v| WorkspaceUrl::parse(v).and_then(|u| if u.is_template() { Err("the token URL cannot contain {deployment_name}".into()) } else { Ok(()) }),
+        check: |v| {
+            WorkspaceUrl::parse(v).and_then(|u| {
+                if u.is_template() {
+                    Err("the token URL cannot contain {deployment_name}".into())
+                } else {
+                    Ok(())
+                }
+            })
+        },
     },
     OptionSpec {
         name: "azure_login_url",
         context: OptionContext::Server,
         description: "Entra ID's host for azure-client-secret (sovereign clouds); default https://login.microsoftonline.com",
-        check: |v| WorkspaceUrl::parse(v).and_then(|u| if u.is_template() { Err("the URL cannot contain {deployment_name}".into()) } else { Ok(()) }),
+        check: |v| {
+            WorkspaceUrl::parse(v)
+                .and_then(|u| if u.is_template() { Err("the URL cannot contain {deployment_name}".into()) } else { Ok(()) })
+        },
     },
     OptionSpec {
         name: "azure_msi_url",
         context: OptionContext::Server,
-        description: "The instance metadata service's token endpoint for azure-msi; default http://169.254.169.254/metadata/identity/oauth2/token",
+        description: "The instance metadata service's token endpoint for azure-msi; \
+                      default http://169.254.169.254/metadata/identity/oauth2/token",
         check: |v| parse_msi_url(v).map(|_| ()),
     },
     OptionSpec {
         name: "config_file",
         context: OptionContext::Server,
-        description: "A .databrickscfg file of the database server whose profile gives the workspace (host) and credentials (superuser only)",
+        description: "A .databrickscfg file of the database server whose profile gives the workspace (host) \
+                      and credentials (superuser only)",
         check: |v| if v.starts_with('/') { Ok(()) } else { Err("the path must be absolute".into()) },
     },
     OptionSpec {
@@ -161,7 +178,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "max_requests_per_second",
         context: OptionContext::Server,
-        description: "Requests a second to one workspace, from every backend together when the library is preloaded (else from each backend); default 0 (no limit)",
+        description: "Requests a second to one workspace, from every backend together when the library is preloaded \
+                      (else from each backend); default 0 (no limit)",
         check: |v| parse_rate(v).map(|_| ()),
     },
     OptionSpec {
@@ -185,7 +203,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "auth_type",
         context: OptionContext::UserMapping,
-        description: "How to sign in: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials or file-oidc; default: what the options given say",
+        description: "How to sign in: pat, oauth-m2m, azure-client-secret, azure-msi, google-credentials or file-oidc; \
+                      default: what the options given say",
         check: |v| credentials::parse_auth_type(v).map(|_| ()),
     },
     OptionSpec {
@@ -215,7 +234,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "oidc_token_file",
         context: OptionContext::UserMapping,
-        description: "A file of the database server holding a JWT (a Kubernetes service-account token) for workload identity federation (file-oidc; superuser only)",
+        description: "A file of the database server holding a JWT (a Kubernetes service-account token) \
+                      for workload identity federation (file-oidc; superuser only)",
         check: |v| if v.starts_with('/') { Ok(()) } else { Err("the path must be absolute".into()) },
     },
     OptionSpec {

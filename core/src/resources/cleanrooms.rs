@@ -41,7 +41,8 @@ const COLLABORATOR_JOB: C = C {
     name: "collaborator_job_run_info",
     source: Field("collaborator_job_run_info"),
     kind: Object,
-    description: "Job run info in the runner's workspace: collaborator_alias, collaborator_job_id, collaborator_job_run_id, collaborator_task_run_id, collaborator_workspace_id (only the workspace id when the run was in another workspace).",
+    description: "Job run info in the runner's workspace: collaborator_alias, collaborator_job_id, collaborator_job_run_id, \
+                  collaborator_task_run_id, collaborator_workspace_id (only the workspace id when the run was in another workspace).",
 };
 
 const RUN_DURATION: C =
@@ -250,18 +251,58 @@ macro_rules! asset_columns {
         &[
             $($first,)*
             DEPLOYMENT_COLUMN,
-            C { name: "added_at", source: Field("added_at"), kind: EpochMillis, description: "When the asset (revision) was added to the clean room." },
-            C { name: "owner_collaborator_alias", source: Field("owner_collaborator_alias"), kind: Text, description: "Alias of the collaborator who owns the asset." },
+            C {
+                name: "added_at",
+                source: Field("added_at"),
+                kind: EpochMillis,
+                description: "When the asset (revision) was added to the clean room.",
+            },
+            C {
+                name: "owner_collaborator_alias",
+                source: Field("owner_collaborator_alias"),
+                kind: Text,
+                description: "Alias of the collaborator who owns the asset.",
+            },
             C { name: "status", source: Field("status"), kind: Text, description: "ACTIVE, PENDING or PERMISSION_DENIED." },
-            C { name: "notebook", source: Field("notebook"), kind: Object, description: "For a NOTEBOOK_FILE: {etag, notebook_content, review_state, runner_collaborator_aliases, ...}." },
-            C { name: "jar_analysis", source: Field("jar_analysis"), kind: Object, description: "For a JAR_ANALYSIS: {main_class_name, central_jar_file_paths, review_state, ...}." },
+            C {
+                name: "notebook",
+                source: Field("notebook"),
+                kind: Object,
+                description: "For a NOTEBOOK_FILE: {etag, notebook_content, review_state, runner_collaborator_aliases, ...}.",
+            },
+            C {
+                name: "jar_analysis",
+                source: Field("jar_analysis"),
+                kind: Object,
+                description: "For a JAR_ANALYSIS: {main_class_name, central_jar_file_paths, review_state, ...}.",
+            },
             C { name: "table", source: Field("table"), kind: Object, description: "For a TABLE: {columns}." },
-            C { name: "table_local_details", source: Field("table_local_details"), kind: Object, description: "For a TABLE owned by the caller: {local_name, partitions}." },
+            C {
+                name: "table_local_details",
+                source: Field("table_local_details"),
+                kind: Object,
+                description: "For a TABLE owned by the caller: {local_name, partitions}.",
+            },
             C { name: "view", source: Field("view"), kind: Object, description: "For a VIEW." },
-            C { name: "view_local_details", source: Field("view_local_details"), kind: Object, description: "For a VIEW owned by the caller: {local_name}." },
-            C { name: "volume_local_details", source: Field("volume_local_details"), kind: Object, description: "For a VOLUME owned by the caller: {local_name}." },
+            C {
+                name: "view_local_details",
+                source: Field("view_local_details"),
+                kind: Object,
+                description: "For a VIEW owned by the caller: {local_name}.",
+            },
+            C {
+                name: "volume_local_details",
+                source: Field("volume_local_details"),
+                kind: Object,
+                description: "For a VOLUME owned by the caller: {local_name}.",
+            },
             C { name: "foreign_table", source: Field("foreign_table"), kind: Object, description: "For a FOREIGN_TABLE." },
-            C { name: "foreign_table_local_details", source: Field("foreign_table_local_details"), kind: Object, description: "For a FOREIGN_TABLE owned by the caller: {local_name}." },
+            C {
+                name: "foreign_table_local_details",
+                source: Field("foreign_table_local_details"),
+                kind: Object,
+                description: "For a FOREIGN_TABLE owned by the caller: {local_name}.",
+            },
             $($last,)*
         ]
     };

@@ -31,7 +31,8 @@ pub fn markdown() -> String {
             Some(w) => {
                 let list = |cols: &[&str]| cols.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
                 out.push_str(&format!(
-                    "Writable (with `updatable 'true'`): INSERT (`{}`) sets {}; UPDATE (`{}`) changes {}; DELETE (`{}`). Rows are identified by {}.\n\n",
+                    "Writable (with `updatable 'true'`): INSERT (`{}`) sets {}; UPDATE (`{}`) changes {}; DELETE (`{}`). \
+                     Rows are identified by {}.\n\n",
                     w.request_line(super::Operation::Insert),
                     list(w.insertable),
                     w.request_line(super::Operation::Update),

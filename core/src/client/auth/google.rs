@@ -108,7 +108,13 @@ mod tests {
     const TEST_KEY: &str = include_str!("../../../../simulator/fixtures/test-google-key.pem");
 
     fn key_json() -> Secret {
-        let key = serde_json::json!({"type": "service_account", "client_email": "sa@p.iam.gserviceaccount.com", "private_key_id": "k1", "private_key": TEST_KEY, "token_uri": "http://127.0.0.1:9/google/token"});
+        let key = serde_json::json!({
+            "type": "service_account",
+            "client_email": "sa@p.iam.gserviceaccount.com",
+            "private_key_id": "k1",
+            "private_key": TEST_KEY,
+            "token_uri": "http://127.0.0.1:9/google/token"
+        });
         Secret::new(key.to_string())
     }
 

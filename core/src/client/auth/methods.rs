@@ -320,7 +320,12 @@ mod tests {
 
     #[test]
     fn endpoint_errors_name_the_oauth_error_and_never_a_secret() {
-        let body = br#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided: s3cr3t-value.\r\nTrace ID: 1","error_codes":[7000215]}"#;
+        let body = concat!(
+            r#"{"error":"invalid_client","#,
+            r#""error_description":"AADSTS7000215: Invalid client secret provided: s3cr3t-value.\r\nTrace ID: 1","#,
+            r#""error_codes":[7000215]}"#
+        )
+        .as_bytes();
         let e = scrub(endpoint_error("POST /t/oauth2/token", 401, body), &["s3cr3t-value"]);
         let ApiError::Status { status, error_code, message, .. } = e else { panic!("{e:?}") };
         assert_eq!((status, error_code.as_deref()), (401, Some("invalid_client")));
