@@ -25,6 +25,7 @@ pub(crate) mod shmem;
 mod slot;
 mod snapshot;
 mod transaction;
+mod write_errors;
 
 use crate::error::FdwError;
 use crate::options::{self, OptionContext};

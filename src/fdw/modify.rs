@@ -9,11 +9,11 @@
 use super::catalog;
 use super::compat;
 use super::connect::{self, Remote};
-use super::errors::{self, Applied};
 use super::modify_plan::{identity_columns, identity_name, writable};
 use super::plan_data::{ModifyPlan, PlanData};
 use super::scan::PgInterrupts;
 use super::transaction::{self, Answered};
+use super::write_errors::{self, Applied};
 use super::{raise, OrRaise};
 use crate::client::runtime;
 use crate::client::write::{self, Effect, Outcome, RowValues};
@@ -132,7 +132,7 @@ unsafe fn begin(
 ) {
     let resource = resources::find(&plan.resource)
         .unwrap_or_else(|| raise(FdwError::new(ERRCODE_FDW_ERROR, format!("unknown resource \"{}\" in a cached plan", plan.resource))));
-    let writes = resource.writes.as_ref().unwrap_or_else(|| raise(errors::read_only(&plan.table, resource, plan.op)));
+    let writes = resource.writes.as_ref().unwrap_or_else(|| raise(write_errors::read_only(&plan.table, resource, plan.op)));
     let relation = (*rinfo).ri_RelationDesc;
     let relid = (*relation).rd_id;
     let table = catalog::table(relid);
@@ -285,7 +285,7 @@ impl ModifyState {
         plan_slot: *mut pg_sys::TupleTableSlot,
     ) -> *mut pg_sys::TupleTableSlot {
         let change = write::change(self.resource, &self.server.endpoint, op, &row)
-            .unwrap_or_else(|e| raise(errors::change_error(e, &self.plan.table, &self.server.server_name)));
+            .unwrap_or_else(|e| raise(write_errors::change_error(e, &self.plan.table, &self.server.server_name)));
         if let Some(seen) = self.seen.as_mut() {
             if !seen.insert(fingerprint(&row)) {
                 return std::ptr::null_mut();
@@ -330,7 +330,7 @@ impl ModifyState {
                     self.applied.push(row.key(key).unwrap_or("(not known)").to_string());
                 }
                 self.failed = true;
-                raise(errors::write_error(error, &self.plan.table, op, &self.applied, effect))
+                raise(write_errors::write_error(error, &self.plan.table, op, &self.applied, effect))
             }
         };
         transaction::answered(Answered::Applied);

@@ -4,8 +4,8 @@
 
 use super::catalog;
 use super::compat;
-use super::errors;
 use super::plan_data::{ModifyPlan, PlanData};
+use super::write_errors;
 use super::{raise, OrRaise};
 use crate::error::FdwError;
 use crate::options::{self, TableOptions};
@@ -47,9 +47,9 @@ pub(super) fn identity_columns(
 /// `table` must be a foreign table's catalog entry, read in a backend.
 pub(super) unsafe fn writable(table: &catalog::TableInfo, op: Operation) -> Result<(&'static Resource, &'static Writes), FdwError> {
     let resource = TableOptions::from_options(&table.name, &table.options)?.resource;
-    let Some(writes) = resource.writes.as_ref() else { return Err(errors::read_only(&table.name, resource, op)) };
+    let Some(writes) = resource.writes.as_ref() else { return Err(write_errors::read_only(&table.name, resource, op)) };
     if !options::updatable(&table.options, &catalog::server(table.server_id).options) {
-        return Err(errors::not_updatable(&table.name, op));
+        return Err(write_errors::not_updatable(&table.name, op));
     }
     Ok((resource, writes))
 }
@@ -81,7 +81,7 @@ pub unsafe extern "C-unwind" fn add_foreign_update_targets(
     let attrs = compat::attributes((*relation).rd_att);
     for column in identity_columns(resource, writes, &names, op, returning) {
         let Some(index) = names.iter().position(|n| n.as_deref() == Some(column.as_str())) else {
-            raise(errors::missing_key(&table.name, &column, op));
+            raise(write_errors::missing_key(&table.name, &column, op));
         };
         let attr = &attrs[index];
         let var = pg_sys::makeVar(rtindex as _, attr.attnum, attr.atttypid, attr.atttypmod, attr.attcollation, 0);
@@ -138,10 +138,10 @@ pub unsafe extern "C-unwind" fn plan_foreign_modify(
 /// not one that a `path` option maps elsewhere (`own_field` false).
 pub(super) fn settable(table: &str, resource: &Resource, writes: &Writes, name: &str, own_field: bool) -> Result<(), FdwError> {
     if writes.keys.contains(&name) || resource.workspace_column() == Some(name) {
-        return Err(errors::key_change(table, name));
+        return Err(write_errors::key_change(table, name));
     }
     if !own_field || !writes.updatable.contains(&name) {
-        return Err(errors::set_by_service(table, name, Operation::Update, writes.updatable));
+        return Err(write_errors::set_by_service(table, name, Operation::Update, writes.updatable));
     }
     Ok(())
 }

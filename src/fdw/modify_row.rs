@@ -3,10 +3,10 @@
 //! changed), and the row RETURNING and AFTER triggers see (from the API's answer, or for a
 //! DELETE the row the scan read).
 
-use super::errors;
 use super::modify::{Column, ModifyState};
 use super::raise;
 use super::slot::{emptied, slot_values};
+use super::write_errors;
 use super::OrRaise;
 use crate::client::write::RowValues;
 use crate::convert::{convert, text_below};
@@ -20,7 +20,7 @@ impl ModifyState {
     pub(super) unsafe fn json(&self, column: &Column, datum: pg_sys::Datum) -> Value {
         let kind = column.def.map_or(crate::resources::Kind::Text, |d| d.kind);
         json_value(datum, column.type_oid, kind)
-            .unwrap_or_else(|problem| raise(errors::unsendable(&self.plan.table, &column.name, &problem)))
+            .unwrap_or_else(|problem| raise(write_errors::unsendable(&self.plan.table, &column.name, &problem)))
     }
 
     /// What an inserted row gives: the create path's columns, the workspace, and the fields
@@ -50,12 +50,12 @@ impl ModifyState {
                 let mut settable: Vec<&str> = path_columns.clone();
                 settable.extend(self.writes.insertable.iter().filter(|c| !path_columns.contains(c)));
                 settable.extend(self.resource.workspace_column());
-                raise(errors::set_by_service(&self.plan.table, name, Operation::Insert, &settable));
+                raise(write_errors::set_by_service(&self.plan.table, name, Operation::Insert, &settable));
             }
         }
         for column in self.writes.required {
             if row.key(column).is_none() && !row.fields.contains_key(*column) {
-                raise(errors::missing_value(&self.plan.table, column, self.resource));
+                raise(write_errors::missing_value(&self.plan.table, column, self.resource));
             }
         }
         row
@@ -92,7 +92,7 @@ impl ModifyState {
                 Some(datum) => {
                     row.fields.insert(column.name.clone(), self.json(column, datum));
                 }
-                None => raise(errors::null_update(&self.plan.table, &column.name)),
+                None => raise(write_errors::null_update(&self.plan.table, &column.name)),
             }
         }
         row
@@ -112,7 +112,7 @@ impl ModifyState {
             let text = scanned[attno as usize - 1].map(|d| output_text(d, column.type_oid));
             match (is_key, text) {
                 (Some(key), Some(v)) => row.keys.push((key, v)),
-                (Some(key), None) => raise(errors::null_key(&self.plan.table, key, self.plan.op)),
+                (Some(key), None) => raise(write_errors::null_key(&self.plan.table, key, self.plan.op)),
                 (None, deployment) => row.deployment = deployment,
             }
         }
