@@ -14,7 +14,7 @@ use pgrx::prelude::*;
 pub(crate) mod error;
 pub(crate) mod fdw;
 // The parts that need no Postgres, under the names the glue has always used.
-pub(crate) use databricks_fdw_core::{client, convert, options, resources, shared, stats};
+pub(crate) use databricks_fdw_core::{client, convert, options, resources, shared, stats, text};
 
 ::pgrx::pg_module_magic!(name, version);
 

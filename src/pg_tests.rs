@@ -52,6 +52,27 @@ mod tests {
         .unwrap();
     }
 
+    #[pg_test]
+    fn names_and_text_are_quoted_by_postgres() {
+        use crate::fdw::quote::{ident, literal};
+        assert_eq!(ident("plain"), "plain");
+        assert_eq!(ident("Mixed"), "\"Mixed\"");
+        assert_eq!(ident("table"), "\"table\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(literal(r"a\b"), r"E'a\\b'");
+        // IMPORT FOREIGN SCHEMA into a schema whose name needs quoting; comments quote 'true'.
+        Spi::run(
+            r#"CREATE SERVER q_srv FOREIGN DATA WRAPPER databricks_fdw
+                 OPTIONS (workspace_url 'http://127.0.0.1:9', deployment_name 'dbc-abcd0123-a1bc');
+               CREATE SCHEMA "Odd ""Schema""";
+               IMPORT FOREIGN SCHEMA cleanrooms LIMIT TO (auto_approval_rules) FROM SERVER q_srv INTO "Odd ""Schema""";"#,
+        )
+        .unwrap();
+        let comment = Spi::get_one::<String>(r#"SELECT obj_description('"Odd ""Schema""".auto_approval_rules'::regclass)"#).unwrap();
+        assert!(comment.is_some_and(|c| c.ends_with("once the option updatable is 'true')")));
+    }
+
     /// The SQLSTATE of `sql`, or None when it succeeds (a PL/pgSQL block catches the error).
     fn sqlstate_of(sql: &str) -> Option<String> {
         Spi::run(

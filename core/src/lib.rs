@@ -14,6 +14,7 @@ pub mod options;
 pub mod resources;
 pub mod shared;
 pub mod stats;
+pub mod text;
 
 #[cfg(test)]
 mod robustness_tests;

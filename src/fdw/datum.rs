@@ -264,13 +264,11 @@ pub unsafe fn json_value(datum: pg_sys::Datum, type_oid: pg_sys::Oid, kind: crat
         Kind::Boolean => match text.to_ascii_lowercase().as_str() {
             "t" | "true" => Ok(true.into()),
             "f" | "false" => Ok(false.into()),
-            _ => Err(format!("{:?} is not a boolean", crate::client::error::excerpt(&text, 64))),
+            _ => Err(format!("{:?} is not a boolean", crate::text::excerpt(&text, 64))),
         },
-        Kind::Integer => text
-            .trim()
-            .parse::<i64>()
-            .map(Into::into)
-            .map_err(|_| format!("{:?} is not an integer", crate::client::error::excerpt(&text, 64))),
+        Kind::Integer => {
+            text.trim().parse::<i64>().map(Into::into).map_err(|_| format!("{:?} is not an integer", crate::text::excerpt(&text, 64)))
+        }
         Kind::Object => serde_json::from_str(&text).map_err(|e| format!("is not JSON ({e})")),
         Kind::EpochMillis => Err("is a time the service sets".into()),
     }

@@ -2,10 +2,11 @@
 //! table, column, option or HTTP status, and a hint where the user can act. The client reports
 //! what went wrong; only this module knows how Postgres should say it.
 
-use crate::client::error::{excerpt, ApiError};
+use crate::client::error::ApiError;
 use crate::client::request_error::RequestError;
 use crate::error::FdwError;
 use crate::resources::Resource;
+use crate::text::excerpt;
 use pgrx::PgSqlErrorCode::*;
 
 /// A value quoted in a message, cut short: values can be of any length, messages should not.

@@ -33,7 +33,7 @@ pub unsafe extern "C-unwind" fn import_foreign_schema(
     };
     let raw = raw_types(&req).or_raise();
     for resource in selected(&req).or_raise() {
-        for sql in ddl::statements(resource, &req.local_schema, &req.server, raw, &super::quote::PgQuoting) {
+        for sql in ddl::statements(resource, &req.local_schema, &req.server, raw, &super::quote::PgQuoting::MAIN_THREAD) {
             if let Err(e) = Spi::run(&sql) {
                 super::raise(
                     crate::error::FdwError::new(pgrx::PgSqlErrorCode::ERRCODE_FDW_ERROR, format!("IMPORT FOREIGN SCHEMA failed: {e}"))

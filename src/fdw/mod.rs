@@ -19,7 +19,7 @@ mod parent_filter;
 mod paths;
 mod plan_data;
 mod quals;
-mod quote;
+pub(crate) mod quote;
 mod scan;
 pub(crate) mod shmem;
 mod slot;
@@ -69,7 +69,7 @@ const MESSAGE_PART_LIMIT: usize = 2000;
 
 /// Raises `e` as a Postgres ERROR. Never returns.
 pub(crate) fn raise(e: FdwError) -> ! {
-    let short = |s: String| crate::client::error::excerpt(&s, MESSAGE_PART_LIMIT);
+    let short = |s: String| crate::text::excerpt(&s, MESSAGE_PART_LIMIT);
     let mut report = ErrorReport::new(e.code, short(e.message), "databricks_fdw");
     if let Some(d) = e.detail {
         report = report.set_detail(short(d));

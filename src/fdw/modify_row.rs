@@ -11,7 +11,7 @@ use super::OrRaise;
 use crate::client::write::RowValues;
 use crate::convert::{convert, text_below};
 use crate::fdw::datum::{json_value, output_text};
-use crate::resources::{self, Operation, Source};
+use crate::resources::{self, Operation, Origin};
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
@@ -125,14 +125,13 @@ impl ModifyState {
         let (values, nulls) = emptied(slot);
         let deployment = row.deployment.clone().or_else(|| self.server.endpoint.deployment_name.clone());
         for (column, writer) in self.columns.iter().zip(self.writers.iter_mut()) {
-            let raw: Option<String> = match (&column.path, column.def.map(|d| d.source)) {
-                (Some(path), _) => lookup(answer, path),
-                (None, Some(Source::Field(field))) => lookup(answer, field),
-                (None, Some(Source::Request)) if self.resource.workspace_column() == Some(column.name.as_str()) => {
+            let raw: Option<String> = match self.resource.origin(&column.name, column.path.as_deref()) {
+                Some(Origin::Field(path)) => lookup(answer, path),
+                Some(Origin::Request) if self.resource.workspace_column() == Some(column.name.as_str()) => {
                     deployment.as_deref().map(json_string)
                 }
-                (None, Some(Source::Request)) => row.key(&column.name).map(json_string).or_else(|| lookup(answer, &column.name)),
-                (None, None) => None,
+                Some(Origin::Request) => row.key(&column.name).map(json_string).or_else(|| lookup(answer, &column.name)),
+                None => None,
             };
             let cell = convert(raw.as_deref(), writer.target).map_err(|e| writer.conversion_error(&self.plan.table, e)).or_raise();
             if let Some(datum) = writer.datum(cell, &self.plan.table) {

@@ -5,6 +5,7 @@
 use crate::resources::ddl::Quoting;
 use pgrx::prelude::*;
 use std::ffi::{CStr, CString};
+use std::marker::PhantomData;
 
 /// `quote_identifier`: a name quoted where Postgres needs it quoted.
 pub fn ident(name: &str) -> String {
@@ -25,8 +26,13 @@ fn c_string(s: &str) -> CString {
     CString::new(s.replace('\0', "")).expect("NUL bytes removed")
 }
 
-/// Postgres's quoting, for the core's statement builders.
-pub struct PgQuoting;
+/// Postgres's quoting, for the core's statement builders. It calls Postgres: on the backend's
+/// main thread only (the pointer makes it neither Send nor Sync).
+pub struct PgQuoting(PhantomData<*const ()>);
+
+impl PgQuoting {
+    pub const MAIN_THREAD: PgQuoting = PgQuoting(PhantomData);
+}
 
 impl Quoting for PgQuoting {
     fn ident(&self, name: &str) -> String {

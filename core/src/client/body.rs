@@ -87,7 +87,7 @@ impl PageBody {
 
     /// The whole body, at most `limit` bytes (an error body, a single object).
     pub async fn collect(mut self, limit: usize, stats: &mut Stats) -> Result<Bytes, ApiError> {
-        let too_large = ApiError::TooLarge { path: error::excerpt(&self.path, error::PATH_SHOWN), limit };
+        let too_large = ApiError::TooLarge { path: crate::text::excerpt(&self.path, error::PATH_SHOWN), limit };
         // Refused on the announcement alone, which is never trusted with an allocation.
         if self.response.as_ref().and_then(|r| r.content_length()).is_some_and(|n| n > limit as u64) {
             return Err(too_large);

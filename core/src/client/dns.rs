@@ -19,7 +19,7 @@ pub struct ResolveError {
 
 impl std::fmt::Display for ResolveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cannot resolve host {:?}: {}", super::error::excerpt(&self.host, 100), self.problem)
+        write!(f, "cannot resolve host {:?}: {}", crate::text::excerpt(&self.host, 100), self.problem)
     }
 }
 

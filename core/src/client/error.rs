@@ -1,4 +1,7 @@
-//! API failures, and how each becomes a Postgres error.
+//! API failures, typed: what went wrong and whether trying again may help. The extension's
+//! `src/fdw/errors.rs` words each one as a Postgres error.
+
+use crate::text::excerpt;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
@@ -207,14 +210,6 @@ fn is_lasting(e: &(dyn std::error::Error + 'static)) -> bool {
 /// The most characters of a request path quoted in a message (a path holds request values,
 /// which may be of any length).
 pub const PATH_SHOWN: usize = 200;
-
-/// At most `max` characters of `s`, cut on a character boundary.
-pub fn excerpt(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}...", &s[..i]),
-        None => s.to_string(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -8,7 +8,7 @@
 //! hash of them is compared): a row is never handed on twice, nor skipped.
 
 use super::body::PageBody;
-use super::error::{excerpt, ApiError, PATH_SHOWN};
+use super::error::{ApiError, PATH_SHOWN};
 use super::listing::{Event, FetchConfig};
 use super::next_token::quick_next_token;
 use super::pages::{Cursor, Page};
@@ -16,6 +16,7 @@ use super::request::Target;
 use super::runtime::Task;
 use super::split::{SplitError, Splitter};
 use super::Stats;
+use crate::text::excerpt;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::sync::Arc;

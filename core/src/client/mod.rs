@@ -428,7 +428,7 @@ impl HttpRequest {
 /// The body of `resp`, at most `limit` bytes. The buffer grows as bytes arrive: a length the
 /// server announces is never trusted with an allocation.
 pub async fn read_body(resp: &mut reqwest::Response, path: &str, limit: usize, stats: &mut Stats) -> Result<Vec<u8>, ApiError> {
-    let too_large = || ApiError::TooLarge { path: error::excerpt(path, error::PATH_SHOWN), limit };
+    let too_large = || ApiError::TooLarge { path: crate::text::excerpt(path, error::PATH_SHOWN), limit };
     if resp.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }

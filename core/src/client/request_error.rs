@@ -26,7 +26,7 @@ pub enum RequestError {
 
 impl std::fmt::Display for RequestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use super::error::excerpt;
+        use crate::text::excerpt;
         match self {
             RequestError::MissingValue { column } => write!(f, "no value for {column}"),
             RequestError::Unusable { column, value } => write!(f, "{column} {:?} cannot be sent", excerpt(value, 64)),

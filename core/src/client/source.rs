@@ -254,9 +254,7 @@ impl ListingSource {
                     // An item the API lists nothing for (a table's revisions).
                     Ok(targets) if targets.is_empty() => p.counts.skipped += 1,
                     Ok(targets) => p.current = Some((targets, 0)),
-                    Err(RequestError::Unusable { column, value }) => {
-                        p.unusable(column, &format!("{:?}", super::error::excerpt(&value, 64)))
-                    }
+                    Err(RequestError::Unusable { column, value }) => p.unusable(column, &format!("{:?}", crate::text::excerpt(&value, 64))),
                     Err(e) => {
                         return Err(ApiError::BadResponse {
                             path: format!("GET {}", c.resource.path),
@@ -335,7 +333,7 @@ fn item_values(
                 let raw = page.field(item, *i);
                 match raw.map(serde_json::from_str::<serde_json::Value>) {
                     Some(Ok(serde_json::Value::String(s))) => Ok((*to, Some(s))),
-                    _ => Err((*to, raw.map(|r| super::error::excerpt(r, 64)).unwrap_or_else(|| "missing".into()))),
+                    _ => Err((*to, raw.map(|r| crate::text::excerpt(r, 64)).unwrap_or_else(|| "missing".into()))),
                 }
             }
             ParentValue::Echo(column) => Ok((*to, parent_target.echo_value(column).map(str::to_string))),

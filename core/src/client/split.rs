@@ -265,11 +265,11 @@ impl Splitter {
             }
             Reading::ListScalar if v.text == b"null" => self.state = State::AfterValue,
             Reading::ListScalar => {
-                return Err(SplitError::Bad(format!("\"{}\" is {}, not an array", self.list_key, super::error::excerpt(&text(), 40))))
+                return Err(SplitError::Bad(format!("\"{}\" is {}, not an array", self.list_key, crate::text::excerpt(&text(), 40))))
             }
             Reading::Token => {
                 let token: Option<String> = serde_json::from_slice(&v.text)
-                    .map_err(|_| SplitError::Bad(format!("\"next_page_token\" is {}, not a string", super::error::excerpt(&text(), 40))))?;
+                    .map_err(|_| SplitError::Bad(format!("\"next_page_token\" is {}, not a string", crate::text::excerpt(&text(), 40))))?;
                 self.token = Some(token.filter(|t| !t.is_empty()));
                 self.state = State::AfterValue;
             }

@@ -13,7 +13,7 @@ pub fn check_deployment_name(v: &str) -> Result<(), String> {
     if v.is_empty() || v.len() > 63 || !ok_chars || v.starts_with('-') || v.ends_with('-') {
         return Err(format!(
             "\"{}\" is not a deployment name (1 to 63 letters, digits and inner hyphens, like dbc-abcd0123-a1bc)",
-            super::error::excerpt(v, 64).escape_default()
+            crate::text::excerpt(v, 64).escape_default()
         ));
     }
     Ok(())

@@ -112,7 +112,7 @@ fn outcome(op: Operation, request: &HttpRequest, sent: Sent) -> Outcome {
             _ => {
                 let text = String::from_utf8_lossy(&body);
                 let problem =
-                    format!("the answer to a successful call is not a JSON object: \"{}\"", super::error::excerpt(text.trim(), 100));
+                    format!("the answer to a successful call is not a JSON object: \"{}\"", crate::text::excerpt(text.trim(), 100));
                 let path = format!("{} {}", request.method, request.url.path());
                 Outcome::Failed { error: ApiError::BadResponse { path, problem }, effect: Effect::Made }
             }

@@ -1,7 +1,8 @@
 //! JSON value -> Postgres value, driven by the type the user declared for the column. Works on
 //! the JSON text of one field (as the page decoder found it), so a value is parsed once, straight
-//! into what the column needs. Pure (no Postgres): the result is a [`Cell`], or a row prepared
-//! as the bytes of its Datums ([`prepare`]); `fdw::datum` makes the Datums.
+//! into what the column needs. Pure (it calls no Postgres, though it knows the layouts of
+//! varlenas, jsonb and Datums): the result is a [`Cell`], or a row prepared as the bytes of its
+//! Datums ([`prepare`]); the extension's `src/fdw/datum.rs` makes the Datums.
 
 mod json_lex;
 pub mod jsonb;
@@ -202,11 +203,9 @@ fn integer(raw: &str) -> Result<Option<i64>, ConvertError> {
         Some(Err(())) => Err(ConvertError::new(
             kind,
             Reason::OutOfRange,
-            format!("{} is out of range for the column's type", crate::client::error::excerpt(text, 40)),
+            format!("{} is out of range for the column's type", crate::text::excerpt(text, 40)),
         )),
-        None => {
-            Err(ConvertError::new(kind, Reason::BadValue, format!("{} is not a whole number", crate::client::error::excerpt(text, 40))))
-        }
+        None => Err(ConvertError::new(kind, Reason::BadValue, format!("{} is not a whole number", crate::text::excerpt(text, 40)))),
     }
 }
 

@@ -168,7 +168,7 @@ pub(super) fn parse_auth_type(v: &str) -> Result<&'static str, String> {
         .iter()
         .map(|(n, _, _)| *n)
         .find(|n| *n == v.trim())
-        .ok_or_else(|| format!("unknown auth_type {:?}", crate::client::error::excerpt(v, 40)))
+        .ok_or_else(|| format!("unknown auth_type {:?}", crate::text::excerpt(v, 40)))
 }
 
 pub(super) fn valid_auth_types() -> String {

@@ -1,5 +1,5 @@
 //! What is wrong with an option, in the user's terms. The kind of problem is named here; the
-//! extension picks its SQLSTATE (`src/error.rs`), so this crate knows nothing of Postgres.
+//! extension picks its SQLSTATE (`src/error.rs`): SQLSTATEs are the glue's business.
 
 /// The kinds of problem an option can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

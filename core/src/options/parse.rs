@@ -59,10 +59,7 @@ pub(super) fn parse_rate(v: &str) -> Result<Option<Duration>, String> {
     match v.trim().parse::<f64>() {
         Ok(0.0) => Ok(None),
         Ok(r) if r.is_finite() && (0.01..=10_000.0).contains(&r) => Ok(Some(Duration::from_secs_f64(1.02 / r))),
-        _ => Err(format!(
-            "{:?} is not a number of requests a second (0.01 to 10000, or 0 for no limit)",
-            crate::client::error::excerpt(v, 64)
-        )),
+        _ => Err(format!("{:?} is not a number of requests a second (0.01 to 10000, or 0 for no limit)", crate::text::excerpt(v, 64))),
     }
 }
 
@@ -70,7 +67,7 @@ pub(super) fn parse_rate(v: &str) -> Result<Option<Duration>, String> {
 pub(super) fn parse_count(v: &str, min: u64, max: u64) -> Result<u64, String> {
     match v.trim().parse::<u64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("{:?} is not a whole number from {min} to {max}", crate::client::error::excerpt(v, 64))),
+        _ => Err(format!("{:?} is not a whole number from {min} to {max}", crate::text::excerpt(v, 64))),
     }
 }
 
@@ -89,14 +86,14 @@ pub(super) fn parse_bool(v: &str) -> Result<bool, String> {
     match v.trim().to_ascii_lowercase().as_str() {
         "true" | "on" | "yes" => Ok(true),
         "false" | "off" | "no" => Ok(false),
-        _ => Err(format!("{:?} is not 'true' or 'false'", crate::client::error::excerpt(v, 64))),
+        _ => Err(format!("{:?} is not 'true' or 'false'", crate::text::excerpt(v, 64))),
     }
 }
 
 /// The instance metadata service's token endpoint: the link-local address Azure serves it on,
 /// or a loopback host (tests); no credentials, query or fragment.
 pub(super) fn parse_msi_url(v: &str) -> Result<url::Url, String> {
-    let url = url::Url::parse(v.trim()).map_err(|e| format!("\"{}\" is not a URL ({e})", crate::client::error::excerpt(v, 64)))?;
+    let url = url::Url::parse(v.trim()).map_err(|e| format!("\"{}\" is not a URL ({e})", crate::text::excerpt(v, 64)))?;
     if url.host_str() == Some("169.254.169.254")
         && url.scheme() == "http"
         && url.username().is_empty()

@@ -253,7 +253,7 @@ pub static OPTIONS: &[OptionSpec] = &[
         description: "The field that fills the column, dotted for a nested field (notebook_job_run_state.result_state)",
         check: |v| {
             if v.is_empty() || v.split('.').any(|s| s.is_empty()) {
-                Err(format!("{:?} is not a field path like field or field.subfield", crate::client::error::excerpt(v, 64)))
+                Err(format!("{:?} is not a field path like field or field.subfield", crate::text::excerpt(v, 64)))
             } else if v.split('.').count() > MAX_PATH_DEPTH {
                 Err(format!("the path has more than {MAX_PATH_DEPTH} fields, more than a JSON value can nest"))
             } else {

@@ -10,7 +10,7 @@ pub mod ddl;
 mod docs;
 mod scan_columns;
 
-pub use scan_columns::{ColumnSource, ScanColumns};
+pub use scan_columns::{ColumnSource, Origin, ScanColumns};
 
 /// One readable API resource (the table option `resource` names it).
 #[derive(Debug)]

@@ -1,9 +1,32 @@
-//! Where each scanned column's value comes from. Planning decides it once (a resource's field, a
-//! `path` option into an object, or the value the listing was requested with); the plan carries
-//! it and the executor follows it, so the two can never disagree.
+//! Where each column's value comes from: a `path` option into the items, else the resource's
+//! field of that name, else the value the listing was requested with ([`Resource::origin`], the
+//! one rule for scans and for the rows a write answers). For a scan, planning decides it once
+//! ([`ScanColumns`]); the plan carries it and the executor follows it.
 
 use super::{Resource, Source};
 use serde::{Deserialize, Serialize};
+
+/// Where a column's value comes from, by [`Resource::origin`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Origin<'a> {
+    /// A (possibly dotted) path into each item.
+    Field(&'a str),
+    /// The value the listing (or the write call) was requested with.
+    Request,
+}
+
+impl Resource {
+    /// The origin of column `name` with the `path` option `path`; `None` for a column that is
+    /// neither the resource's nor given a `path`.
+    pub fn origin<'a>(&self, name: &str, path: Option<&'a str>) -> Option<Origin<'a>> {
+        match (path, self.column(name).map(|def| def.source)) {
+            (Some(path), _) => Some(Origin::Field(path)),
+            (None, Some(Source::Field(path))) => Some(Origin::Field(path)),
+            (None, Some(Source::Request)) => Some(Origin::Request),
+            (None, None) => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ColumnSource {
@@ -27,10 +50,10 @@ impl ScanColumns {
     pub fn plan<'a>(resource: &Resource, columns: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Result<ScanColumns, String> {
         let mut plan = ScanColumns::default();
         for (name, path) in columns {
-            let source = match (path, resource.column(name).map(|def| def.source)) {
-                (Some(path), _) | (None, Some(Source::Field(path))) => plan.field(path),
-                (None, Some(Source::Request)) => ColumnSource::Echo,
-                (None, None) => return Err(name.to_string()),
+            let source = match resource.origin(name, path) {
+                Some(Origin::Field(path)) => plan.field(path),
+                Some(Origin::Request) => ColumnSource::Echo,
+                None => return Err(name.to_string()),
             };
             plan.sources.push(source);
         }

@@ -33,10 +33,7 @@ impl Key {
             .map_err(|_| "google_credentials is not JSON: give the service-account key file's contents".to_string())?;
         let field = |k: &str| v.get(k).and_then(|f| f.as_str()).filter(|f| !f.is_empty()).map(str::to_string);
         if let Some(kind) = field("type").filter(|t| t != "service_account") {
-            return Err(format!(
-                "google_credentials is a key of type \"{}\", not a service account's",
-                super::super::error::excerpt(&kind, 40)
-            ));
+            return Err(format!("google_credentials is a key of type \"{}\", not a service account's", crate::text::excerpt(&kind, 40)));
         }
         let missing = |k: &str| format!("google_credentials has no \"{k}\"");
         let token_uri = field("token_uri").unwrap_or_else(|| ASSERTION_AUDIENCE.to_string());

@@ -249,10 +249,10 @@ fn endpoint_error(path: &str, status: u16, body: &[u8]) -> ApiError {
         let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
         let field = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(|v| v.as_str()).map(str::to_string);
         if error_code.is_none() {
-            *error_code = field("error").map(|c| super::super::error::excerpt(&c, 64));
+            *error_code = field("error").map(|c| crate::text::excerpt(&c, 64));
             if let Some(d) = field("error_description") {
                 let flat: String = d.split_whitespace().collect::<Vec<_>>().join(" ");
-                *message = Some(super::super::error::excerpt(&flat, 300));
+                *message = Some(crate::text::excerpt(&flat, 300));
             } else if error_code.is_some() {
                 *message = None;
             }
