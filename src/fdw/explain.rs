@@ -120,7 +120,7 @@ unsafe fn parent_filter_line(
 
 pub(super) unsafe fn text(es: *mut pg_sys::ExplainState, label: &str, value: &str) {
     let label = CString::new(label).unwrap_or_default();
-    let value = CString::new(value.replace('\0', "")).unwrap_or_default();
+    let value = super::c_text(value);
     pg_sys::ExplainPropertyText(label.as_ptr(), value.as_ptr(), es);
 }
 

@@ -96,6 +96,12 @@ pub(crate) unsafe fn small_memory_context(name: &'static std::ffi::CStr) -> pg_s
     )
 }
 
+/// Text for a C string argument of Postgres (an EXPLAIN value, a name to quote): SQL text has
+/// no NUL byte, so one that came from elsewhere is dropped.
+pub(crate) fn c_text(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s.replace('\0', "")).expect("NUL bytes removed")
+}
+
 pub(crate) trait OrRaise<T> {
     fn or_raise(self) -> T;
 }

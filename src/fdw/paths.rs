@@ -351,8 +351,8 @@ pub unsafe extern "C-unwind" fn get_foreign_plan(
 /// the service adds is one ALTER away.
 fn check_columns(resource: &Resource, table: &str, names: &[Option<String>], paths: &[Option<String>]) {
     for (name, path) in names.iter().zip(paths) {
-        if let (Some(name), None) = (name, path) {
-            if resource.column(name).is_none() {
+        if let Some(name) = name {
+            if resource.origin(name, path.as_deref()).is_none() {
                 raise(super::errors::unknown_column(name, table, resource));
             }
         }
